@@ -1,0 +1,1 @@
+"""Pure domain types: enums, instruments and their integer grids, ids, errors, commands."""

@@ -1,0 +1,116 @@
+"""State-changing commands: the only input the engine accepts, and what the journal stores.
+
+Every command is a tagged, array-like msgspec Struct, so a journal record is a compact
+MessagePack array ``[tag, field, ...]``. Amounts are already integers (ticks, lots, minor
+units): the edge converted them exactly once. The sequencer stamps each command with a
+sequence number and a time (ms); the engine reads no other clock.
+
+Adding a field: append it with a default, so older journals still decode.
+Never renumber or rename tags: the journal keeps them forever.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .secret import Secret
+
+
+class Command(msgspec.Struct, array_like=True, tag=True, frozen=True, gc=False):
+    """Base class; each subclass names its journal tag, which never changes."""
+
+
+class Place(Command, tag="place"):
+    """Place an order. ``vol`` is lots, except a spot market buy: quote minor units to spend.
+
+    ``price`` is ticks (0 for market). Contract fields are ignored on spot instruments.
+    ``close_rule``: 0 none, 1 time (oldest first), 2 risk (nearest liquidation first).
+    """
+
+    product: str
+    exchange: str
+    contract: str
+    side: int
+    price_type: int
+    price: int
+    vol: int
+    client_oid: str = ""
+    future_dir: int = 0
+    lever: int = 1
+    profit: int = 0
+    stop: int = 0
+    deal_id: int = 0
+    close_rule: int = 0
+
+
+class Cancel(Command, tag="cancel"):
+    """Cancel up to 15 orders of ``product``; each id succeeds or fails on its own."""
+
+    product: str
+    ids: tuple[int, ...]
+
+
+class CreateProduct(Command, tag="product"):
+    name: str
+
+
+class CreateKey(Command, tag="key"):
+    """``secret`` is generated outside the engine (randomness) and journaled here."""
+
+    product: str
+    api_key: str
+    secret: Secret
+    permissions: int
+
+    def __repr__(self) -> str:
+        return f"CreateKey(product={self.product!r}, api_key={self.api_key!r}, secret=***)"
+
+
+class RevokeKey(Command, tag="revoke"):
+    api_key: str
+
+
+class Deposit(Command, tag="deposit"):
+    """Credit the product's settlement account (type 2)."""
+
+    product: str
+    currency: str
+    amount: int
+
+
+class Withdraw(Command, tag="withdraw"):
+    """Debit the product's settlement account (type 2); fails on insufficient funds."""
+
+    product: str
+    currency: str
+    amount: int
+
+
+class Transfer(Command, tag="transfer"):
+    """Move available funds between two accounts of one product.
+
+    ``exchange`` names the venue of the per-venue account types (3 spot, 4 contract).
+    """
+
+    product: str
+    currency: str
+    amount: int
+    from_type: int
+    to_type: int
+    exchange: str = ""
+
+
+ANY_COMMAND = Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
+
+__all__ = [
+    "ANY_COMMAND",
+    "Cancel",
+    "Command",
+    "CreateKey",
+    "CreateProduct",
+    "Deposit",
+    "Place",
+    "RevokeKey",
+    "Transfer",
+    "Withdraw",
+]

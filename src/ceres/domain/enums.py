@@ -1,0 +1,132 @@
+"""Enumerations with the fixed wire values of the CoinCeres 2019 protocol (API.md).
+
+The integer values are wire values: they are sent to clients and stored in the
+journal, so they never change.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class OrderStatus(IntEnum):
+    """Order status codes (API.md section 3); ``notice`` is the 19003 string."""
+
+    NO_REPORT = 1
+    SUBMITTING = 2
+    SUBMITTED = 3
+    PART_FILLED = 4
+    FILLED = 5
+    FAILURE = 6
+    CANCEL = 11
+    CANCELING = 12
+    PENDING = 13
+    PART_CANCELED = 14
+    CANCELED = 15
+
+    @property
+    def notice(self) -> str:
+        return self.name
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.FAILURE, OrderStatus.PART_CANCELED, OrderStatus.CANCELED}
+)
+
+
+class Kind(IntEnum):
+    """Instrument kind; sent as a string (``"4"``) on the wire."""
+
+    DATED = 1
+    STOCK = 2
+    PERPETUAL = 3
+    SPOT = 4
+    INDEX = 5
+
+    @property
+    def is_contract(self) -> bool:
+        return self in (Kind.DATED, Kind.PERPETUAL)
+
+
+class AccountType(IntEnum):
+    """Account types (API.md section 3, account row)."""
+
+    COLLECTION = 1
+    SETTLEMENT = 2
+    SPOT = 3
+    CONTRACT = 4
+
+    @property
+    def per_venue(self) -> bool:
+        return self in (AccountType.SPOT, AccountType.CONTRACT)
+
+
+class Side(IntEnum):
+    """Order side. Wire form is lower case ``buy``/``sell``."""
+
+    BUY = 1
+    SELL = 2
+
+    @property
+    def wire(self) -> str:
+        return "buy" if self is Side.BUY else "sell"
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class PriceType(IntEnum):
+    """``limit`` or ``market`` (notice form ``LIMIT``/``MARKET``)."""
+
+    LIMIT = 1
+    MARKET = 2
+
+    @property
+    def wire(self) -> str:
+        return "limit" if self is PriceType.LIMIT else "market"
+
+
+class FutureDir(IntEnum):
+    """Contract direction of an order; NONE on spot orders."""
+
+    NONE = 0
+    OPEN = 1
+    CLOSE = 2
+
+    @property
+    def wire(self) -> str:
+        return ("", "open", "close")[self]
+
+
+class Permission(IntEnum):
+    """API key permissions, a bit set."""
+
+    READ = 1
+    TRADE = 2
+
+
+PERMISSION_NAMES = {"read": Permission.READ, "trade": Permission.TRADE}
+
+
+def permissions_mask(names: list[str] | tuple[str, ...]) -> int:
+    """Turn ``["read", "trade"]`` into a bit mask; unknown names raise ValueError."""
+    mask = 0
+    for name in names:
+        perm = PERMISSION_NAMES.get(name.strip().lower())
+        if perm is None:
+            raise ValueError(f"unknown permission {name!r} (expected read or trade)")
+        mask |= perm
+    return mask
+
+
+def permission_names(mask: int) -> list[str]:
+    return [name for name, perm in PERMISSION_NAMES.items() if mask & perm]
+
+
+SPOT_FILL_FUTURE_DIR = "币币交易，不区分"
+"""The literal ``future_dir`` of a spot fill object (the original's value)."""
