@@ -7,8 +7,9 @@ time carried by the command that created it. The engine hands them out through
 creation time to the millisecond, and depend only on the journaled command stream
 (sequence order and command times), so a replay reproduces every id.
 
-With the epoch at 2018-01-01 UTC, ids are 19 digits from mid-2018 until the year 2087
-(``2**63`` is never reached before then), well inside the 18-19 digits of API.md.
+With the epoch at 2018-01-01 UTC, ids are 18 digits from October 2018 and 19 digits from
+2025-07-22 until September 2087 (``2**63`` is not reached before then): the 18-19 digits of
+API.md (its example ``125520129039151104`` decodes to 2018-12-13).
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ REDACTED = "***"
 class Secret(str):
     __slots__ = ()
 
+    def __new__(cls, value: object = "") -> "Secret":
+        # str(value) of a Secret is the redacted text: wrap its real value instead
+        if isinstance(value, Secret):
+            value = value.reveal()
+        return super().__new__(cls, value)
+
     def __repr__(self) -> str:
         return "Secret('***')"
 

@@ -72,11 +72,17 @@ class Engine:
     # --- applying commands --------------------------------------------------------------
     def apply(self, cmd: C.Command, seq: int, now: int) -> Any:
         """Apply one command stamped with ``seq`` and ``now`` (ms). Raises CeresError on
-        rejection, with state unchanged (the sequence number is still consumed)."""
+        rejection, with state unchanged (``seq`` and ``now`` included: a rejected command
+        is not journaled, so it must leave no trace)."""
+        prev_seq, prev_now = self.seq, self.now
         self.seq = seq
-        if now > self.now:
+        if now > prev_now:
             self.now = now
-        return self._handlers[type(cmd)](cmd)
+        try:
+            return self._handlers[type(cmd)](cmd)
+        except CeresError:
+            self.seq, self.now = prev_seq, prev_now
+            raise
 
     def take_events(self) -> list[Any]:
         events, self.events = self.events, []

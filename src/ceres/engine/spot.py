@@ -4,8 +4,11 @@ Rules (API.md section 6), with ``rate`` the maker or taker rate of the fill:
 
 * limit buy: freezes ``notional + fee_at(max(maker, taker, 0))`` in QUOTE where
   ``notional = price x vol``; each fill pays ``fill_notional + fee`` out of the freeze at the
-  *fill* price, and whatever the freeze for the remaining volume no longer needs is
-  released at once (price improvement, maker rebates);
+  *fill* price. After a fill the order keeps frozen the notional of its remaining volume
+  at the limit price plus its fee reserve (the admission fee ``fee_at(freeze rate)`` on the
+  whole order, less the positive fees already paid); the rest is released at once (price
+  improvement, maker rebates). Re-flooring the fee on the remaining volume alone would
+  fall one minor unit short, since ``floor(a + b) - floor(a)`` can exceed ``floor(b)``;
 * market buy: ``vol`` is QUOTE to spend, frozen whole; each fill spends its notional and
   the fee is taken inside, from the BASE received;
 * sell (limit or market): freezes the BASE volume; the fee comes out of the QUOTE proceeds;
@@ -51,6 +54,17 @@ def buy_freeze(inst: Instrument, price: int, lots: int) -> int:
     """QUOTE frozen by a limit buy of ``lots`` at ``price``: notional plus the largest fee."""
     notional = price * lots * inst.notional_mult
     return notional + notional * inst.freeze_rate // RATE_SCALE
+
+
+def _buy_keep(order: Order, rest: int) -> int:
+    """QUOTE a limit buy keeps frozen for ``rest`` unfilled lots: their notional at the limit
+    price plus the fee reserve taken at admission, less the positive fees already paid."""
+    inst = order.inst
+    per_lot = order.price * inst.notional_mult
+    reserve = order.vol * per_lot * inst.freeze_rate // RATE_SCALE
+    paid = (order.fee_basis_maker * max(inst.maker_rate, 0) // RATE_SCALE
+            + order.fee_basis_taker * max(inst.taker_rate, 0) // RATE_SCALE)
+    return rest * per_lot + reserve - paid
 
 
 def _charge(order: Order, amount: int, maker: bool) -> int:
@@ -222,7 +236,7 @@ def fill(eng, maker: Order, taker: Order, price: int, lots: int) -> None:
         fee_b = _charge(buyer, notional, buyer_maker)
         paid = notional + fee_b
         rest = buyer.vol - buyer.filled - lots
-        need = buy_freeze(inst, buyer.price, rest) if rest else 0
+        need = _buy_keep(buyer, rest) if rest else 0
         pay.total -= paid
         pay.frozen -= buyer.frozen - need
         buyer.frozen = need
@@ -251,8 +265,8 @@ def fill(eng, maker: Order, taker: Order, price: int, lots: int) -> None:
     events.append(OrderEvent(taker, taker.status, taker.filled, taker.dealt,
                              taker.commission, lots, price, seq))
     events.append(TradeEvent(eng.ids.next(eng.now), eng.now, inst, price, lots, taker.side,
-                             maker, taker, fee_s if buyer_maker else fee_b,
-                             fee_b if buyer_maker else fee_s, seq))
+                             maker, taker, fee_b if buyer_maker else fee_s,
+                             fee_s if buyer_maker else fee_b, seq))
 
 
 def _release(order: Order) -> None:

@@ -1,0 +1,111 @@
+"""Operator actions on products, keys and funds — every change a journaled command.
+
+:class:`AdminOps` works on a running engine through a ``submit`` function, so the same
+code serves the admin endpoint inside the server (127.0.0.1 only, bearer token from the
+data directory) and the offline CLI (which opens the data directory itself, locked
+against a running server). Amounts are decimal strings converted exactly with the
+currency's decimals; secrets appear only in the reply to ``create_key``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any, Awaitable, Callable
+
+from .domain import commands as C
+from .domain.enums import permission_names, permissions_mask
+from .domain.errors import CeresError, ErrorCode
+from .domain.money import format_scaled, to_scaled
+from .domain.secret import Secret
+from .engine.core import Engine
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def new_credentials() -> tuple[str, str]:
+    """A random 16-character api_key and 32-character secret (``secrets``)."""
+    return ("".join(secrets.choice(ALPHABET) for _ in range(16)),
+            "".join(secrets.choice(ALPHABET) for _ in range(32)))
+
+
+class AdminOps:
+    def __init__(self, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]]) -> None:
+        self.engine = engine
+        self.submit = submit
+
+    def _amount(self, currency: str, amount: str) -> int:
+        decimals = self.engine.currencies.get(currency)
+        if decimals is None:
+            raise CeresError(ErrorCode.INVALID_VALUE, f"unknown currency {currency!r}", "currency")
+        return to_scaled(amount, decimals, "amount")
+
+    async def create_product(self, name: str) -> dict:
+        await self.submit(C.CreateProduct(name))
+        return {"product": name}
+
+    async def create_key(self, product: str, permissions: str = "read,trade") -> dict:
+        try:
+            mask = permissions_mask([p for p in permissions.split(",") if p.strip()])
+        except ValueError as exc:
+            raise CeresError(ErrorCode.INVALID_VALUE, str(exc), "permissions") from None
+        while True:
+            api_key, secret = new_credentials()
+            if api_key not in self.engine.keys:
+                break
+        await self.submit(C.CreateKey(product, api_key, Secret(secret), mask))
+        return {"product": product, "api_key": api_key, "secret": secret,
+                "permissions": ",".join(permission_names(mask))}
+
+    async def list_keys(self) -> list[dict]:
+        return [{"api_key": k.api_key, "product": k.product.name, "secret": "***",
+                 "permissions": ",".join(permission_names(k.permissions)),
+                 "revoked": k.revoked} for _, k in sorted(self.engine.keys.items())]
+
+    async def revoke_key(self, api_key: str) -> dict:
+        await self.submit(C.RevokeKey(api_key))
+        return {"api_key": api_key, "revoked": True}
+
+    async def deposit(self, product: str, currency: str, amount: str) -> dict:
+        await self.submit(C.Deposit(product, currency, self._amount(currency, amount)))
+        return await self.show_accounts(product)
+
+    async def withdraw(self, product: str, currency: str, amount: str) -> dict:
+        await self.submit(C.Withdraw(product, currency, self._amount(currency, amount)))
+        return await self.show_accounts(product)
+
+    async def transfer(self, product: str, currency: str, amount: str, from_type: int,
+                       to_type: int, exchange: str = "") -> dict:
+        await self.submit(C.Transfer(product, currency, self._amount(currency, amount),
+                                     int(from_type), int(to_type), exchange))
+        return await self.show_accounts(product)
+
+    async def show_accounts(self, product: str) -> dict:
+        p = self.engine.product(product)
+        rows = []
+        for acc, cur, bal in p.iter_balances():
+            dec = self.engine.currencies[cur]
+            rows.append({"account_type": acc.type, "exchange": acc.venue, "currency": cur,
+                         "balance": format_scaled(bal.total, dec),
+                         "frozen": format_scaled(bal.frozen, dec),
+                         "available": format_scaled(bal.available, dec)})
+        return {"product": product, "open_orders": len(p.open_orders), "accounts": rows}
+
+    async def list_products(self) -> list[dict]:
+        return [{"product": name, "open_orders": len(p.open_orders),
+                 "keys": sum(1 for k in self.engine.keys.values() if k.product is p)}
+                for name, p in sorted(self.engine.products.items())]
+
+    async def call(self, op: str, args: dict[str, Any]) -> Any:
+        """Dispatch by name (the admin endpoint's and the CLI's single entry point)."""
+        fn = getattr(self, op, None) if op in OPS else None
+        if fn is None:
+            raise CeresError(ErrorCode.NOT_FOUND, f"unknown admin operation {op!r}")
+        try:
+            return await fn(**args)
+        except TypeError as exc:
+            raise CeresError(ErrorCode.BAD_REQUEST, f"{op}: {exc}") from None
+
+
+OPS = {"create_product", "create_key", "list_keys", "revoke_key", "deposit", "withdraw",
+       "transfer", "show_accounts", "list_products"}

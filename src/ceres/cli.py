@@ -1,0 +1,328 @@
+"""The ``ceres`` command line (typer + rich).
+
+``serve`` runs the server. ``config show`` prints the effective configuration.
+``verify`` and ``rebuild`` inspect and repair a data directory. ``products``, ``keys`` and
+``accounts`` are operator actions: with the server running they go through its admin
+endpoint (127.0.0.1, token file in the data directory); with it stopped they open the
+data directory directly (locked, so the two can never both write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config, ConfigError, load_config, to_toml
+from .logsetup import configure_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ceres: an open trading-API server speaking the CoinCeres 2019 API.")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration.")
+products_app = typer.Typer(no_args_is_help=True, help="Products (users or funds).")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Balances, deposits and transfers.")
+app.add_typer(config_app, name="config")
+app.add_typer(products_app, name="products")
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (defaults are embedded).")
+DataDirOpt = typer.Option(None, "--data-dir", "-d", help="Data directory (default from config).")
+
+
+def _config(config: Optional[Path], data_dir: Optional[Path] = None, **server: Any) -> Config:
+    overrides: dict[str, dict[str, Any]] = {}
+    server = {k: v for k, v in server.items() if v is not None}
+    if data_dir is not None:
+        server["data_dir"] = str(data_dir)
+    if server:
+        overrides["server"] = server
+    try:
+        return load_config(config, overrides=overrides)
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(coro)
+
+
+# --- serve ---------------------------------------------------------------------------------
+@app.command()
+def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt,
+          host: Optional[str] = typer.Option(None, help="Interface for the public ports."),
+          http_port: Optional[int] = typer.Option(None, help="REST port (0 = any free port)."),
+          trade_ws_port: Optional[int] = typer.Option(None, help="biz_type WebSocket port."),
+          notify_ws_port: Optional[int] = typer.Option(None, help="Notice WebSocket port."),
+          market_ws_port: Optional[int] = typer.Option(None, help="Market WebSocket port."),
+          admin_port: Optional[int] = typer.Option(None, help="Admin port (127.0.0.1 only)."),
+          log_json: Optional[bool] = typer.Option(None, "--log-json/--log-text", help="JSON log lines."),
+          no_simulator: bool = typer.Option(False, "--no-simulator", help="No liquidity simulator."),
+          ) -> None:
+    """Start the server on the embedded defaults (or CONFIG)."""
+    cfg = _config(config, data_dir, host=host, http_port=http_port, trade_ws_port=trade_ws_port,
+                  notify_ws_port=notify_ws_port, market_ws_port=market_ws_port,
+                  admin_port=admin_port, log_json=log_json)
+    configure_logging(cfg.server.log_level, cfg.server.log_json)
+    from .gateway.server import serve as run_server
+    from .journal.codec import JournalCorrupt
+    from .journal.files import DataDirLocked
+
+    def configure(server: Any) -> None:
+        from .extensions import install
+
+        install(server, simulator=not no_simulator)
+
+    try:
+        code = _run(run_server(cfg, configure=configure))
+    except DataDirLocked as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except JournalCorrupt as exc:
+        err.print(f"[red]refusing to start: the journal is damaged:[/red] {exc}")
+        err.print("Run `ceres verify DATA_DIR` for details; restore the data directory from a backup.")
+        raise typer.Exit(4) from None
+    except OSError as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = ConfigOpt) -> None:
+    """Print the effective configuration (TOML)."""
+    out.print(to_toml(_config(config)), markup=False, highlight=False)
+
+
+# --- data directory tools --------------------------------------------------------------------
+@app.command()
+def verify(data_dir: Path = typer.Argument(..., help="Data directory to check."),
+           config: Optional[Path] = ConfigOpt,
+           full: bool = typer.Option(False, help="Also replay the whole journal from seq 1 "
+                                     "(when retained) and compare state hashes.")) -> None:
+    """Recover DATA_DIR read-only: snapshot used, records replayed, state hash."""
+    from .journal.codec import JournalCorrupt
+    from .journal.files import DataDir
+    from .journal.recovery import recover
+    from .node import Node
+
+    cfg = _config(config, data_dir)
+    node = Node(cfg, data_dir)
+    d = DataDir(data_dir)
+    try:
+        rec = recover(d, node.make_engine, repair=False)
+    except JournalCorrupt as exc:
+        err.print(f"[red]journal damaged:[/red] {exc}")
+        raise typer.Exit(4) from None
+    problems = rec.engine.check()
+    out.print(f"snapshot used:    {rec.snapshot_path or 'none'}")
+    out.print(f"records replayed: {rec.replayed}")
+    out.print(f"last seq:         {rec.last_seq}")
+    if rec.torn_bytes:
+        out.print(f"torn tail:        {rec.torn_bytes} bytes (cut at next start)")
+    for s in rec.skipped_snapshots:
+        out.print(f"skipped snapshot: {s}")
+    out.print(f"state hash:       {rec.engine.state_hash()}")
+    out.print(f"consistency:      {'ok' if not problems else '; '.join(problems[:5])}")
+    ok = not problems
+    if full:
+        try:
+            clean = recover(d, node.make_engine, repair=False, use_snapshots=False)
+        except JournalCorrupt as exc:
+            out.print(f"full replay:      not possible ({exc})")
+        else:
+            same = clean.engine.state_hash() == rec.engine.state_hash()
+            out.print(f"full replay hash: {clean.engine.state_hash()} ({'matches' if same else 'DIFFERS'})")
+            ok = ok and same
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory."),
+            config: Optional[Path] = ConfigOpt,
+            from_scratch: bool = typer.Option(False, help="Empty the projection first.")) -> None:
+    """Bring the SQLite projection up to date from the journal (server must be stopped)."""
+    from rich.progress import Progress
+
+    from .journal.files import DataDirLocked
+    from .node import Node
+    from .store.sqlite import SqliteProjection
+
+    cfg = _config(config, data_dir)
+    node = Node(cfg, data_dir)
+    try:
+        node.data_dir.lock()
+    except DataDirLocked as exc:
+        err.print(f"[red]{exc}[/red] (stop the server first)")
+        raise typer.Exit(2) from None
+    try:
+        projection = SqliteProjection(node.projection_path, cfg.tz)
+        if from_scratch:
+            projection.reset()
+        with Progress(console=err) as progress:
+            task = progress.add_task("replaying journal", total=None)
+            report = node.recover_into_projection(
+                projection, progress=lambda done, total: progress.update(task, completed=done, total=total))
+        projection.close()
+    finally:
+        node.data_dir.unlock()
+    out.print(f"projection now at seq {report.recovery.last_seq} (was {report.projection_from})")
+    if report.projection_gap:
+        out.print("[yellow]history before the oldest retained snapshot is not in the journal any more[/yellow]")
+
+
+# --- operator actions ------------------------------------------------------------------------
+def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Optional[Path]) -> Any:
+    cfg = _config(config, data_dir)
+    from .domain.errors import CeresError
+    from .journal.files import DataDir, DataDirLocked
+
+    d = DataDir(cfg.data_path)
+    admin_file = d.root / "admin.json"
+    if d.is_locked():
+        if not admin_file.exists():
+            err.print("[red]the data directory is locked but no admin endpoint is advertised[/red]")
+            raise typer.Exit(2)
+        info = json.loads(admin_file.read_text())
+        req = urllib.request.Request(f"http://127.0.0.1:{info['port']}/admin/{op}",
+                                     data=json.dumps(args).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {info['token']}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                reply = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            reply = json.loads(exc.read() or b"{}")
+        except OSError as exc:
+            err.print(f"[red]cannot reach the server's admin endpoint:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if reply.get("code") != "200":
+            err.print(f"[red]{reply.get('code')}[/red] {reply.get('message')}")
+            raise typer.Exit(1)
+        return reply["data"]
+
+    from .admin import AdminOps
+    from .node import Node
+
+    async def offline() -> Any:
+        node = Node(cfg)
+        node.open(asyncio.get_running_loop())
+        try:
+            return await AdminOps(node.engine, node.submit).call(op, args)
+        finally:
+            await node.close(final_snapshot=False)
+
+    try:
+        return _run(offline())
+    except DataDirLocked as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except CeresError as exc:
+        err.print(f"[red]{exc.code}[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def _table(rows: list[dict], title: str | None = None) -> None:
+    if not rows:
+        out.print("(none)")
+        return
+    table = Table(title=title)
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) for v in r.values()))
+    out.print(table)
+
+
+@products_app.command("create")
+def products_create(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Create a product (with empty accounts)."""
+    _admin("create_product", {"name": name}, config, data_dir)
+    out.print(f"product {name} created")
+
+
+@products_app.command("list")
+def products_list(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    _table(_admin("list_products", {}, config, data_dir))
+
+
+@keys_app.command("create")
+def keys_create(product: str, permissions: str = typer.Option("read,trade", help="read, trade or both."),
+                config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Create an API key; the secret is shown once."""
+    r = _admin("create_key", {"product": product, "permissions": permissions}, config, data_dir)
+    out.print(f"api_key {r['api_key']}\nsecret  {r['secret']}\npermissions {r['permissions']}")
+
+
+@keys_app.command("list")
+def keys_list(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """List API keys (secrets redacted)."""
+    _table(_admin("list_keys", {}, config, data_dir))
+
+
+@keys_app.command("revoke")
+def keys_revoke(api_key: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Revoke a key: refused at its next request, its sockets closed."""
+    r = _admin("revoke_key", {"api_key": api_key}, config, data_dir)
+    out.print(f"revoked {api_key}" + (f" ({r['connections_closed']} connections closed)"
+                                      if "connections_closed" in r else ""))
+
+
+def _show(result: dict) -> None:
+    out.print(f"product {result['product']}, open orders {result['open_orders']}")
+    _table(result["accounts"])
+
+
+@accounts_app.command("deposit")
+def accounts_deposit(product: str, currency: str, amount: str, config: Optional[Path] = ConfigOpt,
+                     data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Credit the product's settlement account (type 2)."""
+    _show(_admin("deposit", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
+
+
+@accounts_app.command("withdraw")
+def accounts_withdraw(product: str, currency: str, amount: str, config: Optional[Path] = ConfigOpt,
+                      data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Debit the product's settlement account (type 2)."""
+    _show(_admin("withdraw", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
+
+
+@accounts_app.command("transfer")
+def accounts_transfer(product: str, currency: str, amount: str,
+                      from_type: int = typer.Option(..., "--from", help="Account type 2, 3 or 4."),
+                      to_type: int = typer.Option(..., "--to", help="Account type 2, 3 or 4."),
+                      exchange: str = typer.Option("TEST", help="Venue of types 3 and 4."),
+                      config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Move available funds between the product's accounts."""
+    _show(_admin("transfer", {"product": product, "currency": currency, "amount": amount,
+                              "from_type": from_type, "to_type": to_type, "exchange": exchange},
+                 config, data_dir))
+
+
+@accounts_app.command("show")
+def accounts_show(product: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    _show(_admin("show_accounts", {"product": product}, config, data_dir))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,228 @@
+"""Frozen settings: embedded defaults < config file (TOML) < environment < flags.
+
+The embedded default file ``ceres/defaults/ceres.toml`` documents every key; ``ceres
+config show`` prints the effective configuration in the same format. Unknown keys are
+rejected everywhere (file and environment), with the offending path in the message.
+
+Merging: a user file overrides the defaults key by key inside each table; the
+``instruments`` array and the ``demo.funds`` table are replaced whole when given.
+Environment variables are ``CERES_<SECTION>_<KEY>`` (e.g. ``CERES_SERVER_HTTP_PORT``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgspec
+
+from .domain.enums import Kind
+from .domain.instruments import Instrument
+
+
+class ConfigError(Exception):
+    pass
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    http_port: int = 19000
+    trade_ws_port: int = 19001
+    notify_ws_port: int = 19003
+    market_ws_port: int = 18003
+    admin_port: int = 19009
+    data_dir: str = "ceres-data"
+    timezone: str = "+08:00"
+    base_currency: str = "USDT"
+    log_level: str = "info"
+    log_json: bool = False
+
+
+class AuthConfig(_Section):
+    timestamp_window_ms: int = 5000
+    require_timestamp: bool = False
+
+
+class LimitsConfig(_Section):
+    max_body_bytes: int = 65536
+    max_order_query: int = 100
+
+
+class JournalConfig(_Section):
+    fsync: bool = True
+    snapshot_every: int = 100000
+    segment_mb: int = 64
+    keep_snapshots: int = 3
+
+
+class DemoConfig(_Section):
+    enabled: bool = True
+    product: str = "demo"
+    funds: dict[str, str] = {}
+
+
+class InstrumentConfig(_Section):
+    exchange: str
+    contract: str
+    kind: int
+    base: str
+    quote: str
+    tick_size: str
+    volume_increment: str
+    min_price: str
+    min_volume: str
+    maker_fee: str
+    taker_fee: str
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    limits: LimitsConfig = LimitsConfig()
+    journal: JournalConfig = JournalConfig()
+    demo: DemoConfig = DemoConfig()
+    currencies: dict[str, int] = {}
+    instruments: list[InstrumentConfig] = []
+
+    # --- derived ----------------------------------------------------------------------
+    def build_instruments(self) -> list[Instrument]:
+        out = []
+        seen = set()
+        for ic in self.instruments:
+            key = (ic.exchange, ic.contract)
+            if key in seen:
+                raise ConfigError(f"instrument {ic.exchange} {ic.contract} defined twice")
+            seen.add(key)
+            for cur in (ic.base, ic.quote):
+                if cur not in self.currencies:
+                    raise ConfigError(f"instrument {ic.contract}: currency {cur} missing from [currencies]")
+            try:
+                out.append(Instrument(
+                    ic.exchange, ic.contract, Kind(ic.kind), ic.base, ic.quote, ic.tick_size,
+                    ic.volume_increment, ic.min_price, ic.min_volume, ic.maker_fee, ic.taker_fee,
+                    self.currencies[ic.base], self.currencies[ic.quote]))
+            except (ValueError, Exception) as exc:
+                raise ConfigError(f"instrument {ic.contract}: {exc}") from None
+        return out
+
+    @property
+    def tz(self) -> timezone:
+        return parse_tz(self.server.timezone)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+
+def parse_tz(text: str) -> timezone:
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{2}):?(\d{2})", text.strip())
+    if text.strip().upper() in ("UTC", "Z"):
+        return timezone.utc
+    if not m:
+        raise ConfigError(f"server.timezone: {text!r} is not an offset like +08:00")
+    sign = 1 if m.group(1) == "+" else -1
+    return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+
+
+def default_text() -> str:
+    return resources.files("ceres").joinpath("defaults/ceres.toml").read_text(encoding="utf-8")
+
+
+_REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("currencies",)}
+
+
+def _merge(base: dict, override: Mapping, path: tuple[str, ...] = ()) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        sub = path + (key,)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and sub not in _REPLACED_WHOLE:
+            out[key] = _merge(out[key], value, sub)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict:
+    out: dict[str, dict[str, str]] = {}
+    sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    for name, value in env.items():
+        if not name.startswith("CERES_") or name in ("CERES_CONFIG",):
+            continue
+        rest = name[len("CERES_"):].lower()
+        section, _, key = rest.partition("_")
+        stype = sections.get(section)
+        if stype is None or not isinstance(stype, type) or not issubclass(stype, _Section) or not key:
+            raise ConfigError(f"environment variable {name}: no such setting")
+        keys = {f.name for f in msgspec.structs.fields(stype)}
+        if key not in keys:
+            raise ConfigError(f"environment variable {name}: no setting {section}.{key}")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
+    """Effective configuration; raises ConfigError naming the bad key or value."""
+    raw = tomllib.loads(default_text())
+    if path is not None:
+        try:
+            user = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        raw = _merge(raw, user)
+    env_values = _env_overrides(os.environ if env is None else env)
+    raw = _merge(raw, env_values)
+    if overrides:
+        raw = _merge(raw, {k: dict(v) for k, v in overrides.items()})
+    try:
+        cfg = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config: {exc}") from None
+    cfg.build_instruments()
+    cfg.tz  # noqa: B018 - validates the timezone
+    if cfg.server.base_currency not in cfg.currencies:
+        raise ConfigError(f"server.base_currency {cfg.server.base_currency} missing from [currencies]")
+    return cfg
+
+
+# --- printing ---------------------------------------------------------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(type(value))
+
+
+def to_toml(cfg: Config) -> str:
+    """The effective configuration as TOML (round-trips through ``load_config``)."""
+    data = msgspec.to_builtins(cfg)
+    lines: list[str] = []
+    for section, body in data.items():
+        if section == "instruments":
+            continue
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in body.items() if isinstance(v, dict)}
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+        lines.append("")
+        for name, table in tables.items():
+            lines.append(f"[{section}.{name}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+            lines.append("")
+    for inst in data["instruments"]:
+        lines.append("[[instruments]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in inst.items()]
+        lines.append("")
+    return "\n".join(lines)

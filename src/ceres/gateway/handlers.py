@@ -1,0 +1,293 @@
+"""One handler per operation of API.md section 3, shared by REST and the biz_type socket.
+
+A handler takes the authenticated key and a validated request Struct and returns the
+``data`` of the reply, or raises :class:`CeresError`. State changes go through the
+sequencer (so the reply waits for durability); reads use engine memory for open orders
+and the projection store for history (after it has caught up with everything durable,
+so a client always sees what it was acknowledged).
+"""
+
+from __future__ import annotations
+
+from datetime import timezone
+from typing import Any, Awaitable, Callable
+
+from ..domain import commands as C
+from ..domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
+from ..domain.errors import CeresError, ErrorCode
+from ..domain.instruments import Instrument
+from ..domain.money import format_scaled, to_scaled
+from ..engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
+from ..engine.ledger import ApiKey
+from ..store.sqlite import SqliteReader
+from . import protocol as P
+from . import views
+from .sequencer import Sequencer
+
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_PRICE_TYPES = {"limit": PriceType.LIMIT, "market": PriceType.MARKET}
+_FUTURE_DIRS = {"open": FutureDir.OPEN, "close": FutureDir.CLOSE}
+_CLOSE_RULES = {"time": 1, "1": 1, "risk": 2, "2": 2}
+_STATUSES = {int(s) for s in OrderStatus}
+MAX_FILLS = 50
+MAX_OPEN_PAGE = 100
+
+
+def _enum(value: str, table: dict, field: str) -> Any:
+    found = table.get(value.lower())
+    if found is None:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"must be one of {', '.join(table)}", field)
+    return found
+
+
+def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise CeresError(ErrorCode.MISSING_FIELD, "at least one id", field)
+    if len(parts) > MAX_CANCEL_IDS:
+        raise CeresError(ErrorCode.TOO_MANY_IDS, f"at most {MAX_CANCEL_IDS} ids, got {len(parts)}", field)
+    ids = []
+    for p in parts:
+        if not (p.isascii() and p.isdigit() and len(p) <= 19):
+            raise CeresError(ErrorCode.INVALID_VALUE, f"{p!r} is not an order id", field)
+        ids.append(int(p))
+    return tuple(ids)
+
+
+class Handlers:
+    def __init__(self, engine: Engine, sequencer: Sequencer, reader: SqliteReader, *,
+                 tz: timezone, base_currency: str, max_order_query: int = 100,
+                 last_price: Callable[[str, str], int | None] | None = None) -> None:
+        self.engine = engine
+        self.sequencer = sequencer
+        self.reader = reader
+        self.tz = tz
+        self.base_currency = base_currency
+        self.max_order_query = max_order_query
+        self.last_price = last_price or (lambda exchange, contract: None)
+
+    # --- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def require(key: ApiKey, perm: Permission) -> None:
+        if not key.permissions & perm:
+            raise CeresError(ErrorCode.PERMISSION_DENIED,
+                             f"this api_key lacks the {perm.name.lower()} permission")
+
+    def _exchange(self, exchange: str) -> str:
+        if exchange not in self.engine.exchanges:
+            raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
+        return exchange
+
+    # --- place / close ------------------------------------------------------------------
+    def place_command(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> C.Place:
+        """Convert a validated request into an engine command (exact grid conversion)."""
+        self.require(key, Permission.TRADE)
+        inst = self.engine.instrument(req.exchange, req.contract)
+        side = _enum(req.entrust_bs, _SIDES, "entrust_bs")
+        ptype = _enum(req.price_type, _PRICE_TYPES, "price_type")
+        if ptype == PriceType.LIMIT:
+            if req.entrust_price is None:
+                raise CeresError(ErrorCode.MISSING_FIELD, "entrust_price is required for limit orders",
+                                 "entrust_price")
+            price = inst.price_to_ticks(req.entrust_price)
+        else:
+            price = 0
+        if ptype == PriceType.MARKET and side == Side.BUY and not inst.is_contract:
+            vol = to_scaled(req.entrust_vol, inst.quote_decimals, "entrust_vol", ErrorCode.AMOUNT_OFF_GRID)
+        else:
+            vol = inst.vol_to_lots(req.entrust_vol)
+        client_oid = req.client_oid or ""
+        if len(client_oid) > MAX_CLIENT_OID:
+            raise CeresError(ErrorCode.FIELD_TOO_LONG, f"at most {MAX_CLIENT_OID} characters", "client_oid")
+        fdir, lever, profit, stop, deal_id, close_rule = 0, 1, 0, 0, 0, 0
+        if inst.is_contract:
+            fdir = FutureDir.CLOSE if closing else _enum(req.future_dir or "", _FUTURE_DIRS, "future_dir")
+            if req.lever is not None:
+                if not (req.lever.isascii() and req.lever.isdigit() and len(req.lever) <= 4):
+                    raise CeresError(ErrorCode.LEVER_OUT_OF_RANGE, "must be a whole number", "lever")
+                lever = int(req.lever)
+            if req.profit_value is not None:
+                profit = inst.price_to_ticks(req.profit_value, "profit_value") if req.profit_value.strip("0.") else 0
+            if req.stop_value is not None:
+                stop = inst.price_to_ticks(req.stop_value, "stop_value") if req.stop_value.strip("0.") else 0
+            if req.deal_id is not None:
+                deal_id = parse_ids(req.deal_id, "deal_id")[0]
+            if req.close_rule is not None:
+                close_rule = _enum(req.close_rule, _CLOSE_RULES, "close_rule")
+        elif closing:
+            raise CeresError(ErrorCode.NOT_A_CONTRACT, f"{inst.contract} is a spot pair", "contract")
+        return C.Place(key.product.name, inst.exchange, inst.contract, int(side), int(ptype), price,
+                       vol, client_oid, int(fdir), lever, profit, stop, deal_id, close_rule)
+
+    async def place(self, key: ApiKey, req: P.PlaceReq) -> dict:
+        cmd = self.place_command(key, req)
+        result = await self.sequencer.submit(cmd)
+        return {"client_oid": cmd.client_oid, "system_oid": _join_ids(result)}
+
+    async def close(self, key: ApiKey, req: P.PlaceReq) -> dict:
+        cmd = self.place_command(key, req, closing=True)
+        result = await self.sequencer.submit(cmd)
+        return {"client_oid": cmd.client_oid, "system_oid": _join_ids(result)}
+
+    # --- cancel ---------------------------------------------------------------------------
+    async def cancel(self, key: ApiKey, req: P.CancelReq) -> dict:
+        self.require(key, Permission.TRADE)
+        ids = parse_ids(req.system_oid)
+        result = await self.sequencer.submit(C.Cancel(key.product.name, ids))
+        errors = []
+        if result.failed:
+            await self.sequencer.projection_caught_up()
+            product = key.product.name
+            for oid, _ in result.failed:
+                owner = self.reader.order_owner(oid)
+                err = CeresError(ErrorCode.ORDER_FINISHED if owner == product else ErrorCode.ORDER_NOT_FOUND)
+                errors.append({"system_oid": str(oid), "code": err.code, "message": err.message})
+        return {"SUCCESS": [{"system_oid": str(oid)} for oid in result.ok], "ERROR": errors}
+
+    # --- reads ---------------------------------------------------------------------------
+    async def pairs(self, key: ApiKey, req: P.PairsReq) -> list:
+        self._exchange(req.exchange)
+        if req.contract is not None:
+            return [views.pair_object(self.engine.instrument(req.exchange, req.contract))]
+        return [views.pair_object(i) for i in self.engine.instruments.values() if i.exchange == req.exchange]
+
+    async def account(self, key: ApiKey, req: P.AccountReq) -> list:
+        if req.exchange is not None:
+            self._exchange(req.exchange)
+        rows = []
+        base_dec = self.engine.currencies[self.base_currency]
+        for acc, cur, bal in key.product.iter_balances():
+            if req.exchange is not None and acc.venue != req.exchange:
+                continue
+            if acc.type == AccountType.COLLECTION:
+                continue
+            dec = self.engine.currencies[cur]
+            rows.append(views.account_row(acc.type, acc.venue, cur, bal.total, bal.frozen, dec,
+                                          self._value_in_base(cur, bal.total, dec, base_dec), base_dec))
+        return rows
+
+    def _value_in_base(self, currency: str, amount: int, decimals: int, base_dec: int) -> int:
+        """``amount`` of ``currency`` in base-currency minor units at the last trade price of
+        a direct pair (CUR/BASE or BASE/CUR); 0 when no price is known."""
+        base = self.base_currency
+        if currency == base:
+            return amount
+        for inst in self.engine.instruments.values():
+            if inst.is_contract:
+                continue
+            if inst.base == currency and inst.quote == base:
+                price = self.last_price(inst.exchange, inst.contract)
+                if price:
+                    # amount/10^dec * price*tick_units/10^pdec, in 10^-base_dec units
+                    num = amount * price * inst.tick_units * 10**base_dec
+                    return num // 10 ** (decimals + inst.price_decimals)
+            if inst.quote == currency and inst.base == base:
+                price = self.last_price(inst.exchange, inst.contract)
+                if price:
+                    num = amount * 10 ** (base_dec + inst.price_decimals)
+                    return num // (price * inst.tick_units * 10**decimals)
+        return 0
+
+    async def orders(self, key: ApiKey, req: P.OrdersReq) -> list:
+        if req.status is not None and req.status not in _STATUSES:
+            raise CeresError(ErrorCode.INVALID_VALUE, "unknown status code", "status")
+        if req.exchange is not None:
+            self._exchange(req.exchange)
+        if req.exchange is not None and req.contract is not None:
+            self.engine.instrument(req.exchange, req.contract)
+        product = key.product
+        if req.system_oid is not None:
+            ids = parse_ids(req.system_oid)
+            found: dict[int, dict] = {}
+            missing = []
+            for oid in ids:
+                order = product.open_orders.get(oid)
+                if order is not None:
+                    found[oid] = views.live_order_object(order, self.tz)
+                else:
+                    missing.append(oid)
+            if missing:
+                await self.sequencer.projection_caught_up()
+                found.update(self.reader.orders_by_ids(product.name, missing))
+            if not found:
+                raise CeresError(ErrorCode.ORDER_NOT_FOUND, "no such order for this api_key", "system_oid")
+            out = [found[oid] for oid in ids if oid in found]
+            return [o for o in out if _matches(o, req)]
+        await self.sequencer.projection_caught_up()
+        return self.reader.recent_orders(product.name, exchange=req.exchange, contract=req.contract,
+                                         status=req.status, limit=self.max_order_query)
+
+    async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict:
+        limit = MAX_OPEN_PAGE if req.limit is None else req.limit
+        if not 1 <= limit <= MAX_OPEN_PAGE:
+            raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
+        if req.exchange is not None:
+            self._exchange(req.exchange)
+        after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
+        page = []
+        more = False
+        for oid, order in key.product.open_orders.items():  # insertion order = id order
+            if oid <= after:
+                continue
+            inst = order.inst
+            if (req.exchange is not None and inst.exchange != req.exchange) or \
+               (req.contract is not None and inst.contract != req.contract):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(order)
+        return {"orderDetailRes": [views.live_order_object(o, self.tz) for o in page],
+                "nextFrom": str(page[-1].oid) if more else ""}
+
+    async def positions(self, key: ApiKey, req: P.PositionsReq) -> list:
+        if req.exchange is not None:
+            self._exchange(req.exchange)
+        if req.exchange is not None and req.contract is not None:
+            self.engine.instrument(req.exchange, req.contract)
+        if req.position_dir is not None:
+            _enum(req.position_dir, _SIDES, "position_dir")
+        return []
+
+    async def fills(self, key: ApiKey, req: P.FillsReq) -> list:
+        self.engine.instrument(req.exchange, req.contract)
+        if not 1 <= req.count <= MAX_FILLS:
+            raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"count must be 1..{MAX_FILLS}", "count")
+        await self.sequencer.projection_caught_up()
+        return self.reader.fills(key.product.name, req.exchange, req.contract, req.count)
+
+
+def _join_ids(result: Any) -> str:
+    if isinstance(result, (list, tuple)):
+        return ",".join(str(i) for i in result)
+    return str(result)
+
+
+def _matches(order: dict, req: P.OrdersReq) -> bool:
+    if req.status is not None and order["status"] != req.status:
+        return False
+    if req.contract is not None and order["contract"] != req.contract:
+        return False
+    return True
+
+
+Operation = Callable[[ApiKey, Any], Awaitable[Any]]
+
+
+def operations(h: Handlers) -> dict[str, tuple[type[P.Request], Operation]]:
+    """Operation name -> (request Struct, handler); transports route to these."""
+    return {
+        "place": (P.PlaceReq, h.place),
+        "close": (P.PlaceReq, h.close),
+        "cancel": (P.CancelReq, h.cancel),
+        "pairs": (P.PairsReq, h.pairs),
+        "account": (P.AccountReq, h.account),
+        "orders": (P.OrdersReq, h.orders),
+        "open_orders": (P.OpenOrdersReq, h.open_orders),
+        "positions": (P.PositionsReq, h.positions),
+        "fills": (P.FillsReq, h.fills),
+    }
+
+
+BIZ_TYPES = {11: "place", 12: "cancel", 13: "pairs", 14: "account", 15: "orders",
+             16: "positions", 17: "fills"}

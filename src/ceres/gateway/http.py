@@ -1,0 +1,117 @@
+"""REST transport on port 19000 (aiohttp): ``/api/v1/...``, ``/health``, ``/metrics``.
+
+Routing, parameter extraction for signing, and mapping to HTTP: business errors are HTTP
+200 with an error ``code`` (the Java SDK drops non-2xx bodies); authentication 401;
+unknown path 404; body over the limit 413; internal 500 — each with the envelope.
+Market-data routes (public, bare objects) are added by ``ceres.market``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..domain.errors import CeresError, ErrorCode
+from . import protocol as P
+from .auth import Authenticator
+from .handlers import Handlers, operations
+
+log = logging.getLogger("ceres.http")
+API = "/api/v1/"
+
+
+def envelope_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def error_response(err: CeresError) -> web.Response:
+    return envelope_response(P.error(err), err.error.http_status)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RestApi:
+    def __init__(self, handlers: Handlers, auth: Authenticator, *, max_body: int = 65536,
+                 on_reject: Callable[[str], None] | None = None) -> None:
+        self.handlers = handlers
+        self.auth = auth
+        self.max_body = max_body
+        self.ops = operations(handlers)
+        self.on_reject = on_reject or (lambda code: None)
+
+    def routes(self) -> list[web.RouteDef]:
+        get, post, delete = web.get, web.post, web.delete
+        return [
+            get(API + "basic/contracts", self._op("pairs")),
+            get(API + "trade/account", self._op("account")),
+            get(API + "trade/order", self._op("orders")),
+            get(API + "trade/open_orders", self._op("open_orders")),
+            post(API + "trade/open_orders", self._op("open_orders")),
+            post(API + "trade/input", self._op("place")),
+            post(API + "trade/close", self._op("close")),
+            delete(API + "trade/order/{ids}", self._op("cancel")),
+            delete(API + "trade/order", self._op("cancel")),
+            get(API + "trade/position", self._op("positions")),
+            get(API + "trade/trans", self._op("fills")),
+        ]
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
+        """The request's parameters as a dict (for validation) and as signed pairs."""
+        query = {k: v for k, v in request.query.items()}
+        if request.method == "POST":
+            body = await request.read()
+            obj = P.decode_json_object(body) if body.strip() else {}
+            merged = {**query, **obj}
+            return merged, P.sign_params(obj) + [(k, v) for k, v in query.items() if k not in obj]
+        if request.method == "DELETE" and "ids" in request.match_info:
+            query["system_oid"] = request.match_info["ids"]
+        return query, [(k, v) for k, v in query.items()]
+
+    def _op(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        req_cls, handler = self.ops[name]
+
+        async def route(request: web.Request) -> web.Response:
+            try:
+                if request.content_length is not None and request.content_length > self.max_body:
+                    raise CeresError(ErrorCode.PAYLOAD_TOO_LARGE)
+                obj, signed = await self._params(request)
+                key = self.auth.verify_rest(request.headers.get("api_key"), request.headers.get("sign"),
+                                            signed, now_ms())
+                req = P.parse_request(req_cls, obj)
+                data = await handler(key, req)
+            except CeresError as err:
+                self.on_reject(err.code)
+                return error_response(err)
+            except web.HTTPRequestEntityTooLarge:
+                self.on_reject(ErrorCode.PAYLOAD_TOO_LARGE.code)
+                return error_response(CeresError(ErrorCode.PAYLOAD_TOO_LARGE))
+            return envelope_response(P.ok(data))
+
+        return route
+
+
+@web.middleware
+async def envelope_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Unknown paths, wrong methods and crashes get the envelope too."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_response(CeresError(ErrorCode.NOT_FOUND, f"no such path {request.path}"))
+    except web.HTTPMethodNotAllowed:
+        return error_response(CeresError(ErrorCode.NOT_FOUND, f"{request.method} not allowed on {request.path}"))
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(CeresError(ErrorCode.PAYLOAD_TOO_LARGE))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(CeresError(ErrorCode.INTERNAL))
+
+
+def make_app(max_body: int) -> web.Application:
+    return web.Application(middlewares=[envelope_errors], client_max_size=max_body)

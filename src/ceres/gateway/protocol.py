@@ -1,0 +1,196 @@
+"""Wire codecs shared by REST and the biz_type WebSocket (sans-I/O).
+
+* ``decode_json_object``: bytes -> dict, keeping each JSON number's literal text
+  (``NumberText``) so signatures and decimal fields see exactly what the client sent;
+* ``sign_params``: the ``(key, value)`` pairs a REST signature covers;
+* request Structs (msgspec) per operation and ``parse_request`` that validates a dict
+  into one, naming the offending field in every error;
+* ``ok``/``error`` envelopes: ``{"code","data","message"}`` with ``"SUCESS"`` (sic), plus
+  ``biz_type`` and the ``req_id`` extension on the WebSocket. This is the one place a
+  :class:`CeresError` becomes wire bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+
+from ..domain.errors import CeresError, ErrorCode
+
+SUCCESS_MESSAGE = "SUCESS"  # sic: the 2019 protocol's spelling
+MAX_REQ_ID = 64
+
+
+class NumberText(str):
+    """A JSON number kept as its literal text (e.g. ``0.1`` stays ``"0.1"``)."""
+
+    __slots__ = ()
+
+
+_object_decoder = msgspec.json.Decoder(float_hook=NumberText)
+_encoder = msgspec.json.Encoder()
+encode_json = _encoder.encode
+
+
+def decode_json_object(data: bytes | str, what: str = "body") -> dict[str, Any]:
+    try:
+        obj = _object_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise CeresError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CeresError(ErrorCode.INVALID_JSON, f"{what} must be a JSON object")
+    return obj
+
+
+def param_text(value: Any) -> str | None:
+    """How a JSON value appears in the string to sign (None = dropped)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int)):
+        return str(value)
+    return encode_json(value).decode()
+
+
+def sign_params(obj: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(k, param_text(v)) for k, v in obj.items()]
+
+
+# --- envelopes -----------------------------------------------------------------------------
+def ok(data: Any, biz_type: int | None = None, req_id: str | None = None) -> bytes:
+    env: dict[str, Any] = {"code": "200", "data": data, "message": SUCCESS_MESSAGE}
+    if biz_type is not None:
+        env["biz_type"] = biz_type
+    if req_id is not None:
+        env["req_id"] = req_id
+    return encode_json(env)
+
+
+def error(err: CeresError, biz_type: int | None = None, req_id: str | None = None) -> bytes:
+    env: dict[str, Any] = {"code": err.code, "data": None, "message": err.message}
+    if biz_type is not None:
+        env["biz_type"] = biz_type
+    if req_id is not None:
+        env["req_id"] = req_id
+    return encode_json(env)
+
+
+# --- requests ------------------------------------------------------------------------------
+class Request(msgspec.Struct, kw_only=True, frozen=True):
+    """Base: every request may carry ``timestamp`` (signed, checked by auth)."""
+
+    timestamp: str | None = None
+
+
+class PlaceReq(Request):
+    exchange: str
+    contract: str
+    price_type: str
+    entrust_vol: str
+    entrust_bs: str
+    entrust_price: str | None = None
+    future_dir: str | None = None
+    lever: str | None = None
+    profit_value: str | None = None
+    stop_value: str | None = None
+    client_oid: str | None = None
+    deal_id: str | None = None
+    close_rule: str | None = None
+
+
+class CancelReq(Request):
+    system_oid: str
+
+
+class PairsReq(Request):
+    exchange: str
+    contract: str | None = None
+
+
+class AccountReq(Request):
+    exchange: str | None = None
+
+
+class OrdersReq(Request):
+    system_oid: str | None = None
+    status: int | None = None
+    exchange: str | None = None
+    contract: str | None = None
+
+
+class OpenOrdersReq(Request):
+    exchange: str | None = None
+    contract: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    limit: int | None = None
+
+
+class PositionsReq(Request):
+    exchange: str | None = None
+    contract: str | None = None
+    position_dir: str | None = None
+
+
+class FillsReq(Request):
+    exchange: str
+    contract: str
+    count: int
+
+
+ALIASES = {"system_oid": "systemOid", "position_dir": "positionDir"}  # Java SDK names
+
+
+@functools.cache
+def _fields(cls: type[Request]) -> tuple[tuple[str, bool, bool], ...]:
+    """(wire name, required, is_int) per field."""
+    return tuple((f.encode_name, f.required, f.type is int or f.type == (int | None))
+                 for f in msgspec.structs.fields(cls))
+
+
+def _normalize(value: Any) -> Any:
+    """Numbers arrive as int or NumberText; str-typed fields take their literal text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, NumberText)):
+        return str(value)
+    return value
+
+
+def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
+    """Validate ``obj`` into ``cls``. Unknown keys are ignored (the Java SDK sends extras);
+    empty strings count as absent. Errors: MISSING_FIELD / INVALID_TYPE naming the field."""
+    values: dict[str, Any] = {}
+    for name, required, is_int in _fields(cls):
+        raw = obj.get(name)
+        if raw is None and name in ALIASES:
+            raw = obj.get(ALIASES[name])
+        if raw is None or raw == "":
+            if required:
+                raise CeresError(ErrorCode.MISSING_FIELD, f"{name} is required", name)
+            continue
+        if is_int:
+            if isinstance(raw, str) and raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 18:
+                raw = int(raw)
+            elif isinstance(raw, bool) or not isinstance(raw, int) or isinstance(raw, NumberText):
+                raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", name)
+        else:
+            raw = _normalize(raw)
+            if not isinstance(raw, str):
+                raise CeresError(ErrorCode.INVALID_TYPE, "must be a string", name)
+        values[name] = raw
+    return msgspec.convert(values, cls)
+
+
+def parse_req_id(obj: dict[str, Any]) -> str | None:
+    req_id = obj.get("req_id")
+    if req_id is None:
+        return None
+    if isinstance(req_id, bool) or not isinstance(req_id, (str, int)):
+        raise CeresError(ErrorCode.INVALID_TYPE, "must be a string", "req_id")
+    req_id = str(req_id)
+    if len(req_id) > MAX_REQ_ID:
+        raise CeresError(ErrorCode.FIELD_TOO_LONG, f"at most {MAX_REQ_ID} characters", "req_id")
+    return req_id

@@ -1,0 +1,257 @@
+"""Server wiring: the node, the transports, the admin endpoint, start-up and shutdown.
+
+``ceres serve`` runs :func:`serve`. Start-up: lock and recover the data directory,
+bootstrap the demo product on first start, listen on the configured ports (0 picks a
+free port), write ``DATA_DIR/server.json`` (actual ports and pid: the readiness marker)
+and ``DATA_DIR/admin.json`` (admin port and bearer token, mode 0600), print a banner.
+Shutdown on SIGINT/SIGTERM: stop listening, drain the journal, final snapshot, unlock.
+A journal failure stops the server with exit status 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+from picows import ws_create_server
+
+from ..admin import AdminOps
+from ..config import Config
+from ..domain.errors import CeresError, ErrorCode
+from ..gcpolicy import tune_gc
+from ..node import Node
+from ..store.sqlite import SqliteReader
+from . import protocol as P
+from .auth import Authenticator
+from .handlers import Handlers
+from .http import RestApi, envelope_response, error_response, make_app
+from .metrics import Metrics
+from .ws import Registry
+from .ws_trade import TradeServer
+
+log = logging.getLogger("ceres.server")
+ADMIN_FILE = "admin.json"
+SERVER_FILE = "server.json"
+DEMO_FILE = "demo-credentials.json"
+EXIT_JOURNAL_FAILURE = 3
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def write_private(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Listening:
+    http: int = 0
+    trade_ws: int = 0
+    notify_ws: int = 0
+    market_ws: int = 0
+    admin: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Server:
+    def __init__(self, cfg: Config, *, banner: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.banner = banner
+        self.node = Node(cfg)
+        self.stop_event = asyncio.Event()
+        self.exit_code = 0
+        self.ports = Listening()
+        self.registry = Registry()
+        self._runners: list[web.AppRunner] = []
+        self._ws_servers: list[asyncio.AbstractServer] = []
+        self.metrics: Metrics | None = None
+        self.handlers: Handlers | None = None
+        self.extensions: list[Any] = []  # market data, notices, simulator (later issues)
+
+    # --- start ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.cfg
+        report = self.node.open(loop)
+        rec = report.recovery
+        log.info("recovered seq %d (snapshot %s, %d records replayed)", rec.last_seq,
+                 rec.snapshot_seq, rec.replayed)
+        node = self.node
+        node.sequencer.on_fatal = self._fatal
+        demo = await self._bootstrap_demo()
+        tune_gc()
+        reader = SqliteReader(node.projection_path)
+        auth = Authenticator(node.engine.keys, window_ms=cfg.auth.timestamp_window_ms,
+                             require_timestamp=cfg.auth.require_timestamp)
+        self.metrics = metrics = Metrics(node, self.registry)
+        self.handlers = handlers = Handlers(node.engine, node.sequencer, reader, tz=cfg.tz,
+                                            base_currency=cfg.server.base_currency,
+                                            max_order_query=cfg.limits.max_order_query)
+        host = cfg.server.host
+        rest = RestApi(handlers, auth, max_body=cfg.limits.max_body_bytes, on_reject=metrics.reject)
+        app = make_app(cfg.limits.max_body_bytes)
+        app.add_routes(rest.routes())
+        app.add_routes([web.get("/health", self._health), web.get("/metrics", self._metrics)])
+        for ext in self.extensions:
+            ext.add_routes(app)
+        self.ports.http = await self._serve_app(app, host, cfg.server.http_port)
+        trade = TradeServer(handlers, auth, self.registry, now_ms=now_ms,
+                            max_message=cfg.limits.max_body_bytes, on_reject=metrics.reject)
+        self.ports.trade_ws = await self._serve_ws(trade.factory, host, cfg.server.trade_ws_port,
+                                                   cfg.limits.max_body_bytes)
+        admin_token = secrets.token_urlsafe(32)
+        admin_app = web.Application(client_max_size=cfg.limits.max_body_bytes)
+        admin_app.add_routes([web.post("/admin/{op}", self._admin_handler(admin_token))])
+        self.ports.admin = await self._serve_app(admin_app, "127.0.0.1", cfg.server.admin_port)
+        for ext in self.extensions:
+            await ext.start(self)
+        root = node.data_dir.root
+        write_private(root / ADMIN_FILE, {"port": self.ports.admin, "token": admin_token})
+        write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, "http": self.ports.http,
+                                           "trade_ws": self.ports.trade_ws,
+                                           "notify_ws": self.ports.notify_ws,
+                                           "market_ws": self.ports.market_ws,
+                                           "admin": self.ports.admin})
+        self._print_banner(demo)
+
+    async def _serve_app(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runners.append(runner)
+        return runner.addresses[0][1]
+
+    async def _serve_ws(self, factory: Any, host: str, port: int, max_message: int) -> int:
+        server = await ws_create_server(factory, host, port, max_frame_size=max_message,
+                                        websocket_handshake_timeout=10)
+        self._ws_servers.append(server)
+        return server.sockets[0].getsockname()[1]
+
+    async def add_ws_server(self, factory: Any, port: int) -> int:
+        return await self._serve_ws(factory, self.cfg.server.host, port, self.cfg.limits.max_body_bytes)
+
+    # --- demo ----------------------------------------------------------------------------
+    async def _bootstrap_demo(self) -> dict | None:
+        demo = self.cfg.demo
+        path = self.node.data_dir.root / DEMO_FILE
+        engine = self.node.engine
+        if not demo.enabled:
+            return None
+        if demo.product in engine.products:
+            if path.exists():
+                return {**json.loads(path.read_text()), "first": False}
+            return None
+        ops = AdminOps(engine, self.node.submit)
+        await ops.create_product(demo.product)
+        cred = await ops.create_key(demo.product, "read,trade")
+        exchange = next(iter(sorted(engine.exchanges)), "TEST")
+        for currency, amount in demo.funds.items():
+            await ops.deposit(demo.product, currency, amount)
+            await ops.transfer(demo.product, currency, amount, 2, 3, exchange)
+        write_private(path, {"product": demo.product, "api_key": cred["api_key"], "secret": cred["secret"]})
+        return {**cred, "first": True}
+
+    def _print_banner(self, demo: dict | None) -> None:
+        host = self.cfg.server.host
+        p = self.ports
+        lines = [
+            f"Ceres is running (data in {self.node.data_dir.root})",
+            f"  REST       http://{host}:{p.http}/api/v1/   health: http://{host}:{p.http}/health",
+            f"  trade WS   ws://{host}:{p.trade_ws}/",
+        ]
+        if p.notify_ws:
+            lines.append(f"  notices WS ws://{host}:{p.notify_ws}/")
+        if p.market_ws:
+            lines.append(f"  market WS  ws://{host}:{p.market_ws}/")
+        lines.append(f"  admin      http://127.0.0.1:{p.admin}/ (token in {self.node.data_dir.root / ADMIN_FILE})")
+        if demo is not None:
+            if demo.get("first"):
+                lines += [
+                    f"Demo product {demo['product']!r} created and funded on TEST:",
+                    f"  api_key {demo['api_key']}",
+                    f"  secret  {demo['secret']}",
+                ]
+            else:
+                lines.append(f"Demo api_key {demo['api_key']} (secret in "
+                             f"{self.node.data_dir.root / DEMO_FILE})")
+            lines.append(
+                "Try it:  curl -H \"api_key: $KEY\" -H \"sign: $(printf 'exchange=TEST&secret=%s' "
+                f"$SECRET | sha256sum | cut -d' ' -f1)\" 'http://{host}:{p.http}/api/v1/basic/contracts?exchange=TEST'")
+        self.banner("\n".join(lines))
+
+    # --- HTTP extras --------------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.Response:
+        seq = self.node.sequencer
+        body = {"status": "ok" if seq.failed is None else "failed", "seq": seq.seq,
+                "durable_seq": seq.durable_seq, "journal_lag": seq.seq - seq.durable_seq,
+                "projected_seq": seq.projected_seq, "connections": self.registry.count}
+        return web.json_response(body, status=200 if seq.failed is None else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.metrics.render(), content_type="text/plain")
+
+    def _admin_handler(self, token: str) -> Callable:
+        ops = AdminOps(self.node.engine, self.node.submit)
+
+        async def handle(request: web.Request) -> web.Response:
+            if not secrets.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+                return error_response(CeresError(ErrorCode.AUTH_BAD_SIGN, "bad admin token"))
+            try:
+                args = P.decode_json_object(await request.read() or b"{}")
+                result = await ops.call(request.match_info["op"], args)
+            except CeresError as err:
+                return error_response(err)
+            if request.match_info["op"] == "revoke_key":
+                closed = self.registry.close_key(args["api_key"])
+                result = {**result, "connections_closed": closed}
+            return envelope_response(P.ok(result))
+
+        return handle
+
+    # --- stop ----------------------------------------------------------------------------
+    def _fatal(self, exc: BaseException) -> None:
+        self.exit_code = EXIT_JOURNAL_FAILURE
+        self.stop_event.set()
+
+    async def stop(self) -> None:
+        for ext in reversed(self.extensions):
+            await ext.stop()
+        for server in self._ws_servers:
+            server.close()
+        for conns in list(self.registry.by_key.values()):
+            for c in list(conns):
+                c.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.node.close()
+        for name in (SERVER_FILE, ADMIN_FILE):
+            (self.node.data_dir.root / name).unlink(missing_ok=True)
+
+
+async def serve(cfg: Config, *, configure: Callable[[Server], None] | None = None) -> int:
+    server = Server(cfg)
+    if configure is not None:
+        configure(server)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop_event.set)
+    await server.start()
+    await server.stop_event.wait()
+    log.info("shutting down")
+    await server.stop()
+    return server.exit_code

@@ -1,0 +1,126 @@
+"""Wire objects of API.md section 3, built from engine state (pure formatting).
+
+Each function returns exactly the keys API.md lists for that object (the 2019 Java SDK
+rejects unknown keys), with decimals as plain strings and ints where API.md says int.
+The projection store keeps these same strings, so live and historical answers agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ..domain.enums import SPOT_FILL_FUTURE_DIR, FutureDir, PriceType, Side
+from ..domain.instruments import Instrument
+from ..domain.money import format_scaled
+
+AVG_EXTRA_DECIMALS = 8
+
+
+def wire_time(ms: int, tz: timezone) -> str:
+    """``yyyy-MM-dd HH:mm:ss`` on the configured clock face."""
+    return datetime.fromtimestamp(ms / 1000, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def avg_price(inst: Instrument, dealt: int, filled: int) -> str:
+    """Average fill price ``dealt / filled`` (ticks), rounded half-up to the tick's
+    decimals plus eight, trailing zeros stripped; ``"0"`` before any fill."""
+    if filled <= 0:
+        return "0"
+    decimals = inst.price_decimals + AVG_EXTRA_DECIMALS
+    scaled = dealt * inst.tick_units * 10**AVG_EXTRA_DECIMALS
+    value = (2 * scaled + filled) // (2 * filled)
+    return format_scaled(value, decimals)
+
+
+def is_market_buy(inst: Instrument, side: int, ptype: int) -> bool:
+    return side == Side.BUY and ptype == PriceType.MARKET and not inst.is_contract
+
+
+def fee_currency(inst: Instrument, side: int, ptype: int) -> str:
+    return inst.base if is_market_buy(inst, side, ptype) else inst.quote
+
+
+def fmt_fee(inst: Instrument, side: int, ptype: int, amount: int) -> str:
+    if is_market_buy(inst, side, ptype):
+        return inst.fmt_base(amount)
+    return inst.fmt_quote(amount)
+
+
+def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
+    """A market buy's amount is the quote to spend; everything else is volume."""
+    if is_market_buy(inst, side, ptype):
+        return inst.fmt_quote(vol)
+    return inst.fmt_vol(vol)
+
+
+def order_object(order, status: int, filled: int, dealt: int, commission: int,
+                 tz: timezone) -> dict:
+    """The order object for an engine order in the given (event-time) state."""
+    inst = order.inst
+    spot = not inst.is_contract
+    return {
+        "system_oid": str(order.oid),
+        "client_oid": order.client_oid,
+        "contract": inst.contract,
+        "entrust_bs": Side(order.side).wire,
+        "future_dir": FutureDir(order.fdir).wire,
+        "entrust_price": inst.fmt_price(order.price) if order.price else "0",
+        "entrust_amount": entrust_amount(inst, order.side, order.ptype, order.vol),
+        "entrust_time": wire_time(order.time, tz),
+        "average_dealt_price": avg_price(inst, dealt, filled),
+        "dealt_amount": inst.fmt_vol(filled),
+        "status": int(status),
+        "lever": "1" if spot else str(order.lever),
+        "profit_value": "0" if spot or not order.profit else inst.fmt_price(order.profit),
+        "stop_value": "0" if spot or not order.stop else inst.fmt_price(order.stop),
+        "commission": fmt_fee(inst, order.side, order.ptype, commission),
+    }
+
+
+def live_order_object(order, tz: timezone) -> dict:
+    return order_object(order, order.status, order.filled, order.dealt, order.commission, tz)
+
+
+def fill_object(order, tid: int, lots: int, price: int, time_ms: int, fee: int,
+                tz: timezone) -> dict:
+    inst = order.inst
+    return {
+        "system_oid": str(order.oid),
+        "system_tid": str(tid),
+        "client_oid": order.client_oid,
+        "contract": inst.contract,
+        "entrust_bs": Side(order.side).wire,
+        "future_dir": FutureDir(order.fdir).wire if inst.is_contract else SPOT_FILL_FUTURE_DIR,
+        "dealt_amount": inst.fmt_vol(lots),
+        "dealt_price": inst.fmt_price(price),
+        "dealt_time": wire_time(time_ms, tz),
+        "commission": fmt_fee(inst, order.side, order.ptype, fee),
+        "commission_currency": fee_currency(inst, order.side, order.ptype),
+    }
+
+
+def pair_object(inst: Instrument) -> dict:
+    return {
+        "contract": inst.contract,
+        "exchange": inst.exchange,
+        "kind": str(int(inst.kind)),
+        "tick_size": inst.tick_size,
+        "volume_increment": inst.volume_increment,
+        "min_price": inst.min_price,
+        "min_volume": inst.min_volume,
+        "min_change": inst.tick_size,
+    }
+
+
+def account_row(account_type: int, venue: str, currency: str, total: int, frozen: int,
+                decimals: int, market_value: int, base_decimals: int) -> dict:
+    row = {
+        "account_type": int(account_type),
+        "balance": format_scaled(total, decimals),
+        "currency": currency,
+        "frozen": format_scaled(frozen, decimals),
+        "market_value": format_scaled(market_value, base_decimals),
+    }
+    if account_type in (3, 4):
+        row["exchange"] = venue
+    return row

@@ -1,0 +1,194 @@
+"""Shared WebSocket plumbing for the picows servers (19001, 19003, 18003).
+
+* ``upgrade_query``: path and query parameters of an upgrade request;
+* ``refuse``: an HTTP error reply (401 with the envelope) instead of the upgrade;
+* :class:`BaseListener`: reassembles fragmented messages up to a size limit, answers
+  CLOSE, drops a client whose unsent data passes ``max_buffer`` (a client that stops
+  reading), and registers connections per API key so a revoked key loses its sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from picows import (WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport,
+                    WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener)
+
+from ..domain.errors import CeresError
+from . import protocol as P
+
+log = logging.getLogger("ceres.ws")
+TEXT = WSMsgType.TEXT
+BINARY = WSMsgType.BINARY
+CONTINUATION = WSMsgType.CONTINUATION
+CLOSE = WSMsgType.CLOSE
+DEFAULT_MAX_BUFFER = 8 << 20
+
+
+def upgrade_query(request: WSUpgradeRequest) -> tuple[str, dict[str, str]]:
+    raw = request.path.decode("latin-1")
+    path, _, query = raw.partition("?")
+    return path, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def refuse(err: CeresError) -> WSUpgradeResponseWithListener:
+    response = WSUpgradeResponse.create_error_response(
+        err.error.http_status if err.error.http_status >= 400 else 400, P.error(err),
+        {"Content-Type": "application/json"})
+    return WSUpgradeResponseWithListener(response, None)
+
+
+class Registry:
+    """Open connections, by API key (only authenticated sockets register)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, set[BaseListener]] = {}
+        self.count = 0
+
+    def add(self, api_key: str, listener: "BaseListener") -> None:
+        self.by_key.setdefault(api_key, set()).add(listener)
+
+    def remove(self, api_key: str, listener: "BaseListener") -> None:
+        conns = self.by_key.get(api_key)
+        if conns is not None:
+            conns.discard(listener)
+            if not conns:
+                del self.by_key[api_key]
+
+    def close_key(self, api_key: str, reason: str = "api_key revoked") -> int:
+        conns = list(self.by_key.get(api_key, ()))
+        for c in conns:
+            c.close(WSCloseCode.POLICY_VIOLATION, reason)
+        return len(conns)
+
+
+class BaseListener(WSListener):
+    """Subclasses implement ``on_message(data: bytes, is_text: bool)``."""
+
+    name = "ws"
+
+    def __init__(self, *, max_message: int, max_buffer: int = DEFAULT_MAX_BUFFER,
+                 registry: Registry | None = None, api_key: str | None = None) -> None:
+        super().__init__()
+        self.transport: WSTransport | None = None
+        self.max_message = max_message
+        self.max_buffer = max_buffer
+        self.registry = registry
+        self.api_key = api_key
+        self.closed = False
+        self._parts: list[bytes] | None = None
+        self._parts_size = 0
+        self._parts_text = True
+        self._paused = False
+        self.peer = "?"
+
+    # --- lifecycle -------------------------------------------------------------------
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        peer = transport.underlying_transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.registry is not None and self.api_key is not None:
+            self.registry.add(self.api_key, self)
+        if self.registry is not None:
+            self.registry.count += 1
+        log.info("%s open %s key=%s", self.name, self.peer, self.api_key or "-")
+        self.on_open()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.closed = True
+        if self.registry is not None:
+            self.registry.count -= 1
+            if self.api_key is not None:
+                self.registry.remove(self.api_key, self)
+        log.info("%s close %s key=%s", self.name, self.peer, self.api_key or "-")
+        self.on_close()
+
+    def on_open(self) -> None:
+        pass
+
+    def on_close(self) -> None:
+        pass
+
+    def close(self, code: WSCloseCode = WSCloseCode.OK, reason: str = "") -> None:
+        if self.closed or self.transport is None:
+            return
+        self.closed = True
+        self.transport.send_close(code, reason.encode())
+        self.transport.disconnect()
+
+    # --- sending ---------------------------------------------------------------------
+    def send_text(self, data: bytes) -> None:
+        if self.closed:
+            return
+        t = self.transport
+        t.send(TEXT, data)
+        if self._paused and t.underlying_transport.get_write_buffer_size() > self.max_buffer:
+            log.warning("%s %s not reading (%d bytes queued); dropping it", self.name, self.peer,
+                        t.underlying_transport.get_write_buffer_size())
+            self.closed = True
+            t.disconnect(graceful=False)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+
+    # --- receiving -------------------------------------------------------------------
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        mt = frame.msg_type
+        if mt == CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if mt == TEXT or mt == BINARY:
+            if frame.fin:
+                if frame.payload_size > self.max_message:
+                    self.too_big()
+                    return
+                self.on_message(frame.get_payload_as_bytes(), mt == TEXT)
+                return
+            self._parts = [frame.get_payload_as_bytes()]
+            self._parts_size = frame.payload_size
+            self._parts_text = mt == TEXT
+        elif mt == CONTINUATION and self._parts is not None:
+            self._parts.append(frame.get_payload_as_bytes())
+            self._parts_size += frame.payload_size
+            if frame.fin:
+                data = b"".join(self._parts)
+                self._parts = None
+                self.on_message(data, self._parts_text)
+                return
+        else:
+            return  # PING/PONG are answered by picows
+        if self._parts_size > self.max_message:
+            self._parts = None
+            self.too_big()
+
+    def too_big(self) -> None:
+        """A message over the limit is abuse: say why, then close (1009)."""
+        self.on_too_big()
+        self.close(WSCloseCode.MESSAGE_TOO_BIG, "message over the size limit")
+
+    def on_too_big(self) -> None:
+        pass
+
+    def on_message(self, data: bytes, is_text: bool) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def listener_factory_guard(fn: Any) -> Any:
+    """Wrap an upgrade factory so a bug answers 500 instead of killing the server."""
+
+    def wrapped(request: WSUpgradeRequest) -> Any:
+        try:
+            return fn(request)
+        except CeresError as err:
+            return refuse(err)
+        except Exception:
+            log.exception("upgrade failed")
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(500), None)
+
+    return wrapped

@@ -1,0 +1,185 @@
+"""The biz_type WebSocket (port 19001, paths ``/`` and ``/ws/trade``).
+
+Handshake ``?api_key=KEY&sign=SIGN`` (refused with HTTP 401 and the envelope). Text
+``ping`` is answered with text ``pong``. Every other text message is a JSON request with
+``biz_type`` 11-17 (and the optional ``req_id`` extension), routed to the same handler
+as its REST twin; the reply is the REST envelope plus ``biz_type`` (and ``req_id``).
+
+Replies leave in request order per connection (a reply waits for the ones before it),
+which covers both rules of API.md: ordered without ``req_id``, echoed with it.
+Errors never close the connection, except abuse: a message over the size limit (1009),
+more than ``max_pending`` unanswered requests (1008), or a client that stops reading.
+
+Requests run as lightweight coroutine drivers instead of asyncio Tasks: a handler that
+finishes without waiting answers at once; one that waits on a future (the sequencer's
+durability future) resumes from that future's callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Callable, Coroutine
+
+from picows import WSCloseCode
+
+from ..domain.errors import CeresError, ErrorCode
+from ..engine.ledger import ApiKey
+from . import protocol as P
+from .auth import Authenticator
+from .handlers import BIZ_TYPES, Handlers, operations
+from .ws import BaseListener, Registry, listener_factory_guard, refuse, upgrade_query
+
+log = logging.getLogger("ceres.ws.trade")
+PATHS = ("/", "/ws/trade")
+PING = b"ping"
+PONG = b"pong"
+
+
+class _Slot:
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+
+
+class TradeListener(BaseListener):
+    name = "trade"
+
+    def __init__(self, server: "TradeServer", key: ApiKey) -> None:
+        super().__init__(max_message=server.max_message, registry=server.registry,
+                         api_key=key.api_key)
+        self.server = server
+        self.key = key
+        self.slots: deque[_Slot] = deque()
+
+    # --- replies in order --------------------------------------------------------------
+    def _reply(self, slot: _Slot, data: bytes) -> None:
+        slot.data = data
+        slots = self.slots
+        while slots and slots[0].data is not None:
+            self.send_text(slots.popleft().data)
+
+    def _immediate(self, data: bytes) -> None:
+        if self.slots:
+            slot = _Slot()
+            self.slots.append(slot)
+            self._reply(slot, data)
+        else:
+            self.send_text(data)
+
+    # --- requests ----------------------------------------------------------------------
+    def on_message(self, data: bytes, is_text: bool) -> None:
+        if self.closed:
+            return
+        if not is_text:
+            self._immediate(P.error(CeresError(ErrorCode.BINARY_FRAME)))
+            return
+        if data == PING:
+            self._immediate(PONG)
+            return
+        if len(self.slots) >= self.server.max_pending:
+            log.warning("trade %s flooding (%d unanswered); closing", self.peer, len(self.slots))
+            self.close(WSCloseCode.POLICY_VIOLATION, "too many unanswered requests")
+            return
+        biz_type = req_id = None
+        try:
+            obj = P.decode_json_object(data, "message")
+            req_id = P.parse_req_id(obj)
+            raw = obj.get("biz_type")
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                biz_type = raw  # echoed even when unknown
+            biz_type = _biz_type(raw)
+            req_cls, handler = self.server.ops[BIZ_TYPES[biz_type]]
+            self.server.check_key(self.key)
+            coro = handler(self.key, P.parse_request(req_cls, obj))
+        except CeresError as err:
+            self.server.on_reject(err.code)
+            self._immediate(P.error(err, biz_type, req_id))
+            return
+        slot = _Slot()
+        self.slots.append(slot)
+        _Driver(coro, lambda value: self._reply(slot, P.ok(value, biz_type, req_id)),
+                lambda err: self._fail(slot, err, biz_type, req_id)).step()
+
+    def _fail(self, slot: _Slot, err: CeresError, biz_type: int | None, req_id: str | None) -> None:
+        self.server.on_reject(err.code)
+        self._reply(slot, P.error(err, biz_type, req_id))
+
+    def on_too_big(self) -> None:
+        self._immediate(P.error(CeresError(ErrorCode.PAYLOAD_TOO_LARGE)))
+
+
+def _biz_type(value: Any) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if value is None:
+        raise CeresError(ErrorCode.MISSING_FIELD, "biz_type is required", "biz_type")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", "biz_type")
+    if value not in BIZ_TYPES:
+        raise CeresError(ErrorCode.UNKNOWN_BIZ_TYPE, f"unknown biz_type {value} (11-17)", "biz_type")
+    return value
+
+
+class _Driver:
+    """Runs a handler coroutine to completion without an asyncio Task."""
+
+    __slots__ = ("coro", "on_ok", "on_err")
+
+    def __init__(self, coro: Coroutine, on_ok: Callable[[Any], None],
+                 on_err: Callable[[CeresError], None]) -> None:
+        self.coro = coro
+        self.on_ok = on_ok
+        self.on_err = on_err
+
+    def step(self, _fut: Any = None) -> None:
+        try:
+            waited = self.coro.send(None)
+        except StopIteration as stop:
+            self.on_ok(stop.value)
+            return
+        except CeresError as err:
+            self.on_err(err)
+            return
+        except Exception:
+            log.exception("handler failed")
+            self.on_err(CeresError(ErrorCode.INTERNAL))
+            return
+        if waited is None:  # a bare yield (asyncio.sleep(0)): resume next iteration
+            asyncio.get_running_loop().call_soon(self.step)
+        else:
+            waited._asyncio_future_blocking = False
+            waited.add_done_callback(self.step)
+
+
+class TradeServer:
+    def __init__(self, handlers: Handlers, auth: Authenticator, registry: Registry, *,
+                 now_ms: Callable[[], int], max_message: int = 65536, max_pending: int = 10000,
+                 on_reject: Callable[[str], None] | None = None) -> None:
+        self.handlers = handlers
+        self.auth = auth
+        self.registry = registry
+        self.now_ms = now_ms
+        self.max_message = max_message
+        self.max_pending = max_pending
+        self.ops = operations(handlers)
+        self.on_reject = on_reject or (lambda code: None)
+        self.factory = listener_factory_guard(self._upgrade)
+
+    def check_key(self, key: ApiKey) -> None:
+        if key.revoked:
+            raise CeresError(ErrorCode.AUTH_KEY_REVOKED)
+
+    def _upgrade(self, request: Any) -> Any:
+        path, query = upgrade_query(request)
+        if path not in PATHS:
+            return None
+        try:
+            key = self.auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"),
+                                      self.now_ms())
+        except CeresError as err:
+            self.on_reject(err.code)
+            return refuse(err)
+        return TradeListener(self, key)

@@ -1,0 +1,104 @@
+"""The background thread behind durability: projections, then snapshots.
+
+After a batch is durable the sequencer passes its events here, in sequence order. This
+thread feeds them to the projection store (SQLite) and, when the batch carries a
+snapshot, writes the snapshot file *after* the projection has committed everything up
+to it and then prunes old snapshots and segments. So the newest snapshot never runs
+ahead of the projection, and a restart can always bring the projection up to date by
+replaying the journal after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable, Protocol
+
+from .files import DataDir
+
+log = logging.getLogger("ceres.journal")
+_STOP = object()
+
+
+class Projection(Protocol):
+    def last_seq(self) -> int: ...
+
+    def apply(self, items: list[tuple[int, list[Any]]]) -> None:
+        """Apply ``(seq, events)`` pairs in order, idempotently (seq <= last_seq ignored)."""
+
+    def close(self) -> None: ...
+
+
+class BackgroundWriter:
+    def __init__(self, data_dir: DataDir, projection: Projection | None, keep_snapshots: int,
+                 on_projected: Callable[[int], None] | None = None) -> None:
+        self.data_dir = data_dir
+        self.projection = projection
+        self.keep_snapshots = keep_snapshots
+        self.on_projected = on_projected
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ceres-background", daemon=True)
+        self.snapshots_written = 0
+        self.last_snapshot_seq = 0
+        self.failed: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, items: list[tuple[int, list[Any]]], snapshot: tuple[int, dict] | None) -> None:
+        self._q.put((items, snapshot))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self._q.put(_STOP)
+            self._thread.join(timeout)
+        if self.projection is not None:
+            self.projection.close()
+
+    def _run(self) -> None:
+        q = self._q
+        while True:
+            work = [q.get()]
+            while True:
+                try:
+                    work.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = False
+            items: list[tuple[int, list[Any]]] = []
+            for entry in work:
+                if entry is _STOP:
+                    stop = True
+                    continue
+                batch_items, snapshot = entry
+                items.extend(batch_items)
+                if snapshot is not None:
+                    self._project(items)
+                    items = []
+                    self._snapshot(*snapshot)
+            self._project(items)
+            if stop:
+                return
+
+    def _project(self, items: list[tuple[int, list[Any]]]) -> None:
+        if not items or self.projection is None:
+            return
+        try:
+            self.projection.apply(items)
+        except Exception as exc:  # the journal still has everything: rebuild can recover
+            self.failed = exc
+            log.exception("projection write failed; run `ceres rebuild` after fixing the cause")
+            return
+        if self.on_projected is not None:
+            self.on_projected(items[-1][0])
+
+    def _snapshot(self, seq: int, state: dict) -> None:
+        try:
+            self.data_dir.write_snapshot(seq, state)
+            self.data_dir.prune(self.keep_snapshots)
+        except OSError:
+            log.exception("snapshot %s failed (the journal still holds everything)", seq)
+            return
+        self.snapshots_written += 1
+        self.last_snapshot_seq = seq

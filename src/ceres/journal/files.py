@@ -1,0 +1,198 @@
+"""The data directory's journal segments and snapshot files.
+
+Layout under ``DATA_DIR``::
+
+    journal/00000000000000000001.wal   segments, named by their first sequence number
+    snapshots/00000000000000100000.snap  state after that sequence number
+    LOCK                                 held (flock) by the process that owns the data
+
+A segment is rolled (a new file started) when it grows past ``segment_bytes`` and right
+after each snapshot, so whole segments become prunable: a segment can be deleted once a
+retained snapshot covers every record in it. Retention keeps the newest
+``keep_snapshots`` snapshots and the journal needed to replay from the oldest of them.
+Files are created with mode 0600: they hold API secrets.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from .codec import encode_snapshot
+
+SEGMENT_SUFFIX = ".wal"
+SNAPSHOT_SUFFIX = ".snap"
+FILE_MODE = 0o600
+
+
+class DataDirLocked(Exception):
+    """Another process owns this data directory."""
+
+
+def _numbered(directory: Path, suffix: str) -> list[tuple[int, Path]]:
+    out = []
+    if directory.is_dir():
+        for p in directory.iterdir():
+            if p.suffix == suffix and p.stem.isdigit():
+                out.append((int(p.stem), p))
+    return sorted(out)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DataDir:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.journal = self.root / "journal"
+        self.snapshots = self.root / "snapshots"
+        self._lock_fd: int | None = None
+
+    def create(self) -> None:
+        for d in (self.root, self.journal, self.snapshots):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # --- ownership ------------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the exclusive lock; raises DataDirLocked if a server or tool holds it."""
+        self.create()
+        fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirLocked(f"{self.root} is in use by another Ceres process") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def is_locked(self) -> bool:
+        path = self.root / "LOCK"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    # --- listing --------------------------------------------------------------------
+    def segments(self) -> list[tuple[int, Path]]:
+        return _numbered(self.journal, SEGMENT_SUFFIX)
+
+    def snapshot_files(self) -> list[tuple[int, Path]]:
+        return _numbered(self.snapshots, SNAPSHOT_SUFFIX)
+
+    def segment_path(self, first_seq: int) -> Path:
+        return self.journal / f"{first_seq:020d}{SEGMENT_SUFFIX}"
+
+    # --- snapshots ------------------------------------------------------------------
+    def write_snapshot(self, seq: int, state: dict) -> Path:
+        """Write atomically: temp file, fsync, rename, fsync the directory."""
+        data = encode_snapshot(seq, state)
+        final = self.snapshots / f"{seq:020d}{SNAPSHOT_SUFFIX}"
+        tmp = final.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        fsync_dir(self.snapshots)
+        return final
+
+    def prune(self, keep_snapshots: int) -> list[Path]:
+        """Delete snapshots beyond the newest ``keep_snapshots`` and the segments that only
+        hold records older than the oldest snapshot kept. Returns what was deleted."""
+        snaps = self.snapshot_files()
+        if keep_snapshots < 1 or len(snaps) == 0:
+            return []
+        removed = []
+        for _, path in snaps[:-keep_snapshots]:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        oldest_kept = snaps[-keep_snapshots:][0][0]
+        segs = self.segments()
+        # segment i covers [first_i, first_{i+1} - 1]; deletable if that is <= oldest_kept
+        for (first, path), (next_first, _) in zip(segs, segs[1:]):
+            if next_first - 1 <= oldest_kept:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        for p in self.snapshots.glob("*.tmp"):
+            p.unlink(missing_ok=True)
+        return removed
+
+
+class SegmentWriter:
+    """Appends frames to the current segment; rolls to a new one on demand. Blocking I/O:
+    used from the journal thread only."""
+
+    def __init__(self, data_dir: DataDir, next_seq: int, *, fsync: bool = True,
+                 segment_bytes: int = 64 << 20) -> None:
+        self.dir = data_dir
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.fd: int | None = None
+        self.path: Path | None = None
+        self.size = 0
+        segs = data_dir.segments()
+        if segs:
+            path = segs[-1][1]
+            self._open(path)
+        else:
+            self._open(data_dir.segment_path(next_seq))
+
+    def _open(self, path: Path) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        self.path = path
+        self.size = os.fstat(self.fd).st_size
+        if self.size == 0:
+            fsync_dir(self.dir.journal)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        self.size += len(data)
+        if self.fsync:
+            os.fdatasync(self.fd)
+
+    def roll(self, next_seq: int) -> None:
+        """Start a new segment whose first record will be ``next_seq``; an empty current
+        segment is replaced, so a segment's name is always its first record's seq."""
+        path = self.dir.segment_path(next_seq)
+        if path == self.path:
+            return
+        old, empty = self.path, self.size == 0
+        self._open(path)
+        if empty and old is not None:
+            old.unlink(missing_ok=True)
+
+    def maybe_roll(self, next_seq: int) -> None:
+        if self.size >= self.segment_bytes:
+            self.roll(next_seq)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
