@@ -34,7 +34,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(products_app, name="products")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (defaults are embedded).")

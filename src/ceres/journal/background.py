@@ -50,10 +50,12 @@ class BackgroundWriter:
         self._q.put((items, snapshot))
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Finish queued work; the thread closes the projection (its connection is
+        bound to that thread)."""
         if self._thread.is_alive():
             self._q.put(_STOP)
             self._thread.join(timeout)
-        if self.projection is not None:
+        elif self.projection is not None:
             self.projection.close()
 
     def _run(self) -> None:
@@ -79,6 +81,8 @@ class BackgroundWriter:
                     self._snapshot(*snapshot)
             self._project(items)
             if stop:
+                if self.projection is not None:
+                    self.projection.close()
                 return
 
     def _project(self, items: list[tuple[int, list[Any]]]) -> None:

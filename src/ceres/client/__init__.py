@@ -1,0 +1,187 @@
+"""Python SDK for the CoinCeres protocol as Ceres speaks it (API.md).
+
+* :class:`RestClient` (sync, stdlib ``urllib``): signed REST calls;
+* :class:`AsyncRestClient` (aiohttp);
+* :class:`TradeSocket` (aiohttp): the biz_type WebSocket with ``req_id`` matching.
+
+All return the decoded envelope (``{"code","data","message"}``); ``raise_for_code=True``
+turns an error code into :class:`ApiError`. Signing follows API.md section 2 exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+__all__ = ["ApiError", "AsyncRestClient", "RestClient", "TradeSocket", "rest_sign", "ws_sign"]
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 200) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def rest_sign(params: dict[str, Any], secret: str) -> str:
+    """sha256 hex of ``k=v&...&secret=SECRET`` over non-empty params sorted by key."""
+    pairs = sorted((k, _text(v)) for k, v in params.items() if _text(v) not in (None, ""))
+    head = "&".join(f"{k}={v}" for k, v in pairs)
+    payload = f"{head}&secret={secret}" if head else f"secret={secret}"
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def ws_sign(api_key: str, secret: str) -> str:
+    return hashlib.sha256(f"api_key={api_key}&secret={secret}".encode()).hexdigest()
+
+
+def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict, bytes | None]:
+    """URL suffix, params to sign, body for one call."""
+    params = {k: v for k, v in params.items() if v is not None}
+    if method == "POST":
+        return path, params, json.dumps(params).encode()
+    if method == "DELETE" and "system_oid" in params and path.endswith("trade/order"):
+        ids = params.pop("system_oid")
+        return f"{path}/{urllib.parse.quote(str(ids), safe=',')}", {"system_oid": ids, **params}, None
+    query = urllib.parse.urlencode(params)
+    return (f"{path}?{query}" if query else path), params, None
+
+
+class RestClient:
+    def __init__(self, base_url: str, api_key: str = "", secret: str = "", *,
+                 raise_for_code: bool = False, timeout: float = 10.0) -> None:
+        self.base = base_url.rstrip("/") + "/api/v1/"
+        self.api_key = api_key
+        self.secret = secret
+        self.raise_for_code = raise_for_code
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, **params: Any) -> dict:
+        suffix, signed, body = _request_parts(method, path, params)
+        headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
+                   "Content-Type": "application/json"}
+        req = urllib.request.Request(self.base + suffix, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        reply = json.loads(raw) if raw else {}
+        if self.raise_for_code and reply.get("code") != "200":
+            raise ApiError(reply.get("code", str(status)), reply.get("message", ""), status)
+        reply["_status"] = status
+        return reply
+
+    # conveniences named after the operations
+    def pairs(self, exchange: str = "TEST", **kw: Any) -> dict:
+        return self.call("GET", "basic/contracts", exchange=exchange, **kw)
+
+    def account(self, **kw: Any) -> dict:
+        return self.call("GET", "trade/account", **kw)
+
+    def place(self, **kw: Any) -> dict:
+        return self.call("POST", "trade/input", **kw)
+
+    def close(self, **kw: Any) -> dict:
+        return self.call("POST", "trade/close", **kw)
+
+    def cancel(self, system_oid: str) -> dict:
+        return self.call("DELETE", "trade/order", system_oid=system_oid)
+
+    def orders(self, **kw: Any) -> dict:
+        return self.call("GET", "trade/order", **kw)
+
+    def open_orders(self, **kw: Any) -> dict:
+        return self.call("GET", "trade/open_orders", **kw)
+
+    def positions(self, **kw: Any) -> dict:
+        return self.call("GET", "trade/position", **kw)
+
+    def fills(self, exchange: str, contract: str, count: int) -> dict:
+        return self.call("GET", "trade/trans", exchange=exchange, contract=contract, count=count)
+
+
+class AsyncRestClient:
+    def __init__(self, session: Any, base_url: str, api_key: str = "", secret: str = "") -> None:
+        self.session = session
+        self.base = base_url.rstrip("/") + "/api/v1/"
+        self.api_key = api_key
+        self.secret = secret
+
+    async def call(self, method: str, path: str, **params: Any) -> dict:
+        suffix, signed, body = _request_parts(method, path, params)
+        headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
+                   "Content-Type": "application/json"}
+        async with self.session.request(method, self.base + suffix, data=body, headers=headers) as resp:
+            reply = await resp.json(content_type=None)
+            reply["_status"] = resp.status
+            return reply
+
+
+class TradeSocket:
+    """The biz_type socket. ``request`` tags each message with a ``req_id`` and waits for
+    the reply carrying it; ``send_raw``/``recv`` give raw access for tests."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._reader: asyncio.Task | None = None
+        self.unmatched: asyncio.Queue = asyncio.Queue()
+
+    @classmethod
+    async def connect(cls, session: Any, url: str, api_key: str, secret: str) -> "TradeSocket":
+        ws = await session.ws_connect(f"{url}?api_key={api_key}&sign={ws_sign(api_key, secret)}")
+        sock = cls(ws)
+        sock._reader = asyncio.ensure_future(sock._read())
+        return sock
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type.name != "TEXT":
+                continue
+            if msg.data == "pong":
+                await self.unmatched.put(msg.data)
+                continue
+            reply = json.loads(msg.data)
+            fut = self._waiting.pop(str(reply.get("req_id")), None)
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+            else:
+                await self.unmatched.put(reply)
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("socket closed"))
+
+    async def request(self, biz_type: int, **fields: Any) -> dict:
+        req_id = f"r{next(self._ids)}"
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[req_id] = fut
+        await self.ws.send_str(json.dumps({"biz_type": biz_type, "req_id": req_id, **fields}))
+        return await fut
+
+    async def send_raw(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def recv(self, timeout: float = 5.0) -> Any:
+        return await asyncio.wait_for(self.unmatched.get(), timeout)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

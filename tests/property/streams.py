@@ -1,0 +1,116 @@
+"""Random command streams over a small TEST world, drawn interactively with hypothesis.
+
+World: three products; BTC/USDT, ETH/USDT and ETH/BTC (one with a maker rebate) on grids
+where fees are usually fractional; funds finite, so some orders are rejected for funds,
+and some prices/volumes fall under the minimums. Each step is one engine command.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import hypothesis.strategies as st
+
+from ceres.domain import commands as C
+from ceres.domain.enums import Kind
+from ceres.domain.errors import CeresError
+from ceres.domain.instruments import Instrument
+from ceres.engine.core import Engine
+from naive_exchange import BUY, LIMIT, MARKET, SELL, Spec
+
+T0 = 1_760_000_000_000
+PRODUCTS = ("p0", "p1", "p2")
+DECIMALS = {"BTC": 8, "USDT": 6, "ETH": 6}
+SPECS = [
+    # contract, tick, lot, min_price, min_volume, maker, taker
+    Spec("BTC/USDT", "0.5", "0.001", "45", "0.002", "0.0002", "0.0007"),
+    Spec("ETH/USDT", "0.01", "0.01", "0.01", "0.01", "0.0005", "0.0005"),
+    Spec("ETH/BTC", "0.0001", "0.01", "0.0001", "0.01", "-0.0001", "0.001"),
+]
+MID = {"BTC/USDT": 100, "ETH/USDT": 2000, "ETH/BTC": 4000}  # ticks
+FUND_CAP = {"USDT": 3_000_000, "BTC": 4_000_000, "ETH": 200_000}
+BUDGET_CAP = {"USDT": 1_500_000, "BTC": 3_000_000}
+COIDS = ("", "", "", "a", "b")
+KINDS = ["place"] * 12 + ["cancel"] * 3 + ["fund", "out"]
+
+
+def instruments() -> list[Instrument]:
+    return [Instrument("TEST", s.contract, Kind.SPOT, s.base, s.quote, s.tick, s.lot, s.min_price,
+                       s.min_volume, s.maker, s.taker, DECIMALS[s.base], DECIMALS[s.quote])
+            for s in SPECS]
+
+
+def draw_op(data: st.DataObject, known_oids: list[int]) -> tuple:
+    """A random operation; cancels pick from ``known_oids`` (any product, maybe finished)."""
+    kind = data.draw(st.sampled_from(KINDS), label="kind")
+    p = data.draw(st.sampled_from(PRODUCTS), label="product")
+    if kind == "place":
+        spec = data.draw(st.sampled_from(SPECS), label="instrument")
+        side = data.draw(st.sampled_from([BUY, SELL]), label="side")
+        ptype = data.draw(st.sampled_from([LIMIT, LIMIT, LIMIT, MARKET]), label="ptype")
+        coid = data.draw(st.sampled_from(COIDS), label="coid")
+        if ptype == MARKET and side == BUY:
+            vol, price = data.draw(st.integers(0, BUDGET_CAP[spec.quote]), label="budget"), 0
+        else:
+            vol = data.draw(st.integers(1, 12), label="vol")
+            price = 0 if ptype == MARKET else MID[spec.contract] + data.draw(st.integers(-12, 12), label="off")
+        return ("place", p, spec.contract, side, ptype, price, vol, coid)
+    if kind == "cancel":
+        pool = known_oids + [123_456_789]
+        n = data.draw(st.integers(0, 3), label="n_ids")
+        ids = [data.draw(st.sampled_from(pool), label="id") for _ in range(n)]
+        return ("cancel", p, tuple(ids))
+    cur = data.draw(st.sampled_from(sorted(FUND_CAP)), label="currency")
+    amount = data.draw(st.integers(0, FUND_CAP[cur]), label="amount")
+    return (kind, p, cur, amount)
+
+
+def op_commands(op: tuple) -> list[C.Command]:
+    kind, p = op[0], op[1]
+    if kind == "place":
+        _, _, contract, side, ptype, price, vol, coid = op
+        return [C.Place(p, "TEST", contract, side, ptype, price, vol, coid)]
+    if kind == "cancel":
+        return [C.Cancel(p, op[2])]
+    _, _, cur, amount = op
+    if kind == "fund":
+        return [C.Deposit(p, cur, amount), C.Transfer(p, cur, amount, 2, 3, "TEST")]
+    return [C.Transfer(p, cur, amount, 3, 2, "TEST"), C.Withdraw(p, cur, amount)]
+
+
+def new_engine() -> Engine:
+    eng = Engine(instruments(), DECIMALS)
+    for i, p in enumerate(PRODUCTS):
+        eng.apply(C.CreateProduct(p), i + 1, T0)
+    return eng
+
+
+def run_stream(data: st.DataObject, eng: Engine, on_command: Callable[[C.Command, Any], None],
+               max_ops: int = 50) -> list[tuple[C.Command, int, int]]:
+    """Fund every product, then apply up to ``max_ops`` random operations to ``eng``.
+
+    ``on_command(cmd, result)`` is called after each command with the engine's result or,
+    for a rejection, the ErrorCode name. Returns the commands as applied: (cmd, seq, now).
+    """
+    ops = [("fund", p, cur, data.draw(st.integers(0, FUND_CAP[cur]), label="initial"))
+           for p in PRODUCTS for cur in sorted(FUND_CAP)]
+    n = data.draw(st.integers(1, max_ops), label="n_ops")
+    applied: list[tuple[C.Command, int, int]] = []
+    known: list[int] = []
+    seq, now = eng.seq, eng.now
+    i = 0
+    while i < len(ops) or i < len(PRODUCTS) * len(FUND_CAP) + n:
+        op = ops[i] if i < len(ops) else draw_op(data, known)
+        i += 1
+        for cmd in op_commands(op):
+            seq += 1
+            now += data.draw(st.integers(-5, 30), label="dt")  # the clock may step back
+            try:
+                result: Any = eng.apply(cmd, seq, now)
+            except CeresError as exc:
+                result = exc.error.name
+            applied.append((cmd, seq, now))
+            if isinstance(cmd, C.Place) and isinstance(result, int):
+                known.append(result)
+            on_command(cmd, result)
+    return applied
