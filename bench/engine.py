@@ -35,9 +35,9 @@ def make_engine() -> Engine:
     seq = 0
     for name in ("alice", "bob"):
         for cmd in (C.CreateProduct(name),
-                    C.Deposit(name, "USDT", 10**20), C.Deposit(name, "BTC", 10**18),
-                    C.Transfer(name, "USDT", 10**20, 2, 3, "TEST"),
-                    C.Transfer(name, "BTC", 10**18, 2, 3, "TEST")):
+                    C.Deposit(name, "USDT", 10**17), C.Deposit(name, "BTC", 10**15),
+                    C.Transfer(name, "USDT", 10**17, 2, 3, "TEST"),
+                    C.Transfer(name, "BTC", 10**15, 2, 3, "TEST")):
             seq += 1
             eng.apply(cmd, seq, T0)
     return eng

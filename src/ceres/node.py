@@ -91,6 +91,10 @@ class Node:
         try:
             self.projection = SqliteProjection(self.projection_path, self.cfg.tz)
             report = self.recover_into_projection(self.projection, progress=progress)
+            # catching up may have opened the projection's connection on this thread;
+            # sqlite connections are bound to their thread, and from now on only the
+            # background thread writes: close it here so that thread opens its own
+            self.projection.close()
         except BaseException:
             self.data_dir.unlock()
             raise

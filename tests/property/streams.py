@@ -2,7 +2,8 @@
 
 World: three products; BTC/USDT, ETH/USDT and ETH/BTC (one with a maker rebate) on grids
 where fees are usually fractional; funds finite, so some orders are rejected for funds,
-and some prices/volumes fall under the minimums. Each step is one engine command.
+and some prices/volumes fall under the minimums. An operation is one engine command
+(funding moves: two, deposit + transfer or transfer + withdraw).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ PRODUCTS = ("p0", "p1", "p2")
 DECIMALS = {"BTC": 8, "USDT": 6, "ETH": 6}
 SPECS = [
     # contract, tick, lot, min_price, min_volume, maker, taker
-    Spec("BTC/USDT", "0.5", "0.001", "45", "0.002", "0.0002", "0.0007"),
+    Spec("BTC/USDT", "0.5", "0.001", "48", "0.002", "0.0002", "0.0007"),
     Spec("ETH/USDT", "0.01", "0.01", "0.01", "0.01", "0.0005", "0.0005"),
     Spec("ETH/BTC", "0.0001", "0.01", "0.0001", "0.01", "-0.0001", "0.001"),
 ]
 MID = {"BTC/USDT": 100, "ETH/USDT": 2000, "ETH/BTC": 4000}  # ticks
-FUND_CAP = {"USDT": 3_000_000, "BTC": 4_000_000, "ETH": 200_000}
+FUND_CAP = {"USDT": 10_000_000, "BTC": 15_000_000, "ETH": 1_500_000}
 BUDGET_CAP = {"USDT": 1_500_000, "BTC": 3_000_000}
 COIDS = ("", "", "", "a", "b")
 KINDS = ["place"] * 12 + ["cancel"] * 3 + ["fund", "out"]
@@ -53,7 +54,7 @@ def draw_op(data: st.DataObject, known_oids: list[int]) -> tuple:
             vol, price = data.draw(st.integers(0, BUDGET_CAP[spec.quote]), label="budget"), 0
         else:
             vol = data.draw(st.integers(1, 12), label="vol")
-            price = 0 if ptype == MARKET else MID[spec.contract] + data.draw(st.integers(-12, 12), label="off")
+            price = 0 if ptype == MARKET else MID[spec.contract] + data.draw(st.integers(-6, 6), label="off")
         return ("place", p, spec.contract, side, ptype, price, vol, coid)
     if kind == "cancel":
         pool = known_oids + [123_456_789]
@@ -86,22 +87,20 @@ def new_engine() -> Engine:
 
 
 def run_stream(data: st.DataObject, eng: Engine, on_command: Callable[[C.Command, Any], None],
-               max_ops: int = 50) -> list[tuple[C.Command, int, int]]:
+               max_ops: int = 60) -> list[tuple[C.Command, int, int]]:
     """Fund every product, then apply up to ``max_ops`` random operations to ``eng``.
 
     ``on_command(cmd, result)`` is called after each command with the engine's result or,
     for a rejection, the ErrorCode name. Returns the commands as applied: (cmd, seq, now).
     """
-    ops = [("fund", p, cur, data.draw(st.integers(0, FUND_CAP[cur]), label="initial"))
-           for p in PRODUCTS for cur in sorted(FUND_CAP)]
-    n = data.draw(st.integers(1, max_ops), label="n_ops")
+    ops = [("fund", p, cur, data.draw(st.sampled_from([c, c // 2, c // 20, 0]), label="initial"))
+           for p in PRODUCTS for cur, c in sorted(FUND_CAP.items())]
+    n = data.draw(st.integers(max_ops // 3, max_ops), label="n_ops")
     applied: list[tuple[C.Command, int, int]] = []
     known: list[int] = []
     seq, now = eng.seq, eng.now
-    i = 0
-    while i < len(ops) or i < len(PRODUCTS) * len(FUND_CAP) + n:
+    for i in range(len(ops) + n):
         op = ops[i] if i < len(ops) else draw_op(data, known)
-        i += 1
         for cmd in op_commands(op):
             seq += 1
             now += data.draw(st.integers(-5, 30), label="dt")  # the clock may step back

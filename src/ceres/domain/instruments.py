@@ -76,6 +76,7 @@ class Instrument:
     maker_rate: int = field(init=False)
     taker_rate: int = field(init=False)
     freeze_rate: int = field(init=False)
+    is_contract: bool = field(init=False)
     notional_mult: int = field(init=False)
     base_mult: int = field(init=False)
 
@@ -90,6 +91,7 @@ class Instrument:
         s(self, "maker_rate", parse_rate(self.maker_fee, "maker_fee"))
         s(self, "taker_rate", parse_rate(self.taker_fee, "taker_fee"))
         s(self, "freeze_rate", max(self.maker_rate, self.taker_rate, 0))
+        s(self, "is_contract", self.kind.is_contract)
         if self.kind == Kind.SPOT:
             if self.quote_decimals < price_dec + vol_dec:
                 raise ValueError(
@@ -143,6 +145,3 @@ class Instrument:
     def key(self) -> tuple[str, str]:
         return (self.exchange, self.contract)
 
-    @property
-    def is_contract(self) -> bool:
-        return self.kind.is_contract

@@ -31,6 +31,10 @@ from .orders import Order
 
 MAX_CLIENT_OID = 64
 MAX_CANCEL_IDS = 15
+MAX_AMOUNT = 2**63 - 1
+"""Cap on the net deposits of a currency: since money is conserved, no balance, fee total
+or order amount derived from it can exceed a signed 64-bit integer (journal, snapshot and
+SQLite all store int64)."""
 _SIDES = frozenset({int(Side.BUY), int(Side.SELL)})
 _PRICE_TYPES = frozenset({int(PriceType.LIMIT), int(PriceType.MARKET)})
 
@@ -154,7 +158,7 @@ class Engine:
     # --- products, keys, funds -----------------------------------------------------------
     def _create_product(self, cmd: C.CreateProduct) -> None:
         name = cmd.name
-        if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        if not name or len(name) > 64 or not name.isascii() or not all(c.isalnum() or c in "-_." for c in name):
             raise CeresError(ErrorCode.INVALID_VALUE,
                              "product names are 1-64 letters, digits, '-', '_' or '.'", "name")
         if name in self.products:
@@ -185,13 +189,18 @@ class Engine:
             raise CeresError(ErrorCode.INVALID_VALUE, f"unknown currency {currency!r}", "currency")
         if amount <= 0:
             raise CeresError(ErrorCode.INVALID_DECIMAL, "must be greater than zero", "amount")
+        if amount > MAX_AMOUNT:
+            raise CeresError(ErrorCode.INVALID_VALUE, "amount is too large", "amount")
 
     def _deposit(self, cmd: C.Deposit) -> int:
         product = self.product(cmd.product)
         self._check_amount(cmd.currency, cmd.amount)
+        nd = self.ledger.net_deposits
+        if nd.get(cmd.currency, 0) + cmd.amount > MAX_AMOUNT:
+            raise CeresError(ErrorCode.INVALID_VALUE,
+                             f"total {cmd.currency} in the venue would exceed 2^63-1 minor units", "amount")
         bal = product.account("", AccountType.SETTLEMENT).bal(cmd.currency)
         bal.total += cmd.amount
-        nd = self.ledger.net_deposits
         nd[cmd.currency] = nd.get(cmd.currency, 0) + cmd.amount
         return bal.total
 

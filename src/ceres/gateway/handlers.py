@@ -15,11 +15,10 @@ from typing import Any, Awaitable, Callable
 from ..domain import commands as C
 from ..domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
 from ..domain.errors import CeresError, ErrorCode
-from ..domain.instruments import Instrument
-from ..domain.money import format_scaled, to_scaled
+from ..domain.money import to_scaled
 from ..engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ..engine.ledger import ApiKey
-from ..store.sqlite import SqliteReader
+from ..store.sqlite import OrderRow, SqliteReader
 from . import protocol as P
 from . import views
 from .sequencer import Sequencer
@@ -208,14 +207,26 @@ class Handlers:
                     missing.append(oid)
             if missing:
                 await self.sequencer.projection_caught_up()
-                found.update(self.reader.orders_by_ids(product.name, missing))
+                for oid, row in self.reader.orders_by_ids(product.name, missing).items():
+                    obj = self._row_object(row)
+                    if obj is not None:
+                        found[oid] = obj
             if not found:
                 raise CeresError(ErrorCode.ORDER_NOT_FOUND, "no such order for this api_key", "system_oid")
             out = [found[oid] for oid in ids if oid in found]
             return [o for o in out if _matches(o, req)]
         await self.sequencer.projection_caught_up()
-        return self.reader.recent_orders(product.name, exchange=req.exchange, contract=req.contract,
+        rows = self.reader.recent_orders(product.name, exchange=req.exchange, contract=req.contract,
                                          status=req.status, limit=self.max_order_query)
+        return [obj for obj in map(self._row_object, rows) if obj is not None]
+
+    def _row_object(self, row: OrderRow) -> dict | None:
+        inst = self.engine.instruments.get((row.exchange, row.contract))
+        if inst is None:  # instrument removed from the config since
+            return None
+        return views.order_fields(inst, row.oid, row.client_oid, row.side, row.ptype, row.fdir,
+                                  row.price, row.vol, row.time_ms, row.lever, row.profit, row.stop,
+                                  row.status, row.filled, row.dealt, row.commission, self.tz)
 
     async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict:
         limit = MAX_OPEN_PAGE if req.limit is None else req.limit
@@ -250,11 +261,13 @@ class Handlers:
         return []
 
     async def fills(self, key: ApiKey, req: P.FillsReq) -> list:
-        self.engine.instrument(req.exchange, req.contract)
         if not 1 <= req.count <= MAX_FILLS:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"count must be 1..{MAX_FILLS}", "count")
+        inst = self.engine.instrument(req.exchange, req.contract)
         await self.sequencer.projection_caught_up()
-        return self.reader.fills(key.product.name, req.exchange, req.contract, req.count)
+        return [views.fill_fields(inst, r.oid, r.tid, r.client_oid, r.side, r.ptype, r.fdir, r.lots,
+                                  r.price, r.time_ms, r.fee, self.tz)
+                for r in self.reader.fills(key.product.name, req.exchange, req.contract, req.count)]
 
 
 def _join_ids(result: Any) -> str:

@@ -161,7 +161,26 @@ def _normalize(value: Any) -> Any:
 
 def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
     """Validate ``obj`` into ``cls``. Unknown keys are ignored (the Java SDK sends extras);
-    empty strings count as absent. Errors: MISSING_FIELD / INVALID_TYPE naming the field."""
+    empty strings count as absent; JSON numbers are accepted for string fields (as their
+    literal text) and numeric strings for integer fields; ``systemOid``/``positionDir``
+    stand for ``system_oid``/``position_dir``. Errors: MISSING_FIELD / INVALID_TYPE naming
+    the field.
+
+    Fast path: a well-formed request converts in C (msgspec); anything unusual (aliases,
+    empty strings, numbers where strings go, errors) takes the field-by-field path, which
+    also produces the precise error."""
+    if "" not in obj.values() and not _ALIAS_KEYS.intersection(obj):
+        try:
+            return msgspec.convert(obj, cls)
+        except msgspec.ValidationError:
+            pass
+    return _parse_slow(cls, obj)
+
+
+_ALIAS_KEYS = frozenset(ALIASES.values())
+
+
+def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
     values: dict[str, Any] = {}
     for name, required, is_int in _fields(cls):
         raw = obj.get(name)

@@ -139,7 +139,7 @@ class Sequencer:
         self.commands += len(records)
         self.batches += 1
         self._inflight.append(_Batch(self.seq, replies, items, snapshot))
-        self.committer.submit(encode_frame(self._first_seq, records), self.seq)
+        self.committer.submit(encode_frame(self._first_seq, records), self.seq, snapshot is not None)
 
     # --- durability -------------------------------------------------------------------------
     def on_durable(self, seq: int) -> None:

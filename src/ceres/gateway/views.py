@@ -53,49 +53,53 @@ def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
     return inst.fmt_vol(vol)
 
 
-def order_object(order, status: int, filled: int, dealt: int, commission: int,
-                 tz: timezone) -> dict:
-    """The order object for an engine order in the given (event-time) state."""
-    inst = order.inst
+def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: int, fdir: int,
+                 price: int, vol: int, time_ms: int, lever: int, profit: int, stop: int,
+                 status: int, filled: int, dealt: int, commission: int, tz: timezone) -> dict:
+    """The order object (API.md section 3) from integer fields."""
     spot = not inst.is_contract
     return {
-        "system_oid": str(order.oid),
-        "client_oid": order.client_oid,
+        "system_oid": str(oid),
+        "client_oid": client_oid,
         "contract": inst.contract,
-        "entrust_bs": Side(order.side).wire,
-        "future_dir": FutureDir(order.fdir).wire,
-        "entrust_price": inst.fmt_price(order.price) if order.price else "0",
-        "entrust_amount": entrust_amount(inst, order.side, order.ptype, order.vol),
-        "entrust_time": wire_time(order.time, tz),
+        "entrust_bs": "buy" if side == Side.BUY else "sell",
+        "future_dir": FutureDir(fdir).wire,
+        "entrust_price": inst.fmt_price(price) if price else "0",
+        "entrust_amount": entrust_amount(inst, side, ptype, vol),
+        "entrust_time": wire_time(time_ms, tz),
         "average_dealt_price": avg_price(inst, dealt, filled),
         "dealt_amount": inst.fmt_vol(filled),
         "status": int(status),
-        "lever": "1" if spot else str(order.lever),
-        "profit_value": "0" if spot or not order.profit else inst.fmt_price(order.profit),
-        "stop_value": "0" if spot or not order.stop else inst.fmt_price(order.stop),
-        "commission": fmt_fee(inst, order.side, order.ptype, commission),
+        "lever": "1" if spot else str(lever),
+        "profit_value": "0" if spot or not profit else inst.fmt_price(profit),
+        "stop_value": "0" if spot or not stop else inst.fmt_price(stop),
+        "commission": fmt_fee(inst, side, ptype, commission),
     }
 
 
 def live_order_object(order, tz: timezone) -> dict:
-    return order_object(order, order.status, order.filled, order.dealt, order.commission, tz)
+    """The order object of an open engine order, in its current state."""
+    return order_fields(order.inst, order.oid, order.client_oid, order.side, order.ptype, order.fdir,
+                        order.price, order.vol, order.time, order.lever, order.profit, order.stop,
+                        order.status, order.filled, order.dealt, order.commission, tz)
 
 
-def fill_object(order, tid: int, lots: int, price: int, time_ms: int, fee: int,
-                tz: timezone) -> dict:
-    inst = order.inst
+def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,
+                fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone) -> dict:
+    """The fill object (API.md section 3); spot fills carry the original's literal
+    ``future_dir``."""
     return {
-        "system_oid": str(order.oid),
+        "system_oid": str(oid),
         "system_tid": str(tid),
-        "client_oid": order.client_oid,
+        "client_oid": client_oid,
         "contract": inst.contract,
-        "entrust_bs": Side(order.side).wire,
-        "future_dir": FutureDir(order.fdir).wire if inst.is_contract else SPOT_FILL_FUTURE_DIR,
+        "entrust_bs": "buy" if side == Side.BUY else "sell",
+        "future_dir": FutureDir(fdir).wire if inst.is_contract else SPOT_FILL_FUTURE_DIR,
         "dealt_amount": inst.fmt_vol(lots),
         "dealt_price": inst.fmt_price(price),
         "dealt_time": wire_time(time_ms, tz),
-        "commission": fmt_fee(inst, order.side, order.ptype, fee),
-        "commission_currency": fee_currency(inst, order.side, order.ptype),
+        "commission": fmt_fee(inst, side, ptype, fee),
+        "commission_currency": fee_currency(inst, side, ptype),
     }
 
 

@@ -5,6 +5,10 @@ This thread takes everything queued, writes it with one ``write`` and one ``fdat
 then tells the loop the highest durable sequence number (``on_durable``). While one fsync
 runs, the next group queues up, so batches grow by themselves under load.
 
+A frame submitted with ``roll=True`` (the batch a snapshot was taken at) makes the writer
+start a new segment after the group holding it, so segments older than a snapshot become
+whole files that pruning can delete (``DataDir.prune``).
+
 If a write or fsync fails, nothing after it can be trusted: ``on_failure`` is called on
 the loop and the thread stops; the server must stop too (restart replays what is durable).
 """
@@ -42,8 +46,10 @@ class GroupCommitter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, frame: bytes, last_seq: int) -> None:
-        self._q.put((frame, last_seq))
+    def submit(self, frame: bytes, last_seq: int, roll: bool = False) -> None:
+        """Queue ``frame`` (records up to ``last_seq``); ``roll`` starts a new segment
+        after the group that holds it."""
+        self._q.put((frame, last_seq, roll))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write everything queued, then end the thread."""
@@ -63,6 +69,7 @@ class GroupCommitter:
                 except queue.Empty:
                     break
             stop = False
+            roll = False
             frames = []
             last = 0
             for it in items:
@@ -71,13 +78,17 @@ class GroupCommitter:
                     continue
                 frames.append(it[0])
                 last = it[1]
+                roll = roll or it[2]
             if frames:
                 try:
                     t0 = time.perf_counter()
                     data = frames[0] if len(frames) == 1 else b"".join(frames)
                     self.writer.write(data)
                     elapsed = time.perf_counter() - t0
-                    self.writer.maybe_roll(last + 1)
+                    if roll:
+                        self.writer.roll(last + 1)
+                    else:
+                        self.writer.maybe_roll(last + 1)
                 except BaseException as exc:  # the disk failed us: stop accepting anything
                     self.loop.call_soon_threadsafe(self.on_failure, exc)
                     return

@@ -2,60 +2,98 @@
 
 Written only by the background thread (``SqliteProjection.apply``), one transaction per
 group of batches, idempotent by sequence number: ``meta.last_seq`` is updated in the same
-transaction, and events at or below it are skipped, so feeding the same events twice
+transaction and events at or below it are skipped, so feeding the same events twice
 (after a crash, or by ``ceres rebuild``) changes nothing. WAL mode lets the server read
 (``SqliteReader``, its own connection on the event-loop thread) while the writer writes.
 
-Rows hold wire-ready strings (``gateway.views``), so history answers equal live ones.
-The whole store can be deleted and rebuilt from the journal.
+Rows keep the engine's integers (ticks, lots, minor units); amounts that can exceed 64
+bits (volumes of market buys, dealt sums, fees) are stored as decimal *integer* text.
+Wire formatting happens when a row is read (``gateway.views``), which keeps the writer
+cheap: it shares the interpreter lock with the event loop. The store can be deleted and
+rebuilt from the journal.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import timezone
 from pathlib import Path
-from typing import Any, Iterable
-
-import msgspec
+from typing import Any, Iterable, NamedTuple
 
 from ..engine.orders import OrderEvent, TradeEvent
-from ..gateway import views
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
     oid INTEGER PRIMARY KEY, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, status INTEGER NOT NULL, seq INTEGER NOT NULL, obj TEXT NOT NULL
+    contract TEXT NOT NULL, side INTEGER NOT NULL, ptype INTEGER NOT NULL,
+    fdir INTEGER NOT NULL, price INTEGER NOT NULL, vol TEXT NOT NULL, client_oid TEXT NOT NULL,
+    time_ms INTEGER NOT NULL, lever INTEGER NOT NULL, profit INTEGER NOT NULL,
+    stop INTEGER NOT NULL, status INTEGER NOT NULL, filled INTEGER NOT NULL,
+    dealt TEXT NOT NULL, commission TEXT NOT NULL, seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_product ON orders (product, oid DESC);
 CREATE TABLE IF NOT EXISTS fills (
     tid INTEGER NOT NULL, oid INTEGER NOT NULL, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, seq INTEGER NOT NULL, obj TEXT NOT NULL, PRIMARY KEY (tid, oid)
+    contract TEXT NOT NULL, side INTEGER NOT NULL, ptype INTEGER NOT NULL, fdir INTEGER NOT NULL,
+    client_oid TEXT NOT NULL, lots INTEGER NOT NULL, price INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL, fee TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tid, oid)
 );
 CREATE INDEX IF NOT EXISTS fills_product ON fills (product, exchange, contract, tid DESC);
 CREATE TABLE IF NOT EXISTS trades (
     tid INTEGER PRIMARY KEY, exchange TEXT NOT NULL, contract TEXT NOT NULL,
-    time_ms INTEGER NOT NULL, price TEXT NOT NULL, volume TEXT NOT NULL, side TEXT NOT NULL,
-    seq INTEGER NOT NULL
+    time_ms INTEGER NOT NULL, price INTEGER NOT NULL, lots INTEGER NOT NULL,
+    taker_side INTEGER NOT NULL, seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trades_time ON trades (exchange, contract, time_ms);
 """
 
-_enc = msgspec.json.Encoder()
-_dec = msgspec.json.Decoder()
+
+class OrderRow(NamedTuple):
+    oid: int
+    product: str
+    exchange: str
+    contract: str
+    side: int
+    ptype: int
+    fdir: int
+    price: int
+    vol: int
+    client_oid: str
+    time_ms: int
+    lever: int
+    profit: int
+    stop: int
+    status: int
+    filled: int
+    dealt: int
+    commission: int
 
 
-def _json_dumps(obj: Any) -> str:
-    return _enc.encode(obj).decode()
+class FillRow(NamedTuple):
+    tid: int
+    oid: int
+    exchange: str
+    contract: str
+    side: int
+    ptype: int
+    fdir: int
+    client_oid: str
+    lots: int
+    price: int
+    time_ms: int
+    fee: int
 
 
-def _json_loads(text: str) -> Any:
-    return _dec.decode(text)
+class TradeRow(NamedTuple):
+    tid: int
+    time_ms: int
+    price: int
+    lots: int
+    taker_side: int
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
@@ -63,12 +101,11 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SqliteProjection:
-    """The writer side. Create it anywhere; its connection opens in the first thread that
-    uses it (the background thread)."""
+    """The writer side. Its connection opens in the first thread that writes (the
+    background thread) and must be closed there."""
 
-    def __init__(self, path: Path | str, tz: timezone) -> None:
+    def __init__(self, path: Path | str, tz: Any = None) -> None:
         self.path = Path(path)
-        self.tz = tz
         self._conn: sqlite3.Connection | None = None
         conn = _connect(self.path)
         conn.executescript(SCHEMA)
@@ -88,37 +125,37 @@ class SqliteProjection:
         orders: dict[int, tuple] = {}
         fills: list[tuple] = []
         trades: list[tuple] = []
-        last = self._last_seq
-        tz = self.tz
+        start = last = self._last_seq
         for seq, events in items:
-            if seq <= self._last_seq:
+            if seq <= start:
                 continue
             last = seq
             for ev in events:
-                if type(ev) is OrderEvent:
+                if ev.__class__ is OrderEvent:
                     o = ev.order
-                    orders[o.oid] = (o.oid, o.product.name, o.inst.exchange, o.inst.contract,
-                                     int(ev.status), seq,
-                                     _json_dumps(views.order_object(o, ev.status, ev.filled, ev.dealt,
-                                                                    ev.commission, tz)))
-                elif type(ev) is TradeEvent:
+                    inst = o.inst
+                    orders[o.oid] = (o.oid, o.product.name, inst.exchange, inst.contract, o.side,
+                                     o.ptype, o.fdir, o.price, str(o.vol), o.client_oid, o.time,
+                                     o.lever, o.profit, o.stop, ev.status, ev.filled, str(ev.dealt),
+                                     str(ev.commission), seq)
+                elif ev.__class__ is TradeEvent:
                     inst = ev.inst
-                    for order, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
-                        fills.append((ev.tid, order.oid, order.product.name, inst.exchange,
-                                      inst.contract, seq,
-                                      _json_dumps(views.fill_object(order, ev.tid, ev.lots, ev.price,
-                                                                    ev.time, fee, tz))))
-                    trades.append((ev.tid, inst.exchange, inst.contract, ev.time,
-                                   inst.fmt_price(ev.price), inst.fmt_vol(ev.lots),
-                                   "b" if ev.taker_side == 1 else "s", seq))
-        if last == self._last_seq:
+                    for o, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
+                        fills.append((ev.tid, o.oid, o.product.name, inst.exchange, inst.contract,
+                                      o.side, o.ptype, o.fdir, o.client_oid, ev.lots, ev.price,
+                                      ev.time, str(fee), seq))
+                    trades.append((ev.tid, inst.exchange, inst.contract, ev.time, ev.price, ev.lots,
+                                   ev.taker_side, seq))
+        if last == start:
             return
         db = self._db()
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?)", orders.values())
-            db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?)", fills)
-            db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", trades)
+            db.executemany("INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           orders.values())
+            if fills:
+                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
+                db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", trades)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (last,))
             db.execute("COMMIT")
         except BaseException:
@@ -128,8 +165,7 @@ class SqliteProjection:
 
     def reset(self) -> None:
         """Empty every table (``ceres rebuild --from-scratch``)."""
-        db = self._db()
-        db.executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM meta;")
+        self._db().executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM meta;")
         self._last_seq = 0
 
     def close(self) -> None:
@@ -138,27 +174,35 @@ class SqliteProjection:
             self._conn = None
 
 
+_ORDER_COLS = ("oid, product, exchange, contract, side, ptype, fdir, price, vol, client_oid, time_ms, "
+               "lever, profit, stop, status, filled, dealt, commission")
+
+
+def _order_row(r: tuple) -> OrderRow:
+    return OrderRow(*r[:8], int(r[8]), *r[9:16], int(r[16]), int(r[17]))
+
+
 class SqliteReader:
-    """Read side, used on the event-loop thread."""
+    """Read side, used on the event-loop thread; returns integer rows."""
 
     def __init__(self, path: Path | str) -> None:
         self._conn = _connect(Path(path))
 
-    def orders_by_ids(self, product: str, ids: list[int]) -> dict[int, dict]:
+    def orders_by_ids(self, product: str, ids: list[int]) -> dict[int, OrderRow]:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._conn.execute(
-            f"SELECT oid, obj FROM orders WHERE product=? AND oid IN ({marks})", (product, *ids))
-        return {oid: _json_loads(obj) for oid, obj in rows}
+            f"SELECT {_ORDER_COLS} FROM orders WHERE product=? AND oid IN ({marks})", (product, *ids))
+        return {r[0]: _order_row(r) for r in rows}
 
     def order_owner(self, oid: int) -> str | None:
         row = self._conn.execute("SELECT product FROM orders WHERE oid=?", (oid,)).fetchone()
         return row[0] if row else None
 
     def recent_orders(self, product: str, *, exchange: str | None = None, contract: str | None = None,
-                      status: int | None = None, limit: int = 100) -> list[dict]:
-        sql = "SELECT obj FROM orders WHERE product=?"
+                      status: int | None = None, limit: int = 100) -> list[OrderRow]:
+        sql = f"SELECT {_ORDER_COLS} FROM orders WHERE product=?"
         args: list[Any] = [product]
         for col, val in (("exchange", exchange), ("contract", contract), ("status", status)):
             if val is not None:
@@ -166,18 +210,21 @@ class SqliteReader:
                 args.append(val)
         sql += " ORDER BY oid DESC LIMIT ?"
         args.append(limit)
-        return [_json_loads(obj) for (obj,) in self._conn.execute(sql, args)]
+        return [_order_row(r) for r in self._conn.execute(sql, args)]
 
-    def fills(self, product: str, exchange: str, contract: str, count: int) -> list[dict]:
+    def fills(self, product: str, exchange: str, contract: str, count: int) -> list[FillRow]:
         rows = self._conn.execute(
-            "SELECT obj FROM fills WHERE product=? AND exchange=? AND contract=? "
-            "ORDER BY tid DESC, oid DESC LIMIT ?", (product, exchange, contract, count))
-        return [_json_loads(obj) for (obj,) in rows]
+            "SELECT tid, oid, exchange, contract, side, ptype, fdir, client_oid, lots, price, time_ms, fee "
+            "FROM fills WHERE product=? AND exchange=? AND contract=? ORDER BY tid DESC, oid DESC LIMIT ?",
+            (product, exchange, contract, count))
+        return [FillRow(*r[:11], int(r[11])) for r in rows]
 
     def trades(self, exchange: str, contract: str, begin: int | None, end: int | None,
-               size: int) -> list[tuple[int, str, str, str]]:
-        """Public trades ``(time_ms, price, volume, side)`` in time order (API.md 5 rules)."""
-        base = "SELECT time_ms, price, volume, side FROM trades WHERE exchange=? AND contract=?"
+               size: int) -> list[TradeRow]:
+        """Public trades in time order: both bounds -> all in range (up to ``size``);
+        ``begin`` -> first ``size`` from it; otherwise the last ``size`` up to ``end``."""
+        base = ("SELECT tid, time_ms, price, lots, taker_side FROM trades "
+                "WHERE exchange=? AND contract=?")
         args: list[Any] = [exchange, contract]
         if begin is not None and end is not None:
             rows = self._conn.execute(base + " AND time_ms>=? AND time_ms<=? ORDER BY tid LIMIT ?",
@@ -191,7 +238,7 @@ class SqliteReader:
                 args.append(end)
             rows = self._conn.execute(base + " ORDER BY tid DESC LIMIT ?", (*args, size)).fetchall()
             rows.reverse()
-        return rows
+        return [TradeRow(*r) for r in rows]
 
     def last_seq(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()

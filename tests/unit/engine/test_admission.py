@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT, spot
+from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT, Harness, spot
 
 from ceres.domain import commands as C
 from ceres.domain.enums import Kind
 from ceres.domain.errors import ErrorCode
 from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
-from engine_helpers import Harness
 
 P = 3_000_000
 
@@ -60,7 +59,7 @@ def test_minimums_are_inclusive(make_harness) -> None:
     (_place(side=SELL, ptype=MARKET, vol=1001), "BTC"),     # market sell
 ])
 def test_insufficient_balance_changes_nothing(h, cmd, currency) -> None:
-    h.fund("alice", "USDT", 100 * USDT)   # buys 100 lots only with 30_015_000_000 > 1e10
+    h.fund("alice", "USDT", 100 * USDT)    # 100 lots at 30000 need 300.15 USDT
     h.fund("alice", "BTC", 1000 * 10_000)  # 1000 lots
     err = h.reject(cmd)
     assert err.error is ErrorCode.INSUFFICIENT_BALANCE
