@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import msgspec
 
 from .domain.enums import Kind
+from .domain.errors import CeresError
 from .domain.instruments import Instrument
 
 
@@ -68,6 +69,7 @@ class DemoConfig(_Section):
     enabled: bool = True
     product: str = "demo"
     funds: dict[str, str] = {}
+    contract_funds: dict[str, str] = {}
 
 
 class InstrumentConfig(_Section):
@@ -82,6 +84,14 @@ class InstrumentConfig(_Section):
     min_volume: str
     maker_fee: str
     taker_fee: str
+    # contracts (kind 1 dated, 3 perpetual)
+    contract_value: str = "0"
+    inverse: bool = False
+    max_lever: int = 1
+    maint_margin: str = "0"
+    expiry: str = ""                # dated: ISO 8601 time, e.g. "2027-03-26T08:00:00Z"
+    funding_interval_s: int = 0     # perpetual
+    funding_rate: str = "0"         # perpetual, until set by a SetFundingRate command
 
 
 class Config(_Section):
@@ -102,15 +112,19 @@ class Config(_Section):
             if key in seen:
                 raise ConfigError(f"instrument {ic.exchange} {ic.contract} defined twice")
             seen.add(key)
-            for cur in (ic.base, ic.quote):
+            held = (ic.base,) if ic.inverse else (ic.base, ic.quote)
+            for cur in held:
                 if cur not in self.currencies:
                     raise ConfigError(f"instrument {ic.contract}: currency {cur} missing from [currencies]")
             try:
                 out.append(Instrument(
                     ic.exchange, ic.contract, Kind(ic.kind), ic.base, ic.quote, ic.tick_size,
                     ic.volume_increment, ic.min_price, ic.min_volume, ic.maker_fee, ic.taker_fee,
-                    self.currencies[ic.base], self.currencies[ic.quote]))
-            except (ValueError, Exception) as exc:
+                    self.currencies[ic.base], self.currencies.get(ic.quote, 0),
+                    contract_value=ic.contract_value, inverse=ic.inverse, max_lever=ic.max_lever,
+                    maint_margin=ic.maint_margin, expiry_ms=parse_time_ms(ic.expiry) if ic.expiry else 0,
+                    funding_interval_ms=ic.funding_interval_s * 1000, funding_rate=ic.funding_rate))
+            except (ValueError, CeresError) as exc:
                 raise ConfigError(f"instrument {ic.contract}: {exc}") from None
         return out
 
@@ -121,6 +135,16 @@ class Config(_Section):
     @property
     def data_path(self) -> Path:
         return Path(self.server.data_dir)
+
+
+def parse_time_ms(text: str) -> int:
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{text!r} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        raise ConfigError(f"{text!r} needs a time zone (e.g. Z)")
+    return int(dt.timestamp() * 1000)
 
 
 def parse_tz(text: str) -> timezone:
@@ -137,7 +161,7 @@ def default_text() -> str:
     return resources.files("ceres").joinpath("defaults/ceres.toml").read_text(encoding="utf-8")
 
 
-_REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("currencies",)}
+_REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("demo", "contract_funds"), ("currencies",)}
 
 
 def _merge(base: dict, override: Mapping, path: tuple[str, ...] = ()) -> dict:

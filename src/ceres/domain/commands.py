@@ -100,7 +100,29 @@ class Transfer(Command, tag="transfer"):
     exchange: str = ""
 
 
-ANY_COMMAND = Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
+class SetIndex(Command, tag="index"):
+    """Set a contract's index price (ticks): its mark price from now on."""
+
+    exchange: str
+    contract: str
+    price: int
+
+
+class SetFundingRate(Command, tag="funding"):
+    """Set a perpetual's funding rate (signed, over 1e8) for the next funding times."""
+
+    exchange: str
+    contract: str
+    rate: int
+
+
+class Tick(Command, tag="tick"):
+    """Let time-driven events due at the command's time happen (funding, expiry). The
+    server submits one when the engine reports something due."""
+
+
+ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
+               | SetIndex | SetFundingRate | Tick)
 
 __all__ = [
     "ANY_COMMAND",
@@ -111,6 +133,9 @@ __all__ = [
     "Deposit",
     "Place",
     "RevokeKey",
+    "SetFundingRate",
+    "SetIndex",
+    "Tick",
     "Transfer",
     "Withdraw",
 ]

@@ -22,12 +22,13 @@ from ..domain import commands as C
 from ..domain.enums import AccountType, OrderStatus, PriceType, Side
 from ..domain.errors import CeresError, ErrorCode
 from ..domain.ids import IdGen
-from ..domain.instruments import Instrument
+from ..domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
 from ..domain.secret import Secret, secret_enc_hook
-from . import spot
+from . import contracts, spot
 from .book import OrderBook
 from .ledger import ApiKey, Ledger, Product
 from .orders import Order
+from .positions import pool_term
 
 MAX_CLIENT_OID = 64
 MAX_CANCEL_IDS = 15
@@ -59,6 +60,7 @@ class Engine:
         self.open_orders: dict[int, Order] = {}
         self.ledger = Ledger()
         self.ids = IdGen()
+        self.contracts = contracts.ContractState()
         self.seq = 0
         self.now = 0
         self.events: list[Any] = []
@@ -71,6 +73,9 @@ class Engine:
             C.Deposit: self._deposit,
             C.Withdraw: self._withdraw,
             C.Transfer: self._transfer,
+            C.SetIndex: self._set_index,
+            C.SetFundingRate: self._set_funding_rate,
+            C.Tick: self._tick,
         }
 
     # --- applying commands --------------------------------------------------------------
@@ -137,7 +142,7 @@ class Engine:
             if existing is not None:
                 return existing.oid  # idempotent retry of an order that is still open
         if inst.is_contract:
-            raise CeresError(ErrorCode.INSTRUMENT_NOT_TRADING, "contracts are not enabled", "contract")
+            return contracts.place(self, cmd, product, inst)
         return spot.place(self, cmd, product, inst)
 
     def _cancel(self, cmd: C.Cancel) -> CancelResult:
@@ -150,10 +155,40 @@ class Engine:
             order = self.open_orders.get(oid)
             if order is None or order.product is not product:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
+            elif order.inst.is_contract:
+                contracts.cancel(self, order)
+                contracts.check_triggers(self, order.inst)
+                ok.append(oid)
             else:
                 spot.cancel(self, order)
                 ok.append(oid)
         return CancelResult(ok, failed)
+
+    # --- contract market inputs and time -----------------------------------------------
+    def _contract(self, exchange: str, contract: str) -> Instrument:
+        inst = self.instrument(exchange, contract)
+        if not inst.is_contract:
+            raise CeresError(ErrorCode.NOT_A_CONTRACT, f"{contract} is not a contract", "contract")
+        return inst
+
+    def _set_index(self, cmd: C.SetIndex) -> None:
+        inst = self._contract(cmd.exchange, cmd.contract)
+        if not 1 <= cmd.price <= MAX_PRICE_TICKS:
+            raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, "index price out of range", "price")
+        contracts.set_index(self, inst, cmd.price)
+
+    def _set_funding_rate(self, cmd: C.SetFundingRate) -> None:
+        inst = self._contract(cmd.exchange, cmd.contract)
+        if abs(cmd.rate) > RATE_SCALE // 100:
+            raise CeresError(ErrorCode.INVALID_VALUE, "funding rate beyond +-1%", "rate")
+        self.contracts.funding_rates[(inst.exchange, inst.contract)] = cmd.rate
+
+    def _tick(self, cmd: C.Tick) -> None:
+        contracts.tick(self)
+
+    def next_due(self) -> int | None:
+        """When the next time-driven event (funding, expiry) is due, in ms."""
+        return contracts.next_due(self)
 
     # --- products, keys, funds -----------------------------------------------------------
     def _create_product(self, cmd: C.CreateProduct) -> None:
@@ -255,18 +290,40 @@ class Engine:
         if resting.keys() != self.open_orders.keys():
             problems.append("open orders differ from resting orders")
         frozen: dict[int, int] = {}
+        closing: dict[int, int] = {}
         for order in self.open_orders.values():
             if order.product.open_orders.get(order.oid) is not order:
                 problems.append(f"order {order.oid} missing from its product")
             frozen[id(order.pay)] = frozen.get(id(order.pay), 0) + order.frozen
+            if order.fdir == 2:
+                closing[order.deal_id] = closing.get(order.deal_id, 0) + order.vol - order.filled
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PART_FILLED):
                 problems.append(f"open order {order.oid} has status {order.status}")
+        held: dict[str, int] = {}
+        interest: dict[tuple[str, str], int] = {}
+        for pos in self.contracts.positions.values():
+            frozen[id(pos.bal)] = frozen.get(id(pos.bal), 0) + pos.margin
+            inst = pos.inst
+            held[inst.settle] = held.get(inst.settle, 0) + pool_term(inst, pos.side, pos.cost)
+            interest[inst.key] = interest.get(inst.key, 0) + (pos.vol if pos.side == 1 else -pos.vol)
+            if pos.vol <= 0 or pos.cost < 0 or pos.margin < 0:
+                problems.append(f"position {pos.deal_id}: vol {pos.vol} cost {pos.cost} margin {pos.margin}")
+            if pos.closing != closing.get(pos.deal_id, 0) or pos.closing > pos.vol:
+                problems.append(f"position {pos.deal_id}: closing {pos.closing} != close orders "
+                                f"{closing.get(pos.deal_id, 0)}")
+            if pos.product.positions.get(pos.deal_id) is not pos:
+                problems.append(f"position {pos.deal_id} missing from its product")
+        for key, net in interest.items():
+            if net:
+                problems.append(f"{key[1]}: open interest unbalanced by {net} lots")
         for product in self.products.values():
             for acc, cur, bal in product.iter_balances():
-                if acc.type == AccountType.SPOT and bal.frozen != frozen.get(id(bal), 0):
-                    problems.append(f"{product.name} {acc.venue} {cur}: frozen {bal.frozen} "
-                                    f"!= open orders {frozen.get(id(bal), 0)}")
-        problems += self.ledger.check(self.products)
+                if acc.type in (AccountType.SPOT, AccountType.CONTRACT) and bal.frozen != frozen.get(id(bal), 0):
+                    problems.append(f"{product.name} {acc.venue}/{acc.type} {cur}: frozen {bal.frozen} "
+                                    f"!= open orders and margins {frozen.get(id(bal), 0)}")
+        for (_, cur), amount in self.contracts.insurance.items():
+            held[cur] = held.get(cur, 0) + amount
+        problems += self.ledger.check(self.products, held)
         return problems
 
     def state_hash(self) -> str:

@@ -27,7 +27,7 @@ class Order:
         "oid", "product", "inst", "side", "ptype", "price", "vol", "client_oid", "time",
         "fdir", "lever", "profit", "stop", "deal_id",
         "filled", "dealt", "status", "commission", "frozen",
-        "fee_basis_taker", "fee_basis_maker", "margin_frozen", "pay", "recv",
+        "fee_basis_taker", "fee_basis_maker", "notional", "pay", "recv",
     )
 
     def __init__(self, oid: int, product: Any, inst: Instrument, side: int, ptype: int,
@@ -54,7 +54,7 @@ class Order:
         self.frozen = 0
         self.fee_basis_taker = 0
         self.fee_basis_maker = 0
-        self.margin_frozen = 0
+        self.notional = 0  # contracts: notional of all opening fills so far
         self.pay: Any = None   # Balance the order pays from (its freeze lives there)
         self.recv: Any = None  # Balance its proceeds go to
 
@@ -77,7 +77,7 @@ class Order:
                 self.ptype, self.price, self.vol, self.client_oid, self.time, self.fdir, self.lever,
                 self.profit, self.stop, self.deal_id, self.filled, self.dealt, int(self.status),
                 self.commission, self.frozen, self.fee_basis_taker, self.fee_basis_maker,
-                self.margin_frozen]
+                self.notional]
 
     @classmethod
     def from_state(cls, row: list, products: dict, instruments: dict) -> "Order":
@@ -87,7 +87,7 @@ class Order:
                     coid, time, fdir, lever, profit, stop, deal_id)
         order.filled, order.dealt, order.status = filled, dealt, OrderStatus(status)
         order.commission, order.frozen = commission, frozen
-        order.fee_basis_taker, order.fee_basis_maker, order.margin_frozen = fbt, fbm, mf
+        order.fee_basis_taker, order.fee_basis_maker, order.notional = fbt, fbm, mf
         return order
 
 

@@ -14,11 +14,11 @@ from ..domain.enums import AccountType
 from ..domain.errors import CeresError, ErrorCode
 from ..domain.instruments import Instrument
 from ..domain.secret import Secret
-from . import spot
+from . import contracts, spot
 from .ledger import ApiKey, Product
 from .orders import Order
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def engine_state(eng) -> dict[str, Any]:
@@ -44,6 +44,7 @@ def engine_state(eng) -> dict[str, Any]:
         "fees": sorted([v, c, a] for (v, c), a in eng.ledger.fees.items()),
         "net_deposits": sorted([c, a] for c, a in eng.ledger.net_deposits.items()),
         "books": books,
+        "contracts": contracts.state(eng),
     }
 
 
@@ -64,6 +65,7 @@ def restore_engine(eng, state: dict[str, Any]) -> None:
     for cur, amount in state["net_deposits"]:
         eng.ledger.net_deposits[cur] = amount
     instruments: dict[tuple[str, str], Instrument] = eng.instruments
+    contracts.restore(eng, state["contracts"])
     for exchange, contract, rows in state["books"]:
         if (exchange, contract) not in instruments:
             raise CeresError(ErrorCode.UNKNOWN_CONTRACT,
@@ -71,6 +73,6 @@ def restore_engine(eng, state: dict[str, Any]) -> None:
         book = eng.books[(exchange, contract)]
         for row in rows:
             order = Order.from_state(row, eng.products, instruments)
-            spot.bind(order)
+            (contracts.bind if order.inst.is_contract else spot.bind)(order)
             book.side_of(order.side).add(order, order.vol - order.filled)
             eng.register_open(order)

@@ -159,15 +159,18 @@ def place(eng, cmd, product, inst: Instrument) -> int:
     return order.oid
 
 
-def match(eng, taker: Order, book) -> bool:
-    """Cross ``taker`` against the opposite side. Returns True when the book ran out of
-    eligible liquidity before the taker was done (used to classify market orders)."""
+def match(eng, taker: Order, book, settle=None) -> bool:
+    """Cross ``taker`` against the opposite side, settling each fill with ``settle``
+    (spot ``fill`` by default; contracts pass theirs). Returns True when the book ran out
+    of eligible liquidity before the taker was done (used to classify market orders)."""
+    if settle is None:
+        settle = fill
     is_buy = taker.side == BUY
     opp = book.asks if is_buy else book.bids
     prices = opp.prices
     levels = opp.levels
     limit = taker.price if taker.ptype == LIMIT else None
-    market_buy = limit is None and is_buy
+    market_buy = limit is None and is_buy and not taker.inst.is_contract
     mult = taker.inst.notional_mult
     while prices:
         best = prices[0] if is_buy else prices[-1]
@@ -191,7 +194,7 @@ def match(eng, taker: Order, book) -> bool:
                 rest = taker.vol - taker.filled
                 if rest < lots:
                     lots = rest
-            fill(eng, maker, taker, best, lots)
+            settle(eng, maker, taker, best, lots)
             level.vol -= lots
             if maker.status == FILLED:
                 q.popleft()

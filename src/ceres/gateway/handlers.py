@@ -15,7 +15,8 @@ from typing import Any, Awaitable, Callable
 from ..domain import commands as C
 from ..domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
 from ..domain.errors import CeresError, ErrorCode
-from ..domain.money import to_scaled
+from ..domain.money import parse_decimal, to_scaled
+from ..engine import contracts
 from ..engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ..engine.ledger import ApiKey
 from ..store.sqlite import OrderRow, SqliteReader
@@ -37,6 +38,13 @@ def _enum(value: str, table: dict, field: str) -> Any:
     if found is None:
         raise CeresError(ErrorCode.INVALID_VALUE, f"must be one of {', '.join(table)}", field)
     return found
+
+
+def _trigger_price(inst, text: str | None, field: str) -> int:
+    """A TP/SL price in ticks; absent or zero ("0", "0.0") means none."""
+    if text is None or parse_decimal(text, field)[0] == 0:
+        return 0
+    return inst.price_to_ticks(text, field)
 
 
 def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
@@ -105,10 +113,8 @@ class Handlers:
                 if not (req.lever.isascii() and req.lever.isdigit() and len(req.lever) <= 4):
                     raise CeresError(ErrorCode.LEVER_OUT_OF_RANGE, "must be a whole number", "lever")
                 lever = int(req.lever)
-            if req.profit_value is not None:
-                profit = inst.price_to_ticks(req.profit_value, "profit_value") if req.profit_value.strip("0.") else 0
-            if req.stop_value is not None:
-                stop = inst.price_to_ticks(req.stop_value, "stop_value") if req.stop_value.strip("0.") else 0
+            profit = _trigger_price(inst, req.profit_value, "profit_value")
+            stop = _trigger_price(inst, req.stop_value, "stop_value")
             if req.deal_id is not None:
                 deal_id = parse_ids(req.deal_id, "deal_id")[0]
             if req.close_rule is not None:
@@ -256,9 +262,19 @@ class Handlers:
             self._exchange(req.exchange)
         if req.exchange is not None and req.contract is not None:
             self.engine.instrument(req.exchange, req.contract)
-        if req.position_dir is not None:
-            _enum(req.position_dir, _SIDES, "position_dir")
-        return []
+        side = _enum(req.position_dir, _SIDES, "position_dir") if req.position_dir is not None else None
+        out = []
+        marks: dict[Any, int | None] = {}
+        for pos in key.product.positions.values():
+            inst = pos.inst
+            if (req.exchange is not None and inst.exchange != req.exchange) or \
+               (req.contract is not None and inst.contract != req.contract) or \
+               (side is not None and pos.side != side):
+                continue
+            if inst not in marks:
+                marks[inst] = contracts.mark(self.engine, inst)
+            out.append(views.position_object(pos, marks[inst]))
+        return out
 
     async def fills(self, key: ApiKey, req: P.FillsReq) -> list:
         if not 1 <= req.count <= MAX_FILLS:

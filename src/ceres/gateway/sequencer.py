@@ -139,7 +139,14 @@ class Sequencer:
         self.commands += len(records)
         self.batches += 1
         self._inflight.append(_Batch(self.seq, replies, items, snapshot))
-        self.committer.submit(encode_frame(self._first_seq, records), self.seq, snapshot is not None)
+        try:
+            frame = encode_frame(self._first_seq, records)
+        except Exception as exc:
+            # applied in memory but impossible to journal: stop here, or a later durable
+            # batch would release this one and the journal would have a hole
+            self.on_failure(exc)
+            return
+        self.committer.submit(frame, self.seq, snapshot is not None)
 
     # --- durability -------------------------------------------------------------------------
     def on_durable(self, seq: int) -> None:
@@ -194,9 +201,11 @@ class Sequencer:
                 self._projection_waiters.append((target, fut))
 
     async def projection_caught_up(self) -> None:
-        """Wait until the projection holds everything durable now (so a history query
-        sees every acknowledged command)."""
-        target = self.durable_seq
+        """Wait until the projection holds every command applied so far (so a history
+        query sees every command acknowledged before its reply, including commands
+        pipelined earlier on the same connection whose acknowledgement is still waiting
+        for the journal)."""
+        target = self.seq
         if self.projected_seq >= target or self.background is None:
             return
         fut = self._loop.create_future()

@@ -25,6 +25,7 @@ from aiohttp import web
 from picows import ws_create_server
 
 from ..admin import AdminOps
+from ..domain import commands as C
 from ..config import Config
 from ..domain.errors import CeresError, ErrorCode
 from ..gcpolicy import tune_gc
@@ -80,7 +81,8 @@ class Server:
         self._ws_servers: list[asyncio.AbstractServer] = []
         self.metrics: Metrics | None = None
         self.handlers: Handlers | None = None
-        self.extensions: list[Any] = []  # market data, notices, simulator (later issues)
+        self.extensions: list[Any] = []  # market data, notices, simulator
+        self._timer: asyncio.Task | None = None
 
     # --- start ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,6 +121,7 @@ class Server:
         self.ports.admin = await self._serve_app(admin_app, "127.0.0.1", cfg.server.admin_port)
         for ext in self.extensions:
             await ext.start(self)
+        self._timer = asyncio.create_task(self._time_events())
         root = node.data_dir.root
         write_private(root / ADMIN_FILE, {"port": self.ports.admin, "token": admin_token})
         write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, "http": self.ports.http,
@@ -145,6 +148,18 @@ class Server:
     async def add_ws_server(self, factory: Any, port: int) -> int:
         return await self._serve_ws(factory, self.cfg.server.host, port, self.cfg.limits.max_body_bytes)
 
+    async def _time_events(self, period: float = 1.0) -> None:
+        """Submit a journaled Tick when funding or an expiry is due (engine.next_due)."""
+        engine = self.node.engine
+        while True:
+            await asyncio.sleep(period)
+            due = engine.next_due()
+            if due is not None and due <= now_ms() and self.node.sequencer.failed is None:
+                try:
+                    await self.node.submit(C.Tick())
+                except CeresError as err:
+                    log.warning("tick refused: %s", err)
+
     # --- demo ----------------------------------------------------------------------------
     async def _bootstrap_demo(self) -> dict | None:
         demo = self.cfg.demo
@@ -160,9 +175,10 @@ class Server:
         await ops.create_product(demo.product)
         cred = await ops.create_key(demo.product, "read,trade")
         exchange = next(iter(sorted(engine.exchanges)), "TEST")
-        for currency, amount in demo.funds.items():
-            await ops.deposit(demo.product, currency, amount)
-            await ops.transfer(demo.product, currency, amount, 2, 3, exchange)
+        for funds, account_type in ((demo.funds, 3), (demo.contract_funds, 4)):
+            for currency, amount in funds.items():
+                await ops.deposit(demo.product, currency, amount)
+                await ops.transfer(demo.product, currency, amount, 2, account_type, exchange)
         write_private(path, {"product": demo.product, "api_key": cred["api_key"], "secret": cred["secret"]})
         return {**cred, "first": True}
 
@@ -229,6 +245,8 @@ class Server:
         self.stop_event.set()
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         for ext in reversed(self.extensions):
             await ext.stop()
         for server in self._ws_servers:

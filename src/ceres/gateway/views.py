@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from ..domain.enums import SPOT_FILL_FUTURE_DIR, FutureDir, PriceType, Side
 from ..domain.instruments import Instrument
 from ..domain.money import format_scaled
+from ..engine.positions import pnl
 
 AVG_EXTRA_DECIMALS = 8
 
@@ -21,15 +22,25 @@ def wire_time(ms: int, tz: timezone) -> str:
     return datetime.fromtimestamp(ms / 1000, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def avg_price(inst: Instrument, dealt: int, filled: int) -> str:
-    """Average fill price ``dealt / filled`` (ticks), rounded half-up to the tick's
-    decimals plus eight, trailing zeros stripped; ``"0"`` before any fill."""
-    if filled <= 0:
+def ratio_price(inst: Instrument, num: int, den: int) -> str:
+    """A price of ``num / den`` ticks, rounded half-up to the tick's decimals plus eight,
+    trailing zeros stripped; ``"0"`` when ``den`` is 0."""
+    if den <= 0:
         return "0"
-    decimals = inst.price_decimals + AVG_EXTRA_DECIMALS
-    scaled = dealt * inst.tick_units * 10**AVG_EXTRA_DECIMALS
-    value = (2 * scaled + filled) // (2 * filled)
-    return format_scaled(value, decimals)
+    scaled = num * inst.tick_units * 10**AVG_EXTRA_DECIMALS
+    return format_scaled((2 * scaled + den) // (2 * den), inst.price_decimals + AVG_EXTRA_DECIMALS)
+
+
+def avg_price(inst: Instrument, dealt: int, filled: int) -> str:
+    """Average fill price (``dealt`` = sum of ticks x lots over ``filled`` lots)."""
+    return ratio_price(inst, dealt, filled)
+
+
+def entry_price(inst: Instrument, vol: int, cost: int) -> str:
+    """Average entry price of a position from its entry notional ``cost``."""
+    if inst.inverse:
+        return ratio_price(inst, vol * inst.inv_num, cost * inst.tick_units)
+    return ratio_price(inst, cost, vol * inst.notional_mult)
 
 
 def is_market_buy(inst: Instrument, side: int, ptype: int) -> bool:
@@ -37,13 +48,15 @@ def is_market_buy(inst: Instrument, side: int, ptype: int) -> bool:
 
 
 def fee_currency(inst: Instrument, side: int, ptype: int) -> str:
-    return inst.base if is_market_buy(inst, side, ptype) else inst.quote
+    """Spot market buys pay fees in the base; everything else in the settle currency
+    (the quote for spot and linear contracts, the coin for inverse ones)."""
+    return inst.base if is_market_buy(inst, side, ptype) else inst.settle
 
 
 def fmt_fee(inst: Instrument, side: int, ptype: int, amount: int) -> str:
     if is_market_buy(inst, side, ptype):
         return inst.fmt_base(amount)
-    return inst.fmt_quote(amount)
+    return inst.fmt_settle(amount)
 
 
 def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
@@ -100,6 +113,28 @@ def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int
         "dealt_time": wire_time(time_ms, tz),
         "commission": fmt_fee(inst, side, ptype, fee),
         "commission_currency": fee_currency(inst, side, ptype),
+    }
+
+
+def position_object(pos, mark: int | None) -> dict:
+    """The position object (API.md section 3). ``position_value`` and ``position_profit``
+    are at the mark price (entry notional and 0 when no mark is known yet)."""
+    inst = pos.inst
+    value = inst.notional(pos.vol, mark) if mark else pos.cost
+    profit = pnl(inst, pos.side, pos.cost, value) if mark else 0
+    return {
+        "dealId": str(pos.deal_id),
+        "exchange": inst.exchange,
+        "contract": inst.contract,
+        "position_dir": "buy" if pos.side == Side.BUY else "sell",
+        "vol": inst.fmt_vol(pos.vol),
+        "margin": inst.fmt_settle(pos.margin),
+        "open_price": entry_price(inst, pos.vol, pos.cost),
+        "position_value": inst.fmt_settle(value),
+        "force_price": inst.fmt_price(pos.force) if pos.force else "0",
+        "lever": str(pos.lever),
+        "close_profit": inst.fmt_settle(pos.realized),
+        "position_profit": inst.fmt_settle(profit),
     }
 
 

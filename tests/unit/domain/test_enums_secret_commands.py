@@ -76,7 +76,8 @@ def test_fixed_journal_tags() -> None:
     tags = {t.__name__: t.__struct_config__.tag for t in C.ANY_COMMAND.__args__}
     assert tags == {"Place": "place", "Cancel": "cancel", "CreateProduct": "product",
                     "CreateKey": "key", "RevokeKey": "revoke", "Deposit": "deposit",
-                    "Withdraw": "withdraw", "Transfer": "transfer"}
+                    "Withdraw": "withdraw", "Transfer": "transfer", "SetIndex": "index",
+                    "SetFundingRate": "funding", "Tick": "tick"}
     # an older journal record without the trailing defaulted fields still decodes
     old = msgspec.msgpack.encode(["place", "p", "TEST", "BTC/USDT", 1, 1, 5, 1])
     assert msgspec.msgpack.decode(old, type=C.ANY_COMMAND) == C.Place("p", "TEST", "BTC/USDT", 1, 1, 5, 1)

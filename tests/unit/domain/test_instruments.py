@@ -81,10 +81,13 @@ def test_conversion_errors_use_instrument_fields() -> None:
     assert (info.value.error, info.value.field) == (ErrorCode.VOLUME_OFF_STEP, "vol")
 
 
-def test_contract_instrument_has_no_spot_multipliers() -> None:
+def test_inverse_contract_grid() -> None:
     inst = Instrument("TEST", "XBTUSD", Kind.PERPETUAL, "XBT", "USD", "0.5", "1", "0.5", "1",
-                      "-0.00025", "0.00075", 8, 8, contract_value="1", inverse=True,
-                      max_lever=100, maint_rate="0.005")
-    assert inst.is_contract
+                      "-0.00025", "0.00075", 8, 0, contract_value="1", inverse=True,
+                      max_lever=100, maint_margin="0.005")
+    assert inst.is_contract and inst.settle == "XBT"
     assert (inst.notional_mult, inst.base_mult) == (0, 0)
+    # 1 contract = 1 USD; at 30000 USD (60000 ticks of 0.5) it is 1/30000 XBT = 3333 sat (floor)
+    assert inst.notional(1, 60000) == 3333
+    assert inst.notional(300, 60000) == 1_000_000
     assert inst.price_to_ticks("100.5") == 201

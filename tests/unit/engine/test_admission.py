@@ -111,10 +111,3 @@ def test_client_oid_of_an_immediately_filled_order_is_free_again(h) -> None:
     assert "t" not in h.eng.products["alice"].coids
 
 
-def test_contract_instruments_are_not_trading(make_harness) -> None:
-    perp = Instrument("TEST", "XBTUSD", Kind.PERPETUAL, "XBT", "USD", "0.5", "1", "0.5", "1",
-                      "-0.00025", "0.00075", 8, 8, contract_value="1", inverse=True,
-                      max_lever=100, maint_rate="0.005")
-    h = make_harness(lambda: Harness([spot(), perp], {"BTC": 8, "USDT": 8, "XBT": 8, "USD": 8}))
-    err = h.reject(_place(contract="XBTUSD", price=200, vol=1))
-    assert (err.error, err.field) == (ErrorCode.INSTRUMENT_NOT_TRADING, "contract")

@@ -1,0 +1,649 @@
+"""Leveraged contracts on TEST: opening and closing orders, mark price, TP/SL,
+liquidation, funding and expiry. Pure and deterministic like the rest of the engine.
+
+Opening (``future_dir=open``; buy opens a long, sell a short). Admission walks the book
+to price the part that would cross at once (exact fill prices), adds the resting part at
+the limit price, and freezes in the contract account (type 4, settle currency)
+``ceil(notional / lever) + floor(notional x max fee rate)``. Each fill moves
+``ceil(cum / lever) - ceil(cum_before / lever)`` of the freeze into the order's position
+as margin (``cum`` = notional of the order's fills so far, so margins never exceed the
+freeze) and pays its fee; what is left is released when the order finishes. A market
+opening order with nothing to match is accepted and cancelled (15).
+
+Closing (``future_dir=close`` or ``trade/close``; sell closes longs, buy shorts). With
+``deal_id`` one order closes that position; otherwise ``close_rule`` 1/time (oldest
+first) or 2/risk (nearest liquidation first) spreads the volume over the product's
+positions on that side, one order per position. Closing more than is open (minus what
+other close orders already reserve) is CLOSE_EXCEEDS_POSITION. A closing fill releases
+its share of margin and credits ``PnL - fee``; a loss beyond the margin is capped there
+and the rest is charged to the venue's insurance fund (isolated margin).
+
+Mark price: the index set by the journaled ``SetIndex`` command (the simulator feeds it),
+else the mid of best bid and ask (floored to a tick), else the last trade. After every
+command touching a contract, positions whose liquidation price, take-profit or stop-loss
+the mark has reached are closed at market against the book (liquidation first, then by
+deal id). A liquidation's remaining margin goes to the insurance fund, which also
+absorbs deficits. If the book cannot absorb the whole position, the rest stays open and
+is retried at the next command touching the contract.
+
+Funding (perpetuals) and expiry (dated) happen on the journaled ``Tick`` command, so
+replay sees them at the same time. Funding: at each interval boundary,
+``notional(vol, mark) x rate`` moves from the paying side's position margins to the
+receiving side's (longs pay when the rate is positive); payers' amounts are floored, capped
+at their margin; the difference to what receivers get (floored too) goes to or comes from
+the insurance fund. Expiry: resting orders are cancelled and every position is settled
+at the mark (no fee); the contract then rejects orders with INSTRUMENT_NOT_TRADING.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from ..domain.enums import AccountType, FutureDir, Kind, OrderStatus, PriceType, Side
+from ..domain.errors import CeresError, ErrorCode
+from ..domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
+from ..domain.money import ceil_div
+from . import spot
+from .orders import Order, OrderEvent, TradeEvent
+from .positions import LONG, SHORT, Position, PositionEvent, cost_part, force_price, pnl, pool_term
+
+BUY, SELL = int(Side.BUY), int(Side.SELL)
+LIMIT = int(PriceType.LIMIT)
+OPEN, CLOSE = int(FutureDir.OPEN), int(FutureDir.CLOSE)
+SUBMITTED, PART_FILLED, FILLED = 3, 4, 5
+PART_CANCELED, CANCELED = int(OrderStatus.PART_CANCELED), int(OrderStatus.CANCELED)
+CONTRACT = int(AccountType.CONTRACT)
+LIQ, TP, SL = 0, 1, 2
+TRIGGER_TAGS = {LIQ: "liquidation", TP: "take-profit", SL: "stop-loss"}
+
+
+class ContractState:
+    """Contract-only state held by the engine."""
+
+    def __init__(self) -> None:
+        self.positions: dict[int, Position] = {}
+        self.index: dict[tuple[str, str], int] = {}
+        self.last: dict[tuple[str, str], int] = {}
+        self.funding_rates: dict[tuple[str, str], int] = {}
+        self.last_funding: dict[tuple[str, str], int] = {}
+        self.expired: set[tuple[str, str]] = set()
+        self.insurance: dict[tuple[str, str], int] = {}
+        self.below: dict[tuple[str, str], list] = {}   # fire when mark <= X: heap of (-X, deal, kind)
+        self.above: dict[tuple[str, str], list] = {}   # fire when mark >= X: heap of (X, deal, kind)
+        self.liquidating: set[int] = set()             # oids of liquidation orders (transient)
+
+    def add_insurance(self, inst: Instrument, amount: int) -> None:
+        key = (inst.exchange, inst.settle)
+        self.insurance[key] = self.insurance.get(key, 0) + amount
+
+
+def bind(order: Order) -> None:
+    """Point a contract order at its contract-account balance (settle currency)."""
+    inst = order.inst
+    order.pay = order.recv = order.product.account(inst.exchange, CONTRACT).bal(inst.settle)
+
+
+def state(eng) -> dict[str, Any]:
+    cs = eng.contracts
+    return {
+        "positions": [p.to_state() for _, p in sorted(cs.positions.items())],
+        "index": sorted([k[0], k[1], v] for k, v in cs.index.items()),
+        "last": sorted([k[0], k[1], v] for k, v in cs.last.items()),
+        "funding_rates": sorted([k[0], k[1], v] for k, v in cs.funding_rates.items()),
+        "last_funding": sorted([k[0], k[1], v] for k, v in cs.last_funding.items()),
+        "expired": sorted([k[0], k[1]] for k in cs.expired),
+        "insurance": sorted([k[0], k[1], v] for k, v in cs.insurance.items()),
+    }
+
+
+def restore(eng, data: dict[str, Any]) -> None:
+    cs = eng.contracts
+    for row in data["positions"]:
+        (deal, pname, exch, contract, side, vol, cost, margin, lever, realized, tp, sl, oid,
+         opened, closing) = row
+        product = eng.products[pname]
+        inst = eng.instruments[(exch, contract)]
+        pos = Position(deal, product, inst, side, lever, tp, sl, oid, opened,
+                       product.account(exch, CONTRACT).bal(inst.settle))
+        pos.vol, pos.cost, pos.margin, pos.realized, pos.closing = vol, cost, margin, realized, closing
+        pos.force = force_price(inst, side, vol, cost, margin)
+        cs.positions[deal] = pos
+        product.positions[deal] = pos
+    for exch, contract, v in data["index"]:
+        cs.index[(exch, contract)] = v
+    for exch, contract, v in data["last"]:
+        cs.last[(exch, contract)] = v
+    for exch, contract, v in data["funding_rates"]:
+        cs.funding_rates[(exch, contract)] = v
+    for exch, contract, v in data["last_funding"]:
+        cs.last_funding[(exch, contract)] = v
+    for exch, contract in data["expired"]:
+        cs.expired.add((exch, contract))
+    for venue, cur, v in data["insurance"]:
+        cs.insurance[(venue, cur)] = v
+    for inst in eng.instruments.values():
+        if inst.is_contract:
+            _rearm_all(cs, inst)
+
+
+# --- mark and triggers ----------------------------------------------------------------------
+def mark(eng, inst: Instrument) -> int | None:
+    key = (inst.exchange, inst.contract)
+    cs = eng.contracts
+    idx = cs.index.get(key)
+    if idx:
+        return idx
+    book = eng.books[key]
+    bid, ask = book.bids.best(), book.asks.best()
+    if bid is not None and ask is not None:
+        return (bid + ask) // 2
+    return cs.last.get(key)
+
+
+def _arm(cs: ContractState, pos: Position) -> None:
+    """Push the position's current trigger prices (stale entries are skipped lazily)."""
+    key = (pos.inst.exchange, pos.inst.contract)
+    below = cs.below.setdefault(key, [])
+    above = cs.above.setdefault(key, [])
+    d = pos.deal_id
+    if pos.side == LONG:
+        if pos.force:
+            heapq.heappush(below, (-pos.force, d, LIQ))
+        if pos.tp:
+            heapq.heappush(above, (pos.tp, d, TP))
+        if pos.sl:
+            heapq.heappush(below, (-pos.sl, d, SL))
+    else:
+        if pos.force:
+            heapq.heappush(above, (pos.force, d, LIQ))
+        if pos.tp:
+            heapq.heappush(below, (-pos.tp, d, TP))
+        if pos.sl:
+            heapq.heappush(above, (pos.sl, d, SL))
+    live = sum(1 for p in cs.positions.values() if p.inst is pos.inst) if len(below) + len(above) > 256 else 0
+    if live and len(below) + len(above) > 8 * live + 256:
+        _rearm_all(cs, pos.inst)
+
+
+def _rearm_all(cs: ContractState, inst: Instrument) -> None:
+    key = (inst.exchange, inst.contract)
+    cs.below[key] = []
+    cs.above[key] = []
+    for p in sorted(cs.positions.values(), key=lambda p: p.deal_id):
+        if p.inst is inst:
+            _arm(cs, p)
+
+
+def _trigger_value(pos: Position, kind: int) -> int:
+    return pos.force if kind == LIQ else pos.tp if kind == TP else pos.sl
+
+
+def _due(cs: ContractState, key: tuple[str, str], m: int) -> list[tuple[int, int]]:
+    """Pop every trigger the mark ``m`` has reached; returns valid (kind, deal_id) pairs."""
+    due = []
+    below = cs.below.get(key, [])
+    while below and -below[0][0] >= m:
+        neg, deal, kind = heapq.heappop(below)
+        pos = cs.positions.get(deal)
+        if pos is not None and _trigger_value(pos, kind) == -neg:
+            due.append((kind, deal))
+    above = cs.above.get(key, [])
+    while above and above[0][0] <= m:
+        x, deal, kind = heapq.heappop(above)
+        pos = cs.positions.get(deal)
+        if pos is not None and _trigger_value(pos, kind) == x:
+            due.append((kind, deal))
+    return sorted(set(due))
+
+
+def check_triggers(eng, inst: Instrument) -> None:
+    """Close, at market, every position whose liquidation price, TP or SL the mark has
+    reached; each position is tried at most once per command."""
+    cs = eng.contracts
+    key = (inst.exchange, inst.contract)
+    if not cs.below.get(key) and not cs.above.get(key):
+        return
+    tried: set[int] = set()
+    while True:
+        m = mark(eng, inst)
+        if m is None:
+            break
+        due = [(k, d) for k, d in _due(cs, key, m) if d not in tried]
+        if not due:
+            break
+        for kind, deal in due:
+            pos = cs.positions.get(deal)
+            if pos is None or deal in tried:
+                continue
+            tried.add(deal)
+            _close_by_trigger(eng, pos, kind)
+    for deal in tried:
+        pos = cs.positions.get(deal)
+        if pos is not None:
+            _arm(cs, pos)
+
+
+def _close_by_trigger(eng, pos: Position, kind: int) -> None:
+    for order in [o for o in pos.product.open_orders.values()
+                  if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
+        cancel(eng, order)
+    side = SELL if pos.side == LONG else BUY
+    order = Order(eng.ids.next(eng.now), pos.product, pos.inst, side, int(PriceType.MARKET), 0,
+                  pos.vol, TRIGGER_TAGS[kind], eng.now, CLOSE, pos.lever, 0, 0, pos.deal_id)
+    order.pay = order.recv = pos.bal
+    pos.closing += pos.vol
+    cs = eng.contracts
+    if kind == LIQ:
+        cs.liquidating.add(order.oid)
+    eng.events.append(OrderEvent(order, SUBMITTED, 0, 0, 0, 0, 0, eng.seq))
+    book = eng.books[pos.inst.exchange, pos.inst.contract]
+    spot.match(eng, order, book, fill)
+    _finish_market(eng, order)
+    cs.liquidating.discard(order.oid)
+
+
+# --- admission ------------------------------------------------------------------------------
+def _check_price_and_vol(inst: Instrument, cmd) -> int:
+    if cmd.price_type == LIMIT:
+        if not inst.min_price_ticks <= cmd.price <= MAX_PRICE_TICKS:
+            raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, f"must be at least min_price {inst.min_price}",
+                             "entrust_price")
+        price = cmd.price
+    else:
+        price = 0
+    if not inst.min_volume_lots <= cmd.vol <= MAX_VOLUME_LOTS:
+        raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, f"must be at least min_volume {inst.min_volume}",
+                         "entrust_vol")
+    return price
+
+
+def place(eng, cmd, product, inst: Instrument) -> int | list[int]:
+    key = (inst.exchange, inst.contract)
+    if key in eng.contracts.expired:
+        raise CeresError(ErrorCode.INSTRUMENT_NOT_TRADING, f"{inst.contract} has expired", "contract")
+    price = _check_price_and_vol(inst, cmd)
+    if cmd.future_dir == OPEN:
+        oid = _open(eng, cmd, product, inst, price)
+        result: int | list[int] = oid
+    elif cmd.future_dir == CLOSE:
+        result = _close(eng, cmd, product, inst, price)
+    else:
+        raise CeresError(ErrorCode.INVALID_VALUE, "must be open or close on a contract", "future_dir")
+    check_triggers(eng, inst)
+    return result
+
+
+def _cross_notional(book, inst: Instrument, side: int, limit: int | None, vol: int) -> tuple[int, int]:
+    """(notional of what would fill at once, lots left) walking the opposite side."""
+    opp = book.asks if side == BUY else book.bids
+    total = 0
+    left = vol
+    for level in opp.iter_levels():
+        if left == 0:
+            break
+        if limit is not None and (level.price > limit if side == BUY else level.price < limit):
+            break
+        lots = min(left, level.vol)
+        total += inst.notional(lots, level.price)
+        left -= lots
+    return total, left
+
+
+def _contract_balance(product, inst: Instrument):
+    acc = product.accounts.get((inst.exchange, CONTRACT))
+    return acc.balances.get(inst.settle) if acc is not None else None
+
+
+def _open(eng, cmd, product, inst: Instrument, price: int) -> int:
+    lever = cmd.lever
+    if not 1 <= lever <= inst.max_lever:
+        raise CeresError(ErrorCode.LEVER_OUT_OF_RANGE, f"must be 1..{inst.max_lever}", "lever")
+    side = cmd.side
+    ref = price or mark(eng, inst)
+    tp, sl = cmd.profit, cmd.stop
+    if ref:
+        up = side == BUY
+        if tp and (tp <= ref if up else tp >= ref):
+            raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "take-profit must be above the price for a buy, "
+                             "below it for a sell", "profit_value")
+        if sl and (sl >= ref if up else sl <= ref):
+            raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "stop-loss must be below the price for a buy, "
+                             "above it for a sell", "stop_value")
+    book = eng.books[inst.exchange, inst.contract]
+    limit = price if cmd.price_type == LIMIT else None
+    crossing, left = _cross_notional(book, inst, side, limit, cmd.vol)
+    notional = crossing + (inst.notional(left, price) if limit is not None and left else 0)
+    need = ceil_div(notional, lever) + notional * inst.freeze_rate // RATE_SCALE
+    bal = _contract_balance(product, inst)
+    if bal is None or bal.total - bal.frozen < need:
+        have = 0 if bal is None else bal.total - bal.frozen
+        raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,
+                         f"insufficient {inst.settle} in the contract account: need "
+                         f"{inst.fmt_settle(need)}, available {inst.fmt_settle(have)}")
+    order = Order(eng.ids.next(eng.now), product, inst, side, cmd.price_type, price, cmd.vol,
+                  cmd.client_oid, eng.now, OPEN, lever, tp, sl)
+    order.pay = order.recv = product.account(inst.exchange, CONTRACT).bal(inst.settle)
+    order.pay.frozen += need
+    order.frozen = need
+    eng.events.append(OrderEvent(order, SUBMITTED, 0, 0, 0, 0, 0, eng.seq))
+    _run(eng, order, book)
+    return order.oid
+
+
+def _pending_event(eng, order: Order) -> None:
+    """messageType 2 for a resting opening order: its margin and estimated liquidation."""
+    inst = order.inst
+    rest = order.vol - order.filled
+    if order.status > PART_FILLED or not rest:
+        margin = force = 0
+    else:
+        cost = inst.notional(rest, order.price)
+        margin = ceil_div(cost, order.lever)
+        force = force_price(inst, LONG if order.side == BUY else SHORT, rest, cost, margin)
+    eng.events.append(PositionEvent("PENDING", order.product.name, inst, order.oid, 0, force, margin,
+                                    order.profit, order.stop, rest, eng.seq))
+
+
+def _run(eng, order: Order, book) -> None:
+    """Match a new contract order, then rest it (limit) or finish it (market)."""
+    spot.match(eng, order, book, fill)
+    if order.ptype == LIMIT:
+        if order.status <= PART_FILLED:
+            book.side_of(order.side).add(order, order.vol - order.filled)
+            eng.register_open(order)
+            if order.fdir == OPEN:
+                _pending_event(eng, order)
+    else:
+        _finish_market(eng, order)
+
+
+def _finish_market(eng, order: Order) -> None:
+    if order.status == FILLED:
+        return
+    _release(eng, order)
+    order.status = PART_CANCELED if order.filled else CANCELED
+    eng.events.append(OrderEvent(order, order.status, order.filled, order.dealt, order.commission,
+                                 0, 0, eng.seq))
+
+
+def _release(eng, order: Order) -> None:
+    """Give back what an ending order still holds: its freeze, or its close reservation."""
+    if order.fdir == OPEN:
+        if order.frozen:
+            order.pay.frozen -= order.frozen
+            order.frozen = 0
+    else:
+        pos = eng.contracts.positions.get(order.deal_id)
+        if pos is not None:
+            pos.closing -= order.vol - order.filled
+
+
+def _close(eng, cmd, product, inst: Instrument, price: int) -> list[int]:
+    cs = eng.contracts
+    side = cmd.side
+    closes = LONG if side == SELL else SHORT
+    vol = cmd.vol
+    if cmd.deal_id:
+        pos = product.positions.get(cmd.deal_id)
+        if pos is None or pos.inst is not inst:
+            raise CeresError(ErrorCode.POSITION_NOT_FOUND, f"no open position {cmd.deal_id} on {inst.contract}",
+                             "deal_id")
+        if pos.side != closes:
+            raise CeresError(ErrorCode.INVALID_VALUE, "sell closes a long position, buy a short one",
+                             "entrust_bs")
+        if vol > pos.vol - pos.closing:
+            raise CeresError(ErrorCode.CLOSE_EXCEEDS_POSITION,
+                             f"position {pos.deal_id} has {inst.fmt_vol(pos.vol - pos.closing)} to close",
+                             "entrust_vol")
+        plan = [(pos, vol)]
+    elif cmd.close_rule in (1, 2):
+        candidates = [p for p in product.positions.values()
+                      if p.inst is inst and p.side == closes and p.vol > p.closing]
+        if cmd.close_rule == 1:
+            candidates.sort(key=lambda p: (p.opened, p.deal_id))
+        else:
+            candidates.sort(key=lambda p: (_risk_key(p), p.deal_id))
+        plan = []
+        left = vol
+        for p in candidates:
+            if not left:
+                break
+            q = min(left, p.vol - p.closing)
+            plan.append((p, q))
+            left -= q
+        if left:
+            raise CeresError(ErrorCode.CLOSE_EXCEEDS_POSITION,
+                             f"only {inst.fmt_vol(vol - left)} open on that side to close", "entrust_vol")
+    else:
+        raise CeresError(ErrorCode.CLOSE_TARGET_MISSING, field="deal_id")
+    book = eng.books[inst.exchange, inst.contract]
+    oids = []
+    for pos, q in plan:
+        if pos.deal_id not in cs.positions:  # closed by an earlier order of this request
+            continue
+        q = min(q, pos.vol - pos.closing)
+        if q <= 0:
+            continue
+        order = Order(eng.ids.next(eng.now), product, inst, side, cmd.price_type, price, q,
+                      cmd.client_oid, eng.now, CLOSE, pos.lever, 0, 0, pos.deal_id)
+        order.pay = order.recv = pos.bal
+        pos.closing += q
+        eng.events.append(OrderEvent(order, SUBMITTED, 0, 0, 0, 0, 0, eng.seq))
+        _run(eng, order, book)
+        oids.append(order.oid)
+    return oids
+
+
+def _risk_key(pos: Position) -> int:
+    """Smaller = nearer liquidation: distance from the liquidation price in ticks relative to
+    it, compared without division (longs with a higher force price are riskier)."""
+    if not pos.force:
+        return MAX_PRICE_TICKS
+    return -pos.force if pos.side == LONG else pos.force
+
+
+# --- fills ------------------------------------------------------------------------------------
+def fill(eng, maker: Order, taker: Order, price: int, lots: int) -> None:
+    inst = maker.inst
+    n = inst.notional(lots, price)
+    fee_m = spot._charge(maker, n, True)
+    fee_t = spot._charge(taker, n, False)
+    key = (inst.exchange, inst.settle)
+    fees = eng.ledger.fees
+    fees[key] = fees.get(key, 0) + fee_m + fee_t
+    seq = eng.seq
+    dealt = price * lots
+    for order, fee in ((maker, fee_m), (taker, fee_t)):
+        if order.fdir == OPEN:
+            _open_fill(eng, order, lots, n, fee)
+        else:
+            _close_fill(eng, order, lots, price, n, fee)
+        order.filled += lots
+        order.dealt += dealt
+        order.status = FILLED if order.filled == order.vol else PART_FILLED
+        if order.status == FILLED and order.fdir == OPEN and order.frozen:
+            _release(eng, order)
+        eng.events.append(OrderEvent(order, order.status, order.filled, order.dealt, order.commission,
+                                     lots, price, seq))
+    if maker.fdir == OPEN:
+        _pending_event(eng, maker)  # the resting order's remaining margin changed
+    eng.contracts.last[inst.exchange, inst.contract] = price
+    eng.events.append(TradeEvent(eng.ids.next(eng.now), eng.now, inst, price, lots, taker.side,
+                                 maker, taker, fee_m, fee_t, seq))
+
+
+def _open_fill(eng, order: Order, lots: int, n: int, fee: int) -> None:
+    cs = eng.contracts
+    pos = cs.positions.get(order.deal_id) if order.deal_id else None
+    if pos is None:
+        pos = Position(eng.ids.next(eng.now), order.product, order.inst,
+                       LONG if order.side == BUY else SHORT, order.lever, order.profit, order.stop,
+                       order.oid, eng.now, order.pay)
+        order.deal_id = pos.deal_id
+        cs.positions[pos.deal_id] = pos
+        order.product.positions[pos.deal_id] = pos
+    before = order.notional
+    order.notional = before + n
+    margin = ceil_div(order.notional, order.lever) - ceil_div(before, order.lever)
+    pos.vol += lots
+    pos.cost += n
+    pos.margin += margin
+    paid = fee if fee > 0 else 0
+    order.frozen -= margin + paid
+    bal = order.pay
+    bal.total -= fee
+    bal.frozen -= paid
+    _position_changed(eng, pos)
+
+
+def _close_fill(eng, order: Order, lots: int, price: int, n: int, fee: int) -> None:
+    cs = eng.contracts
+    pos = cs.positions[order.deal_id]
+    inst = pos.inst
+    cp = cost_part(pos.cost, lots, pos.vol)
+    mp = cost_part(pos.margin, lots, pos.vol)
+    gain = pnl(inst, pos.side, cp, n)
+    pos.vol -= lots
+    pos.cost -= cp
+    pos.margin -= mp
+    pos.closing -= lots
+    pos.realized += gain
+    bal = pos.bal
+    delta = gain - fee
+    if order.oid in cs.liquidating or mp + delta < 0:
+        cs.add_insurance(inst, mp + delta)  # liquidation: the rest of the margin; else the deficit
+        bal.total -= mp
+    else:
+        bal.total += delta
+    bal.frozen -= mp
+    if pos.vol == 0:
+        _remove(eng, pos)
+    else:
+        _position_changed(eng, pos)
+
+
+def _remove(eng, pos: Position) -> None:
+    cs = eng.contracts
+    del cs.positions[pos.deal_id]
+    del pos.product.positions[pos.deal_id]
+    pos.force = 0
+    eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id, 0, 0,
+                                    pos.tp, pos.sl, 0, eng.seq))
+
+
+def _position_changed(eng, pos: Position) -> None:
+    pos.force = force_price(pos.inst, pos.side, pos.vol, pos.cost, pos.margin)
+    _arm(eng.contracts, pos)
+    eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id,
+                                    pos.force, pos.margin, pos.tp, pos.sl, pos.vol, eng.seq))
+
+
+# --- cancel ---------------------------------------------------------------------------------
+def cancel(eng, order: Order) -> None:
+    book = eng.books[order.inst.exchange, order.inst.contract]
+    book.side_of(order.side).remove(order, order.vol - order.filled)
+    order.status = PART_CANCELED if order.filled else CANCELED
+    _release(eng, order)
+    eng.unregister_open(order)
+    eng.events.append(OrderEvent(order, order.status, order.filled, order.dealt, order.commission,
+                                 0, 0, eng.seq))
+    if order.fdir == OPEN:
+        _pending_event(eng, order)
+
+
+# --- index, funding, expiry -------------------------------------------------------------------
+def set_index(eng, inst: Instrument, price: int) -> None:
+    eng.contracts.index[inst.exchange, inst.contract] = price
+    check_triggers(eng, inst)
+
+
+def tick(eng) -> None:
+    """Time-driven events due at ``eng.now``: funding boundaries and expiries."""
+    now = eng.now
+    for key, inst in eng.instruments.items():
+        if not inst.is_contract or key in eng.contracts.expired:
+            continue
+        if inst.kind == Kind.DATED and now >= inst.expiry_ms:
+            _expire(eng, inst)
+        elif inst.kind == Kind.PERPETUAL and inst.funding_interval_ms:
+            boundary = now // inst.funding_interval_ms * inst.funding_interval_ms
+            last = eng.contracts.last_funding.get(key)
+            eng.contracts.last_funding[key] = boundary
+            if last is not None and boundary > last:
+                _fund(eng, inst)
+            check_triggers(eng, inst)
+
+
+def next_due(eng) -> int | None:
+    """The earliest time (ms) at which ``tick`` has something to do, if any."""
+    due = None
+    for key, inst in eng.instruments.items():
+        if not inst.is_contract or key in eng.contracts.expired:
+            continue
+        if inst.kind == Kind.DATED:
+            t = inst.expiry_ms
+        elif inst.funding_interval_ms:
+            last = eng.contracts.last_funding.get(key)
+            t = eng.now if last is None else last + inst.funding_interval_ms
+        else:
+            continue
+        due = t if due is None or t < due else due
+    return due
+
+
+def _fund(eng, inst: Instrument) -> None:
+    cs = eng.contracts
+    key = (inst.exchange, inst.contract)
+    m = mark(eng, inst)
+    rate = cs.funding_rates.get(key, inst.funding_rate_e8)
+    if m is None or rate == 0:
+        return
+    payers_side = LONG if rate > 0 else SHORT
+    r = abs(rate)
+    collected = paid_out = 0
+    for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):
+        amount = inst.notional(pos.vol, m) * r // RATE_SCALE
+        if not amount:
+            continue
+        if pos.side == payers_side:
+            amount = min(amount, pos.margin)
+            pos.margin -= amount
+            pos.bal.total -= amount
+            pos.bal.frozen -= amount
+            collected += amount
+        else:
+            pos.margin += amount
+            pos.bal.total += amount
+            pos.bal.frozen += amount
+            paid_out += amount
+        _position_changed(eng, pos)
+    cs.add_insurance(inst, collected - paid_out)
+
+
+def _expire(eng, inst: Instrument) -> None:
+    cs = eng.contracts
+    key = (inst.exchange, inst.contract)
+    book = eng.books[key]
+    for order in list(book.resting()):
+        cancel(eng, order)
+    m = mark(eng, inst)
+    before = sum(pool_term(inst, p.side, p.cost) for p in cs.positions.values() if p.inst is inst)
+    moved = 0
+    for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):
+        gain = pnl(inst, pos.side, pos.cost, inst.notional(pos.vol, m)) if m else 0
+        pos.realized += gain
+        bal = pos.bal
+        if pos.margin + gain < 0:
+            cs.add_insurance(inst, pos.margin + gain)
+            moved += pos.margin + gain
+            bal.total -= pos.margin
+            moved -= pos.margin
+        else:
+            bal.total += gain
+            moved += gain
+        bal.frozen -= pos.margin
+        pos.vol = pos.cost = pos.margin = 0
+        _remove(eng, pos)
+    cs.add_insurance(inst, before - moved)  # rounding of inverse notionals (0 for linear)
+    cs.expired.add(key)
