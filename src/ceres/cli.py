@@ -85,13 +85,8 @@ def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDir
     from .journal.codec import JournalCorrupt
     from .journal.files import DataDirLocked
 
-    def configure(server: Any) -> None:
-        from .extensions import install
-
-        install(server, simulator=not no_simulator)
-
     try:
-        code = _run(run_server(cfg, configure=configure))
+        code = _run(run_server(cfg, simulator=False if no_simulator else None))
     except DataDirLocked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -163,7 +158,6 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
 
     from .journal.files import DataDirLocked
     from .node import Node
-    from .store.sqlite import SqliteProjection
 
     cfg = _config(config, data_dir)
     node = Node(cfg, data_dir)
@@ -173,7 +167,7 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
         err.print(f"[red]{exc}[/red] (stop the server first)")
         raise typer.Exit(2) from None
     try:
-        projection = SqliteProjection(node.projection_path, cfg.tz)
+        projection = node.make_projection()
         if from_scratch:
             projection.reset()
         with Progress(console=err) as progress:

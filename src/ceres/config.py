@@ -65,6 +65,34 @@ class JournalConfig(_Section):
     keep_snapshots: int = 3
 
 
+class MarketConfig(_Section):
+    push_interval_ms: int = 100
+    notice_retention: int = 10000
+    trade_retention_days: int = 7
+
+
+class SimMarketConfig(_Section):
+    contract: str
+    price: str
+    size: str
+    exchange: str = "TEST"
+    volatility: str = "0.0005"
+    spread_ticks: int = 10
+    level_ticks: int = 5
+    levels: int = 10
+    activity: str = "0.5"
+
+
+class SimulatorConfig(_Section):
+    enabled: bool = True
+    product: str = "simulator"
+    seed: int = 42
+    interval_ms: int = 500
+    requote_every: int = 20
+    funds: dict[str, str] = {}
+    markets: list[SimMarketConfig] = []
+
+
 class DemoConfig(_Section):
     enabled: bool = True
     product: str = "demo"
@@ -100,6 +128,8 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     journal: JournalConfig = JournalConfig()
     demo: DemoConfig = DemoConfig()
+    market: MarketConfig = MarketConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
     currencies: dict[str, int] = {}
     instruments: list[InstrumentConfig] = []
 
@@ -161,7 +191,8 @@ def default_text() -> str:
     return resources.files("ceres").joinpath("defaults/ceres.toml").read_text(encoding="utf-8")
 
 
-_REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("demo", "contract_funds"), ("currencies",)}
+_REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("demo", "contract_funds"), ("currencies",),
+                   ("simulator", "funds"), ("simulator", "markets")}
 
 
 def _merge(base: dict, override: Mapping, path: tuple[str, ...] = ()) -> dict:
@@ -236,7 +267,7 @@ def to_toml(cfg: Config) -> str:
     for section, body in data.items():
         if section == "instruments":
             continue
-        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        scalars = {k: v for k, v in body.items() if not isinstance(v, (dict, list))}
         tables = {k: v for k, v in body.items() if isinstance(v, dict)}
         lines.append(f"[{section}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
@@ -248,5 +279,9 @@ def to_toml(cfg: Config) -> str:
     for inst in data["instruments"]:
         lines.append("[[instruments]]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in inst.items()]
+        lines.append("")
+    for market in data["simulator"]["markets"]:
+        lines.append("[[simulator.markets]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in market.items()]
         lines.append("")
     return "\n".join(lines)

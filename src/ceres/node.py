@@ -54,6 +54,11 @@ class Node:
     def make_engine(self) -> Engine:
         return Engine(self.instruments, self.cfg.currencies)
 
+    def make_projection(self) -> SqliteProjection:
+        cfg = self.cfg
+        return SqliteProjection(self.projection_path, cfg.tz, skip_products=frozenset({cfg.simulator.product}),
+                                trade_retention_ms=cfg.market.trade_retention_days * 86_400_000)
+
     @property
     def projection_path(self) -> Path:
         return self.data_dir.root / PROJECTION_FILE
@@ -89,7 +94,7 @@ class Node:
              progress: Callable[[int, int], None] | None = None) -> OpenReport:
         self.data_dir.lock()
         try:
-            self.projection = SqliteProjection(self.projection_path, self.cfg.tz)
+            self.projection = self.make_projection()
             report = self.recover_into_projection(self.projection, progress=progress)
             # catching up may have opened the projection's connection on this thread;
             # sqlite connections are bound to their thread, and from now on only the

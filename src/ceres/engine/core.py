@@ -27,8 +27,8 @@ from ..domain.secret import Secret, secret_enc_hook
 from . import contracts, spot
 from .book import OrderBook
 from .ledger import ApiKey, Ledger, Product
-from .orders import Order
-from .positions import pool_term
+from .orders import Order, OrderEvent
+from .positions import PositionEvent, pool_term
 
 MAX_CLIENT_OID = 64
 MAX_CANCEL_IDS = 15
@@ -94,7 +94,20 @@ class Engine:
             raise
 
     def take_events(self) -> list[Any]:
+        """Hand over the events of the last command(s), numbering the notice events
+        (order and position events) per product: 19003's gap-free ``seq``."""
         events, self.events = self.events, []
+        products = self.products
+        for ev in events:
+            cls = ev.__class__
+            if cls is OrderEvent:
+                product = ev.order.product
+            elif cls is PositionEvent:
+                product = products[ev.product]
+            else:
+                continue
+            product.notices += 1
+            ev.nseq = product.notices
         return events
 
     # --- lookups --------------------------------------------------------------------------

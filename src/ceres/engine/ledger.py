@@ -74,7 +74,7 @@ class ApiKey:
 class Product:
     """A user or fund account: API keys, accounts, open orders (and later positions)."""
 
-    __slots__ = ("name", "created", "accounts", "open_orders", "coids", "positions")
+    __slots__ = ("name", "created", "accounts", "open_orders", "coids", "positions", "notices")
 
     def __init__(self, name: str, created: int) -> None:
         self.name = name
@@ -83,6 +83,7 @@ class Product:
         self.open_orders: dict[int, Order] = {}
         self.coids: dict[str, Order] = {}
         self.positions: dict[int, object] = {}
+        self.notices = 0  # notices issued so far (order and position events), for 19003 ``seq``
 
     def account(self, venue: str, type_: int) -> Account:
         key = ("" if type_ == AccountType.SETTLEMENT else venue, type_)

@@ -103,6 +103,7 @@ class OrderEvent(msgspec.Struct, gc=False):
     deal_vol: int = 0
     deal_price: int = 0
     seq: int = 0
+    nseq: int = 0  # the product's notice number (Engine.take_events)
 
 
 class TradeEvent(msgspec.Struct, gc=False):

@@ -131,3 +131,4 @@ class PositionEvent(msgspec.Struct, gc=False):
     sl: int
     vol: int
     seq: int = 0
+    nseq: int = 0  # the product's notice number (Engine.take_events)

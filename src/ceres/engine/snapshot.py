@@ -18,7 +18,7 @@ from . import contracts, spot
 from .ledger import ApiKey, Product
 from .orders import Order
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def engine_state(eng) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def engine_state(eng) -> dict[str, Any]:
         p = eng.products[name]
         balances = [[acc.venue, acc.type, cur, bal.total, bal.frozen]
                     for acc, cur, bal in p.iter_balances()]
-        products.append([name, p.created, balances])
+        products.append([name, p.created, balances, p.notices])
     keys = [[k.api_key, k.secret, k.product.name, k.permissions, k.created, k.revoked]
             for _, k in sorted(eng.keys.items())]
     books = []
@@ -53,8 +53,9 @@ def restore_engine(eng, state: dict[str, Any]) -> None:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"snapshot version {state.get('version')} is not {STATE_VERSION}")
     eng.seq, eng.now, eng.ids.last = state["seq"], state["now"], state["last_id"]
-    for name, created, balances in state["products"]:
+    for name, created, balances, notices in state["products"]:
         product = eng.products[name] = Product(name, created)
+        product.notices = notices
         for venue, type_, cur, total, frozen in balances:
             bal = product.account(venue, AccountType(type_)).bal(cur)
             bal.total, bal.frozen = total, frozen

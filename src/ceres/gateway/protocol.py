@@ -34,6 +34,14 @@ _encoder = msgspec.json.Encoder()
 encode_json = _encoder.encode
 
 
+def decode_json_value(data: bytes | str, what: str = "message") -> Any:
+    """Any JSON value (numbers as for ``decode_json_object``); INVALID_JSON on failure."""
+    try:
+        return _object_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise CeresError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
+
+
 def decode_json_object(data: bytes | str, what: str = "body") -> dict[str, Any]:
     try:
         obj = _object_decoder.decode(data)

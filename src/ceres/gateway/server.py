@@ -29,6 +29,10 @@ from ..domain import commands as C
 from ..config import Config
 from ..domain.errors import CeresError, ErrorCode
 from ..gcpolicy import tune_gc
+from ..market.data import MarketData
+from ..market.rest import MarketRest
+from ..market.simulator import Simulator
+from ..market.ws import MarketServer
 from ..node import Node
 from ..store.sqlite import SqliteReader
 from . import protocol as P
@@ -36,6 +40,7 @@ from .auth import Authenticator
 from .handlers import Handlers
 from .http import RestApi, envelope_response, error_response, make_app
 from .metrics import Metrics
+from .notices import Notifier
 from .ws import Registry
 from .ws_trade import TradeServer
 
@@ -44,6 +49,7 @@ ADMIN_FILE = "admin.json"
 SERVER_FILE = "server.json"
 DEMO_FILE = "demo-credentials.json"
 EXIT_JOURNAL_FAILURE = 3
+WS_FRAME_CAP = 1 << 20
 
 
 def now_ms() -> int:
@@ -69,8 +75,10 @@ class Listening:
 
 
 class Server:
-    def __init__(self, cfg: Config, *, banner: Callable[[str], None] = print) -> None:
+    def __init__(self, cfg: Config, *, simulator: bool | None = None,
+                 banner: Callable[[str], None] = print) -> None:
         self.cfg = cfg
+        self.simulate = cfg.simulator.enabled if simulator is None else simulator
         self.banner = banner
         self.node = Node(cfg)
         self.stop_event = asyncio.Event()
@@ -81,7 +89,9 @@ class Server:
         self._ws_servers: list[asyncio.AbstractServer] = []
         self.metrics: Metrics | None = None
         self.handlers: Handlers | None = None
-        self.extensions: list[Any] = []  # market data, notices, simulator
+        self.market: MarketData | None = None
+        self.notifier: Notifier | None = None
+        self.simulator: Simulator | None = None
         self._timer: asyncio.Task | None = None
 
     # --- start ---------------------------------------------------------------------------
@@ -108,8 +118,14 @@ class Server:
         app = make_app(cfg.limits.max_body_bytes)
         app.add_routes(rest.routes())
         app.add_routes([web.get("/health", self._health), web.get("/metrics", self._metrics)])
-        for ext in self.extensions:
-            ext.add_routes(app)
+        self.market = market = MarketData(node.engine, push_interval_ms=cfg.market.push_interval_ms)
+        market.load(reader)
+        self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
+                                            retention=cfg.market.notice_retention)
+        node.sequencer.listeners += [notifier.on_batch, market.on_batch]
+        app.add_routes(MarketRest(market, reader, node.sequencer.projection_caught_up).routes())
+        metrics.gauges["notices_sent_total"] = lambda: notifier.sent
+        metrics.gauges["market_pushes_total"] = lambda: market.pushes
         self.ports.http = await self._serve_app(app, host, cfg.server.http_port)
         trade = TradeServer(handlers, auth, self.registry, now_ms=now_ms,
                             max_message=cfg.limits.max_body_bytes, on_reject=metrics.reject)
@@ -119,8 +135,14 @@ class Server:
         admin_app = web.Application(client_max_size=cfg.limits.max_body_bytes)
         admin_app.add_routes([web.post("/admin/{op}", self._admin_handler(admin_token))])
         self.ports.admin = await self._serve_app(admin_app, "127.0.0.1", cfg.server.admin_port)
-        for ext in self.extensions:
-            await ext.start(self)
+        self.ports.notify_ws = await self._serve_ws(notifier.factory, host, cfg.server.notify_ws_port,
+                                                    cfg.limits.max_body_bytes)
+        self.ports.market_ws = await self._serve_ws(MarketServer(market, self.registry).factory, host,
+                                                    cfg.server.market_ws_port, cfg.limits.max_body_bytes)
+        market.start()
+        if self.simulate:
+            self.simulator = Simulator.from_config(node.engine, node.submit, cfg.simulator)
+            await self.simulator.start()
         self._timer = asyncio.create_task(self._time_events())
         root = node.data_dir.root
         write_private(root / ADMIN_FILE, {"port": self.ports.admin, "token": admin_token})
@@ -140,13 +162,15 @@ class Server:
         return runner.addresses[0][1]
 
     async def _serve_ws(self, factory: Any, host: str, port: int, max_message: int) -> int:
-        server = await ws_create_server(factory, host, port, max_frame_size=max_message,
+        # The listeners enforce ``max_message`` themselves (error reply, then close 1009);
+        # the frame parser's own cap sits above it so that an oversize single frame reaches
+        # them instead of being dropped with a bare 1009. It still bounds the memory one
+        # frame can take (a frame past it is closed with 1009 by the parser).
+        server = await ws_create_server(factory, host, port,
+                                        max_frame_size=max(4 * max_message, WS_FRAME_CAP),
                                         websocket_handshake_timeout=10)
         self._ws_servers.append(server)
         return server.sockets[0].getsockname()[1]
-
-    async def add_ws_server(self, factory: Any, port: int) -> int:
-        return await self._serve_ws(factory, self.cfg.server.host, port, self.cfg.limits.max_body_bytes)
 
     async def _time_events(self, period: float = 1.0) -> None:
         """Submit a journaled Tick when funding or an expiry is due (engine.next_due)."""
@@ -247,8 +271,10 @@ class Server:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for ext in reversed(self.extensions):
-            await ext.stop()
+        if self.simulator is not None:
+            await self.simulator.stop()
+        if self.market is not None:
+            await self.market.stop()
         for server in self._ws_servers:
             server.close()
         for conns in list(self.registry.by_key.values()):
@@ -261,10 +287,8 @@ class Server:
             (self.node.data_dir.root / name).unlink(missing_ok=True)
 
 
-async def serve(cfg: Config, *, configure: Callable[[Server], None] | None = None) -> int:
-    server = Server(cfg)
-    if configure is not None:
-        configure(server)
+async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
+    server = Server(cfg, simulator=simulator)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop_event.set)

@@ -156,6 +156,10 @@ class BaseListener(WSListener):
         elif mt == CONTINUATION and self._parts is not None:
             self._parts.append(frame.get_payload_as_bytes())
             self._parts_size += frame.payload_size
+            if self._parts_size > self.max_message:  # the last fragment counts too
+                self._parts = None
+                self.too_big()
+                return
             if frame.fin:
                 data = b"".join(self._parts)
                 self._parts = None

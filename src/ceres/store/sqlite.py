@@ -6,6 +6,12 @@ transaction and events at or below it are skipped, so feeding the same events tw
 (after a crash, or by ``ceres rebuild``) changes nothing. WAL mode lets the server read
 (``SqliteReader``, its own connection on the event-loop thread) while the writer writes.
 
+Candles (every duration of ``market.candles``) are folded from each group's trades and
+upserted (open kept, high/low widened, close replaced, volume added), so they are exact
+for any range. Orders and fills of ``skip_products`` (the liquidity simulator) are not
+stored, and public trades older than ``trade_retention_ms`` before the newest trade are
+pruned, so a server left running for days keeps a bounded store; candles stay.
+
 Rows keep the engine's integers (ticks, lots, minor units); amounts that can exceed 64
 bits (volumes of market buys, dealt sums, fees) are stored as decimal *integer* text.
 Wire formatting happens when a row is read (``gateway.views``), which keeps the writer
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
 from ..engine.orders import OrderEvent, TradeEvent
+from ..market.candles import DURATIONS, fold_trades
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -45,6 +52,18 @@ CREATE TABLE IF NOT EXISTS trades (
     taker_side INTEGER NOT NULL, seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trades_time ON trades (exchange, contract, time_ms);
+CREATE TABLE IF NOT EXISTS candles (
+    exchange TEXT NOT NULL, contract TEXT NOT NULL, duration INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL, open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,
+    close INTEGER NOT NULL, volume INTEGER NOT NULL, PRIMARY KEY (exchange, contract, duration, time_ms)
+);
+"""
+
+CANDLE_UPSERT = """
+INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?)
+ON CONFLICT (exchange, contract, duration, time_ms) DO UPDATE SET
+    high = max(high, excluded.high), low = min(low, excluded.low),
+    close = excluded.close, volume = volume + excluded.volume
 """
 
 
@@ -104,8 +123,12 @@ class SqliteProjection:
     """The writer side. Its connection opens in the first thread that writes (the
     background thread) and must be closed there."""
 
-    def __init__(self, path: Path | str, tz: Any = None) -> None:
+    def __init__(self, path: Path | str, tz: Any = None, *, skip_products: frozenset[str] = frozenset(),
+                 trade_retention_ms: int = 7 * 86_400_000) -> None:
         self.path = Path(path)
+        self.skip = skip_products
+        self.trade_retention_ms = trade_retention_ms
+        self._pruned_at = 0
         self._conn: sqlite3.Connection | None = None
         conn = _connect(self.path)
         conn.executescript(SCHEMA)
@@ -125,6 +148,8 @@ class SqliteProjection:
         orders: dict[int, tuple] = {}
         fills: list[tuple] = []
         trades: list[tuple] = []
+        tape: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+        skip = self.skip
         start = last = self._last_seq
         for seq, events in items:
             if seq <= start:
@@ -133,6 +158,8 @@ class SqliteProjection:
             for ev in events:
                 if ev.__class__ is OrderEvent:
                     o = ev.order
+                    if skip and o.product.name in skip:
+                        continue
                     inst = o.inst
                     orders[o.oid] = (o.oid, o.product.name, inst.exchange, inst.contract, o.side,
                                      o.ptype, o.fdir, o.price, str(o.vol), o.client_oid, o.time,
@@ -141,11 +168,14 @@ class SqliteProjection:
                 elif ev.__class__ is TradeEvent:
                     inst = ev.inst
                     for o, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
+                        if skip and o.product.name in skip:
+                            continue
                         fills.append((ev.tid, o.oid, o.product.name, inst.exchange, inst.contract,
                                       o.side, o.ptype, o.fdir, o.client_oid, ev.lots, ev.price,
                                       ev.time, str(fee), seq))
                     trades.append((ev.tid, inst.exchange, inst.contract, ev.time, ev.price, ev.lots,
                                    ev.taker_side, seq))
+                    tape.setdefault((inst.exchange, inst.contract), []).append((ev.time, ev.price, ev.lots))
         if last == start:
             return
         db = self._db()
@@ -155,7 +185,10 @@ class SqliteProjection:
                            orders.values())
             if fills:
                 db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
+            if trades:
                 db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", trades)
+                db.executemany(CANDLE_UPSERT, self._candle_rows(tape))
+                self._maybe_prune(db, trades[-1][3])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (last,))
             db.execute("COMMIT")
         except BaseException:
@@ -163,9 +196,26 @@ class SqliteProjection:
             raise
         self._last_seq = last
 
+    @staticmethod
+    def _candle_rows(tape: dict[tuple[str, str], list[tuple[int, int, int]]]) -> list[tuple]:
+        rows = []
+        for (exchange, contract), ticks in tape.items():
+            for duration in DURATIONS.values():
+                for bar in fold_trades(ticks, duration):
+                    rows.append((exchange, contract, duration, *bar.row()))
+        return rows
+
+    def _maybe_prune(self, db: sqlite3.Connection, newest_ms: int) -> None:
+        """Drop public trades older than the retention, at most once a simulated hour."""
+        if newest_ms - self._pruned_at < 3_600_000:
+            return
+        self._pruned_at = newest_ms
+        db.execute("DELETE FROM trades WHERE time_ms < ?", (newest_ms - self.trade_retention_ms,))
+
     def reset(self) -> None:
         """Empty every table (``ceres rebuild --from-scratch``)."""
-        self._db().executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM meta;")
+        self._db().executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; "
+                                 "DELETE FROM candles; DELETE FROM meta;")
         self._last_seq = 0
 
     def close(self) -> None:
@@ -239,6 +289,26 @@ class SqliteReader:
             rows = self._conn.execute(base + " ORDER BY tid DESC LIMIT ?", (*args, size)).fetchall()
             rows.reverse()
         return [TradeRow(*r) for r in rows]
+
+    def candles(self, exchange: str, contract: str, duration: int, begin: int | None, end: int | None,
+                size: int) -> list[tuple[int, int, int, int, int, int]]:
+        """Bars ``(time, open, high, low, close, volume)`` in time order, same range rules
+        as ``trades``."""
+        base = ("SELECT time_ms, open, high, low, close, volume FROM candles "
+                "WHERE exchange=? AND contract=? AND duration=?")
+        args: list[Any] = [exchange, contract, duration]
+        if begin is not None and end is not None:
+            return self._conn.execute(base + " AND time_ms>=? AND time_ms<=? ORDER BY time_ms LIMIT ?",
+                                      (*args, begin, end, size)).fetchall()
+        if begin is not None:
+            return self._conn.execute(base + " AND time_ms>=? ORDER BY time_ms LIMIT ?",
+                                      (*args, begin, size)).fetchall()
+        if end is not None:
+            base += " AND time_ms<=?"
+            args.append(end)
+        rows = self._conn.execute(base + " ORDER BY time_ms DESC LIMIT ?", (*args, size)).fetchall()
+        rows.reverse()
+        return rows
 
     def last_seq(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()

@@ -1,0 +1,185 @@
+"""Push of order and position notices (port 19003, paths ``/`` and ``/ws/notify``).
+
+Handshake like 19001 (``?api_key=&sign=``); a socket receives every notice of its key's
+product. Text ``ping`` is answered with ``pong``. Notice formats are API.md section 4
+(May-2019): messageType "1" for every order status change and every fill, "2" for margin,
+TP/SL and liquidation-price changes of resting opening orders (``PENDING``) and positions
+(``POSITION``).
+
+Every notice carries ``seq``: the product's notice number, assigned by the engine
+(``Engine.take_events``), so it is +1 per notice, gap-free, and survives restarts.
+Notices leave only after their batch is durable (the sequencer calls ``on_batch`` then).
+The last ``retention`` notices per product are kept in memory (events, formatted on
+demand); connecting with ``&since=SEQ`` first replays the retained notices after SEQ,
+then continues live — replay and registration happen in one loop callback, so there is
+no gap and no duplicate. If notices after SEQ are no longer retained (too old, or lost
+with a restart), the first message is ``{"messageType":"0","info":...,"seq":SEQ_OLDEST-1}``
+(an extension message; original clients never send ``since``).
+
+A subscriber that stops reading is dropped once its unsent data passes the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from datetime import timezone
+from typing import Any, Callable
+
+from ..domain.enums import FutureDir, OrderStatus, PriceType, Side
+from ..domain.errors import CeresError, ErrorCode
+from ..engine.orders import OrderEvent
+from ..engine.positions import PositionEvent
+from . import protocol as P
+from .auth import Authenticator
+from .views import avg_price, entrust_amount, wire_time
+from .ws import BaseListener, Registry, listener_factory_guard, refuse, upgrade_query
+
+log = logging.getLogger("ceres.ws.notify")
+PATHS = ("/", "/ws/notify")
+_DIRS = {(Side.BUY, FutureDir.NONE): "BUY", (Side.SELL, FutureDir.NONE): "SELL",
+         (Side.BUY, FutureDir.OPEN): "BUY_OPEN", (Side.SELL, FutureDir.OPEN): "SELL_OPEN",
+         (Side.SELL, FutureDir.CLOSE): "SELL_CLOSE", (Side.BUY, FutureDir.CLOSE): "BUY_CLOSE"}
+_STATUS = {int(s): s.name for s in OrderStatus}
+
+
+def order_notice(ev: OrderEvent, tz: timezone) -> dict:
+    o = ev.order
+    inst = o.inst
+    return {
+        "product": o.product.name,
+        "exchange": inst.exchange,
+        "contract": inst.contract,
+        "entrustId": str(o.oid),
+        "avgDealPrice": avg_price(inst, ev.dealt, ev.filled),
+        "entrustTime": wire_time(o.time, tz),
+        "entrustStatus": _STATUS[ev.status],
+        "entrustDir": _DIRS[(o.side, o.fdir)],
+        "entrustType": "LIMIT" if o.ptype == PriceType.LIMIT else "MARKET",
+        "lever": str(o.lever) if inst.is_contract else "1",
+        "entrustPrice": inst.fmt_price(o.price) if o.price else "0",
+        "entrustVol": entrust_amount(inst, o.side, o.ptype, o.vol),
+        "dealVol": inst.fmt_vol(ev.deal_vol),
+        "totalDealVol": inst.fmt_vol(ev.filled),
+        "messageType": "1",
+        "seq": ev.nseq,
+    }
+
+
+def position_notice(ev: PositionEvent) -> dict:
+    inst = ev.inst
+    return {
+        "product": ev.product,
+        "entrustId": str(ev.oid),
+        "forcedPrice": inst.fmt_price(ev.force) if ev.force else "0",
+        "totalMargin": inst.fmt_settle(ev.margin),
+        "profit": inst.fmt_price(ev.tp) if ev.tp else "0",
+        "stop": inst.fmt_price(ev.sl) if ev.sl else "0",
+        "dealId": str(ev.deal_id) if ev.deal_id else "",
+        "type": ev.kind,
+        "messageType": "2",
+        "seq": ev.nseq,
+    }
+
+
+class NotifyListener(BaseListener):
+    name = "notify"
+
+    def __init__(self, server: "Notifier", product: str, api_key: str, since: int | None) -> None:
+        super().__init__(max_message=4096, max_buffer=server.max_buffer, registry=server.registry,
+                         api_key=api_key)
+        self.server = server
+        self.product = product
+        self.since = since
+
+    def on_open(self) -> None:
+        self.server.subscribe(self)
+
+    def on_close(self) -> None:
+        self.server.unsubscribe(self)
+
+    def on_message(self, data: bytes, is_text: bool) -> None:
+        if data.strip().lower() == b"ping":
+            self.send_text(b"pong")
+
+
+class Notifier:
+    def __init__(self, auth: Authenticator, registry: Registry, *, tz: timezone,
+                 now_ms: Callable[[], int], retention: int = 10000, max_buffer: int = 4 << 20) -> None:
+        self.auth = auth
+        self.registry = registry
+        self.tz = tz
+        self.now_ms = now_ms
+        self.retention = retention
+        self.max_buffer = max_buffer
+        self.rings: dict[str, deque] = {}
+        self.subs: dict[str, set[NotifyListener]] = {}
+        self.sent = 0
+        self.factory = listener_factory_guard(self._upgrade)
+
+    def _upgrade(self, request: Any) -> Any:
+        path, query = upgrade_query(request)
+        if path not in PATHS:
+            return None
+        try:
+            key = self.auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"),
+                                      self.now_ms())
+            since = query.get("since")
+            if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
+                raise CeresError(ErrorCode.INVALID_VALUE, "since must be a notice seq", "since")
+        except CeresError as err:
+            return refuse(err)
+        return NotifyListener(self, key.product.name, key.api_key, int(since) if since is not None else None)
+
+    def format(self, ev: Any) -> bytes:
+        obj = order_notice(ev, self.tz) if ev.__class__ is OrderEvent else position_notice(ev)
+        return P.encode_json(obj)
+
+    # --- subscribers --------------------------------------------------------------------
+    def subscribe(self, sub: NotifyListener) -> None:
+        if sub.since is not None:
+            ring = self.rings.get(sub.product, ())
+            oldest = ring[0].nseq if ring else None
+            if oldest is None or sub.since + 1 < oldest:
+                first = (oldest - 1) if oldest is not None else None
+                sub.send_text(P.encode_json({
+                    "messageType": "0",
+                    "info": f"notices after {sub.since} are not all retained"
+                            + (f"; replay starts after {first}" if first is not None else "; none retained"),
+                    "seq": first if first is not None else sub.since}))
+            for ev in ring:
+                if ev.nseq > sub.since:
+                    sub.send_text(self.format(ev))
+        self.subs.setdefault(sub.product, set()).add(sub)
+
+    def unsubscribe(self, sub: NotifyListener) -> None:
+        subs = self.subs.get(sub.product)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.subs[sub.product]
+
+    # --- events (sequencer listener, after durability) ------------------------------------
+    def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:
+        rings = self.rings
+        subs = self.subs
+        retention = self.retention
+        for _, events in items:
+            for ev in events:
+                cls = ev.__class__
+                if cls is OrderEvent:
+                    product = ev.order.product.name
+                elif cls is PositionEvent:
+                    product = ev.product
+                else:
+                    continue
+                ring = rings.get(product)
+                if ring is None:
+                    ring = rings[product] = deque(maxlen=retention)
+                ring.append(ev)
+                targets = subs.get(product)
+                if targets:
+                    data = self.format(ev)
+                    for sub in list(targets):
+                        sub.send_text(data)
+                        self.sent += 1

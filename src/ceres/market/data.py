@@ -1,0 +1,228 @@
+"""Live market state and its fan-out: ticks over a rolling 24 h, current candles, trades,
+depth — fed by engine events after each batch is durable.
+
+* ``on_batch`` (a sequencer listener, loop thread): each trade updates the instrument's
+  last price, its 1-minute bars of the last 24 h and its current bar per duration, and is
+  pushed at once (``push-trade``); instruments whose book or trades changed are marked.
+* a flusher runs every ``push_interval_ms``: for marked instruments it pushes
+  ``push-depth10``, ``push-tick`` and ``push-candle`` (one payload per topic, encoded once
+  and sent to every subscriber). Depth and tick are therefore coalesced: under load
+  subscribers see the latest state at most every interval.
+* the 24 h window: ``open`` is the first trade price within the last 24 h, ``high``/``low``
+  over it, ``volume`` its sum, ``change = last - open``, ``change_rate = change / open``
+  (4 decimals, half away from zero). With no trade in 24 h, open/high/low equal last and
+  volume is 0.
+
+At start the last 24 h of 1-minute bars and the current bar of each duration are loaded
+from the projection store, so ticks and candles continue across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any, Callable
+
+from ..domain.instruments import Instrument
+from ..domain.money import format_scaled
+from ..engine.orders import OrderEvent, TradeEvent
+from ..gateway.protocol import encode_json
+from .candles import DURATIONS, NAMES, Bar, bar_start
+
+log = logging.getLogger("ceres.market")
+DAY_MS = 86_400_000
+MINUTE = DURATIONS["1m"]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class InstrumentMarket:
+    __slots__ = ("inst", "last", "minutes", "bars")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.last: int | None = None
+        self.minutes: deque[Bar] = deque()      # 1m bars, oldest first, last 24 h
+        self.bars: dict[int, Bar] = {}          # duration -> current bar
+
+    def add_trade(self, t: int, price: int, lots: int) -> None:
+        self.last = price
+        start = bar_start(t, MINUTE)
+        if self.minutes and self.minutes[-1].time == start:
+            self.minutes[-1].add(price, lots)
+        else:
+            self.minutes.append(Bar(start, price, lots))
+        for d in DURATIONS.values():
+            start = bar_start(t, d)
+            bar = self.bars.get(d)
+            if bar is not None and bar.time == start:
+                bar.add(price, lots)
+            else:
+                self.bars[d] = Bar(start, price, lots)
+
+    def window(self, now: int) -> tuple[int, int, int, int, int] | None:
+        """(open, high, low, last, volume) over the 24 h before ``now``."""
+        minutes = self.minutes
+        cutoff = now - DAY_MS
+        while minutes and minutes[0].time + MINUTE <= cutoff:
+            minutes.popleft()
+        if self.last is None:
+            return None
+        if not minutes:
+            return (self.last, self.last, self.last, self.last, 0)
+        return (minutes[0].open, max(b.high for b in minutes), min(b.low for b in minutes),
+                self.last, sum(b.volume for b in minutes))
+
+
+def change_rate(change: int, open_: int) -> str:
+    """``change / open`` with 4 decimals, rounded half away from zero."""
+    if open_ <= 0:
+        return "0"
+    scaled = abs(change) * 20000 // open_
+    value = (scaled + 1) // 2
+    return format_scaled(-value if change < 0 else value, 4) if value else "0"
+
+
+class MarketData:
+    def __init__(self, engine: Any, *, push_interval_ms: int = 100,
+                 now_ms: Callable[[], int] = wall_ms) -> None:
+        self.engine = engine
+        self.now_ms = now_ms
+        self.push_interval = push_interval_ms / 1000
+        self.markets = {key: InstrumentMarket(inst) for key, inst in engine.instruments.items()}
+        self.topics: dict[tuple, set] = {}      # topic -> subscribers (market.ws listeners)
+        self._dirty_depth: set[tuple[str, str]] = set()
+        self._dirty_trade: set[tuple[str, str]] = set()
+        self._task: asyncio.Task | None = None
+        self.pushes = 0
+
+    # --- start-up ------------------------------------------------------------------------
+    def load(self, reader: Any, now: int | None = None) -> None:
+        """Warm the 24 h windows and current bars from the projection store."""
+        now = self.now_ms() if now is None else now
+        for (exchange, contract), m in self.markets.items():
+            rows = reader.candles(exchange, contract, MINUTE, now - DAY_MS, now, 2000)
+            m.minutes.extend(Bar.from_row(r) for r in rows)
+            for d in DURATIONS.values():
+                cur = reader.candles(exchange, contract, d, None, None, 1)
+                if cur:
+                    m.bars[d] = Bar.from_row(cur[-1])
+            trades = reader.trades(exchange, contract, None, None, 1)
+            if trades:
+                m.last = trades[-1].price
+
+    # --- events --------------------------------------------------------------------------
+    def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:
+        markets = self.markets
+        for _, events in items:
+            for ev in events:
+                cls = ev.__class__
+                if cls is TradeEvent:
+                    inst = ev.inst
+                    key = (inst.exchange, inst.contract)
+                    markets[key].add_trade(ev.time, ev.price, ev.lots)
+                    self._dirty_trade.add(key)
+                    self._dirty_depth.add(key)
+                    subs = self.topics.get(("trade", key[0], key[1], None))
+                    if subs:
+                        self._publish(subs, self.trade_object(ev), depth=False)
+                elif cls is OrderEvent:
+                    inst = ev.order.inst
+                    self._dirty_depth.add((inst.exchange, inst.contract))
+
+    # --- objects (API.md section 5) ----------------------------------------------------------
+    def trade_object(self, ev: TradeEvent) -> dict:
+        inst = ev.inst
+        return {"msg_type": "push-trade", "exchange": inst.exchange, "contract": inst.contract,
+                "time": str(ev.time), "price": inst.fmt_price(ev.price), "volume": inst.fmt_vol(ev.lots),
+                "side": "b" if ev.taker_side == 1 else "s"}
+
+    def depth(self, exchange: str, contract: str, levels: int = 10) -> dict:
+        book = self.engine.books[(exchange, contract)]
+        inst = book.inst
+        bids, asks = book.depth(levels)
+        return {"exchange": exchange, "contract": contract,
+                "asks": [{"price": inst.fmt_price(p), "volume": inst.fmt_vol(v)} for p, v in asks],
+                "bids": [{"price": inst.fmt_price(p), "volume": inst.fmt_vol(v)} for p, v in bids]}
+
+    def tick(self, exchange: str, contract: str, *, with_rate: bool = False) -> dict:
+        m = self.markets[(exchange, contract)]
+        inst = m.inst
+        now = self.now_ms()
+        w = m.window(now)
+        out: dict[str, Any] = {"exchange": exchange, "contract": contract, "time": str(now)}
+        if w is None:
+            out.update(open="0", high="0", low="0", last="0", volume="0", change="0")
+            if with_rate:
+                out["change_rate"] = "0"
+            return out
+        open_, high, low, last, vol = w
+        fmt = inst.fmt_price
+        out.update(open=fmt(open_), high=fmt(high), low=fmt(low), last=fmt(last), volume=inst.fmt_vol(vol),
+                   change=format_scaled((last - open_) * inst.tick_units, inst.price_decimals))
+        if with_rate:
+            out["change_rate"] = change_rate(last - open_, open_)
+        return out
+
+    def candle_object(self, inst: Instrument, duration: int, bar: Bar) -> dict:
+        return {"msg_type": "push-candle", "exchange": inst.exchange, "contract": inst.contract,
+                "duration": NAMES[duration], **bar_fields(inst, bar)}
+
+    def current_candle(self, exchange: str, contract: str, duration: int) -> dict | None:
+        m = self.markets[(exchange, contract)]
+        bar = m.bars.get(duration)
+        return None if bar is None else self.candle_object(m.inst, duration, bar)
+
+    # --- push loop ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._flusher())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.push_interval)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("market push failed")
+
+    def flush(self) -> None:
+        topics = self.topics
+        depth, self._dirty_depth = self._dirty_depth, set()
+        traded, self._dirty_trade = self._dirty_trade, set()
+        for exchange, contract in depth:
+            subs = topics.get(("depth10", exchange, contract, None))
+            if subs:
+                self._publish(subs, {"msg_type": "push-depth10", **self.depth(exchange, contract)}, depth=True)
+        for exchange, contract in traded:
+            subs = topics.get(("tick", exchange, contract, None))
+            if subs:
+                self._publish(subs, {"msg_type": "push-tick", **self.tick(exchange, contract, with_rate=True)},
+                              depth=True)
+            m = self.markets[(exchange, contract)]
+            for d, bar in m.bars.items():
+                subs = topics.get(("candle", exchange, contract, NAMES[d]))
+                if subs:
+                    self._publish(subs, self.candle_object(m.inst, d, bar), depth=True)
+
+    def _publish(self, subs: set, obj: dict, *, depth: bool) -> None:
+        """Send one encoded payload to every subscriber; ``depth`` marks state pushes that
+        a subscriber behind on reading may skip (only its latest is kept)."""
+        data = encode_json(obj)
+        topic = (obj["msg_type"], obj["exchange"], obj["contract"], obj.get("duration"))
+        for sub in list(subs):
+            sub.push(data, topic if depth else None)
+            self.pushes += 1
+
+
+def bar_fields(inst: Instrument, bar: Bar) -> dict:
+    return {"time": str(bar.time), "open": inst.fmt_price(bar.open), "high": inst.fmt_price(bar.high),
+            "low": inst.fmt_price(bar.low), "close": inst.fmt_price(bar.close),
+            "volume": inst.fmt_vol(bar.volume)}

@@ -1,0 +1,128 @@
+"""Public market-data REST (API.md section 5): bare objects, no envelope, no ``code`` key.
+
+GET ``/api/v1/market/{candle,trade,depth10,tick}`` with query parameters, and the older
+POST forms ``/api/v1/query/{cycle/data/history,trade/data,depth10/data,tick/data}`` with
+a JSON body of the same fields. Errors: HTTP 400 ``{"code":"400","message":...}``.
+
+Ranges (candle, trade): ``begin`` and ``end`` (ms) -> everything in between (``size``
+ignored, at most ``MAX_SIZE``); ``begin`` + ``size`` -> ``size`` items forward from begin;
+``end`` + ``size`` -> ``size`` items back from end; neither -> the latest ``size``.
+``size`` defaults to ``DEFAULT_SIZE``. Results are in time order. History comes from the
+projection store after it has caught up with everything durable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..domain.errors import CeresError
+from ..gateway.protocol import decode_json_object, encode_json
+from .candles import DURATIONS, Bar
+from .data import MarketData, bar_fields
+
+DEFAULT_SIZE = 100
+MAX_SIZE = 2000
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _bad(message: str) -> web.Response:
+    return web.Response(body=encode_json({"code": "400", "message": message}), status=400,
+                        content_type="application/json")
+
+
+def _int(params: dict, name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise BadRequest(f"parameter error: {name} must be a non-negative integer")
+    return int(value)
+
+
+class MarketRest:
+    def __init__(self, market: MarketData, reader: Any, caught_up: Callable[[], Awaitable[None]]) -> None:
+        self.market = market
+        self.reader = reader
+        self.caught_up = caught_up
+
+    def routes(self) -> list[web.RouteDef]:
+        api = "/api/v1/"
+        out = []
+        for name, get_path, post_path in (("candle", "market/candle", "query/cycle/data/history"),
+                                          ("trade", "market/trade", "query/trade/data"),
+                                          ("depth10", "market/depth10", "query/depth10/data"),
+                                          ("tick", "market/tick", "query/tick/data")):
+            handler = self._route(getattr(self, name))
+            out += [web.get(api + get_path, handler), web.post(api + post_path, handler)]
+        return out
+
+    def _route(self, fn: Callable[[dict], Awaitable[dict]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def route(request: web.Request) -> web.Response:
+            try:
+                if request.method == "POST":
+                    body = await request.read()
+                    params: dict = decode_json_object(body) if body.strip() else {}
+                else:
+                    params = dict(request.query)
+                return web.Response(body=encode_json(await fn(params)), content_type="application/json")
+            except BadRequest as exc:
+                return _bad(str(exc))
+            except CeresError as exc:
+                return _bad(f"parameter error: {exc.message}")
+
+        return route
+
+    def _instrument(self, params: dict) -> tuple[str, str]:
+        exchange, contract = params.get("exchange"), params.get("contract")
+        if not exchange or not contract:
+            raise BadRequest("parameter error: exchange and contract are required")
+        if (exchange, contract) not in self.market.markets:
+            raise BadRequest(f"parameter error: invalid contract {exchange} {contract}")
+        return exchange, contract
+
+    def _range(self, params: dict) -> tuple[int | None, int | None, int]:
+        begin, end, size = _int(params, "begin"), _int(params, "end"), _int(params, "size")
+        if begin is not None and end is not None:
+            if begin > end:
+                raise BadRequest("parameter error: begin is after end")
+            return begin, end, MAX_SIZE
+        size = DEFAULT_SIZE if size is None else size
+        if not 1 <= size <= MAX_SIZE:
+            raise BadRequest(f"parameter error: size must be 1..{MAX_SIZE}")
+        return begin, end, size
+
+    async def candle(self, params: dict) -> dict:
+        exchange, contract = self._instrument(params)
+        duration = params.get("duration")
+        if duration not in DURATIONS:
+            raise BadRequest(f"parameter error: duration must be one of {' '.join(DURATIONS)}")
+        begin, end, size = self._range(params)
+        await self.caught_up()
+        inst = self.market.markets[(exchange, contract)].inst
+        rows = self.reader.candles(exchange, contract, DURATIONS[duration], begin, end, size)
+        return {"exchange": exchange, "contract": contract, "duration": duration,
+                "detail": [bar_fields(inst, Bar.from_row(r)) for r in rows]}
+
+    async def trade(self, params: dict) -> dict:
+        exchange, contract = self._instrument(params)
+        begin, end, size = self._range(params)
+        await self.caught_up()
+        inst = self.market.markets[(exchange, contract)].inst
+        rows = self.reader.trades(exchange, contract, begin, end, size)
+        return {"exchange": exchange, "contract": contract,
+                "detail": [{"time": str(r.time_ms), "price": inst.fmt_price(r.price),
+                            "volume": inst.fmt_vol(r.lots), "side": "b" if r.taker_side == 1 else "s"}
+                           for r in rows]}
+
+    async def depth10(self, params: dict) -> dict:
+        exchange, contract = self._instrument(params)
+        return self.market.depth(exchange, contract)
+
+    async def tick(self, params: dict) -> dict:
+        exchange, contract = self._instrument(params)
+        return self.market.tick(exchange, contract)
