@@ -18,6 +18,7 @@ import secrets
 import signal
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -117,7 +118,10 @@ class Server:
         rest = RestApi(handlers, auth, max_body=cfg.limits.max_body_bytes, on_reject=metrics.reject)
         app = make_app(cfg.limits.max_body_bytes)
         app.add_routes(rest.routes())
-        app.add_routes([web.get("/health", self._health), web.get("/metrics", self._metrics)])
+        app.add_routes([web.get("/health", self._health), web.get("/metrics", self._metrics),
+                        web.get("/", self._console_file("index.html", "text/html")),
+                        web.get("/console.js", self._console_file("console.js", "text/javascript")),
+                        web.get("/console/config.json", self._console_config)])
         self.market = market = MarketData(node.engine, push_interval_ms=cfg.market.push_interval_ms)
         market.load(reader)
         self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
@@ -241,6 +245,20 @@ class Server:
                 "durable_seq": seq.durable_seq, "journal_lag": seq.seq - seq.durable_seq,
                 "projected_seq": seq.projected_seq, "connections": self.registry.count}
         return web.json_response(body, status=200 if seq.failed is None else 503)
+
+    @staticmethod
+    def _console_file(name: str, content_type: str) -> Callable:
+        body = resources.files("ceres").joinpath(f"web/{name}").read_bytes()
+
+        async def handle(request: web.Request) -> web.Response:
+            return web.Response(body=body, content_type=content_type)
+
+        return handle
+
+    async def _console_config(self, request: web.Request) -> web.Response:
+        """The browser console's socket ports (public information)."""
+        p = self.ports
+        return web.json_response({"trade_ws": p.trade_ws, "notify_ws": p.notify_ws, "market_ws": p.market_ws})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self.metrics.render(), content_type="text/plain")
