@@ -120,7 +120,8 @@ class Node:
         self.committer = GroupCommitter(writer, loop, seq.on_durable, seq.on_failure)
         self.background = BackgroundWriter(
             self.data_dir, self.projection, jc.keep_snapshots,
-            on_projected=lambda s: loop.call_soon_threadsafe(seq.on_projected, s))
+            on_projected=lambda s: loop.call_soon_threadsafe(seq.on_projected, s),
+            on_failed=lambda e: loop.call_soon_threadsafe(seq.on_projection_failed, e))
         seq.projected_seq = self.projection.last_seq()
         seq.attach(self.committer, self.background, loop)
         self.committer.start()

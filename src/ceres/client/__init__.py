@@ -57,8 +57,11 @@ def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str,
         return path, params, json.dumps(params).encode()
     if method == "DELETE" and "system_oid" in params and path.endswith("trade/order"):
         ids = params.pop("system_oid")
-        return f"{path}/{urllib.parse.quote(str(ids), safe=',')}", {"system_oid": ids, **params}, None
-    query = urllib.parse.urlencode(params)
+        suffix = f"{path}/{urllib.parse.quote(str(ids), safe=',')}"
+        query = urllib.parse.urlencode({k: _text(v) for k, v in params.items()})  # e.g. timestamp
+        return (f"{suffix}?{query}" if query else suffix), {"system_oid": ids, **params}, None
+    # query values as they are signed (booleans as true/false, not Python's True/False)
+    query = urllib.parse.urlencode({k: _text(v) for k, v in params.items()})
     return (f"{path}?{query}" if query else path), params, None
 
 

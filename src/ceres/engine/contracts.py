@@ -69,9 +69,26 @@ class ContractState:
         self.last_funding: dict[tuple[str, str], int] = {}
         self.expired: set[tuple[str, str]] = set()
         self.insurance: dict[tuple[str, str], int] = {}
-        self.below: dict[tuple[str, str], list] = {}   # fire when mark <= X: heap of (-X, deal, kind)
-        self.above: dict[tuple[str, str], list] = {}   # fire when mark >= X: heap of (X, deal, kind)
+        self.triggers: dict[tuple[str, str], list[list]] = {}  # see _heaps
+        self.armed = 0                                  # trigger entries pushed since the last rebuild
         self.liquidating: set[int] = set()             # oids of liquidation orders (transient)
+        # (product, instrument key, side) -> positions in opening order: close rules read this
+        self.holdings: dict[tuple[str, tuple[str, str], int], dict[int, Position]] = {}
+
+    def hold(self, pos: Position) -> None:
+        self.positions[pos.deal_id] = pos
+        pos.product.positions[pos.deal_id] = pos
+        key = (pos.product.name, (pos.inst.exchange, pos.inst.contract), pos.side)
+        self.holdings.setdefault(key, {})[pos.deal_id] = pos
+
+    def release(self, pos: Position) -> None:
+        del self.positions[pos.deal_id]
+        del pos.product.positions[pos.deal_id]
+        key = (pos.product.name, (pos.inst.exchange, pos.inst.contract), pos.side)
+        held = self.holdings[key]
+        del held[pos.deal_id]
+        if not held:
+            del self.holdings[key]
 
     def add_insurance(self, inst: Instrument, amount: int) -> None:
         key = (inst.exchange, inst.settle)
@@ -108,8 +125,7 @@ def restore(eng, data: dict[str, Any]) -> None:
                        product.account(exch, CONTRACT).bal(inst.settle))
         pos.vol, pos.cost, pos.margin, pos.realized, pos.closing = vol, cost, margin, realized, closing
         pos.force = force_price(inst, side, vol, cost, margin)
-        cs.positions[deal] = pos
-        product.positions[deal] = pos
+        cs.hold(pos)
     for exch, contract, v in data["index"]:
         cs.index[(exch, contract)] = v
     for exch, contract, v in data["last"]:
@@ -122,9 +138,7 @@ def restore(eng, data: dict[str, Any]) -> None:
         cs.expired.add((exch, contract))
     for venue, cur, v in data["insurance"]:
         cs.insurance[(venue, cur)] = v
-    for inst in eng.instruments.values():
-        if inst.is_contract:
-            _rearm_all(cs, inst)
+    _rearm_all(cs)
 
 
 # --- mark and triggers ----------------------------------------------------------------------
@@ -141,75 +155,93 @@ def mark(eng, inst: Instrument) -> int | None:
     return cs.last.get(key)
 
 
-def _arm(cs: ContractState, pos: Position) -> None:
-    """Push the position's current trigger prices (stale entries are skipped lazily)."""
-    key = (pos.inst.exchange, pos.inst.contract)
-    below = cs.below.setdefault(key, [])
-    above = cs.above.setdefault(key, [])
+def _heaps(cs: ContractState, key: tuple[str, str]) -> list[list]:
+    """Trigger heaps of a contract: longs firing below / above, shorts below / above.
+    "below" heaps hold ``(-X, deal, kind)`` (fire when mark <= X), "above" ``(X, ...)``."""
+    heaps = cs.triggers.get(key)
+    if heaps is None:
+        heaps = cs.triggers[key] = [[], [], [], []]
+    return heaps
+
+
+def _arm(cs: ContractState, pos: Position, everything: bool = True) -> None:
+    """Push the position's trigger prices (stale entries are skipped lazily when popped).
+    With ``everything`` False only a changed liquidation price is pushed (TP/SL never
+    change after the position opens, and their entries stay valid)."""
+    heaps = _heaps(cs, (pos.inst.exchange, pos.inst.contract))
     d = pos.deal_id
+    push = heapq.heappush
+    force = pos.force if pos.force != pos.armed or everything else 0
+    pos.armed = pos.force
+    tp = pos.tp if everything else 0
+    sl = pos.sl if everything else 0
     if pos.side == LONG:
-        if pos.force:
-            heapq.heappush(below, (-pos.force, d, LIQ))
-        if pos.tp:
-            heapq.heappush(above, (pos.tp, d, TP))
-        if pos.sl:
-            heapq.heappush(below, (-pos.sl, d, SL))
+        below, above = heaps[0], heaps[1]
+        if force:
+            push(below, (-force, d, LIQ))
+        if tp:
+            push(above, (tp, d, TP))
+        if sl:
+            push(below, (-sl, d, SL))
     else:
-        if pos.force:
-            heapq.heappush(above, (pos.force, d, LIQ))
-        if pos.tp:
-            heapq.heappush(below, (-pos.tp, d, TP))
-        if pos.sl:
-            heapq.heappush(above, (pos.sl, d, SL))
-    live = sum(1 for p in cs.positions.values() if p.inst is pos.inst) if len(below) + len(above) > 256 else 0
-    if live and len(below) + len(above) > 8 * live + 256:
-        _rearm_all(cs, pos.inst)
+        below, above = heaps[2], heaps[3]
+        if force:
+            push(above, (force, d, LIQ))
+        if tp:
+            push(below, (-tp, d, TP))
+        if sl:
+            push(above, (sl, d, SL))
+    cs.armed += 1
+    if cs.armed > 8 * len(cs.positions) + 1024:
+        _rearm_all(cs)  # drop stale entries (amortised: only after many pushes)
 
 
-def _rearm_all(cs: ContractState, inst: Instrument) -> None:
-    key = (inst.exchange, inst.contract)
-    cs.below[key] = []
-    cs.above[key] = []
-    for p in sorted(cs.positions.values(), key=lambda p: p.deal_id):
-        if p.inst is inst:
-            _arm(cs, p)
+def _rearm_all(cs: ContractState) -> None:
+    cs.triggers.clear()
+    cs.armed = 0
+    for _, p in sorted(cs.positions.items()):
+        _arm(cs, p)
 
 
 def _trigger_value(pos: Position, kind: int) -> int:
     return pos.force if kind == LIQ else pos.tp if kind == TP else pos.sl
 
 
-def _due(cs: ContractState, key: tuple[str, str], m: int) -> list[tuple[int, int]]:
-    """Pop every trigger the mark ``m`` has reached; returns valid (kind, deal_id) pairs."""
+def _due(cs: ContractState, heaps: list[list], m: int, longs: bool, shorts: bool) -> list[tuple[int, int]]:
+    """Pop the triggers the mark ``m`` has reached, for the sides that can trade now
+    (``longs``: bids exist to sell into; ``shorts``: asks to buy from). Returns the valid
+    (kind, deal_id) pairs, liquidations first."""
     due = []
-    below = cs.below.get(key, [])
-    while below and -below[0][0] >= m:
-        neg, deal, kind = heapq.heappop(below)
-        pos = cs.positions.get(deal)
-        if pos is not None and _trigger_value(pos, kind) == -neg:
-            due.append((kind, deal))
-    above = cs.above.get(key, [])
-    while above and above[0][0] <= m:
-        x, deal, kind = heapq.heappop(above)
-        pos = cs.positions.get(deal)
-        if pos is not None and _trigger_value(pos, kind) == x:
-            due.append((kind, deal))
+    positions = cs.positions
+    for index, below in ((0, True), (1, False), (2, True), (3, False)):
+        if not (longs if index < 2 else shorts):
+            continue
+        heap = heaps[index]
+        while heap and (-heap[0][0] >= m if below else heap[0][0] <= m):
+            x, deal, kind = heapq.heappop(heap)
+            pos = positions.get(deal)
+            if pos is not None and _trigger_value(pos, kind) == (-x if below else x):
+                due.append((kind, deal))
     return sorted(set(due))
 
 
 def check_triggers(eng, inst: Instrument) -> None:
     """Close, at market, every position whose liquidation price, TP or SL the mark has
-    reached; each position is tried at most once per command."""
+    reached and for which the book has liquidity to close into; each position is tried at
+    most once per command. Triggers waiting for liquidity cost nothing until it appears."""
     cs = eng.contracts
     key = (inst.exchange, inst.contract)
-    if not cs.below.get(key) and not cs.above.get(key):
+    heaps = cs.triggers.get(key)
+    if heaps is None:
         return
+    book = eng.books[key]
     tried: set[int] = set()
     while True:
         m = mark(eng, inst)
         if m is None:
             break
-        due = [(k, d) for k, d in _due(cs, key, m) if d not in tried]
+        due = [(k, d) for k, d in _due(cs, heaps, m, bool(book.bids.prices), bool(book.asks.prices))
+               if d not in tried]
         if not due:
             break
         for kind, deal in due:
@@ -225,9 +257,10 @@ def check_triggers(eng, inst: Instrument) -> None:
 
 
 def _close_by_trigger(eng, pos: Position, kind: int) -> None:
-    for order in [o for o in pos.product.open_orders.values()
-                  if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
-        cancel(eng, order)
+    if pos.closing:  # close orders are pending on this position: they make way
+        for order in [o for o in pos.product.open_orders.values()
+                      if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
+            cancel(eng, order)
     side = SELL if pos.side == LONG else BUY
     order = Order(eng.ids.next(eng.now), pos.product, pos.inst, side, int(PriceType.MARKET), 0,
                   pos.vol, TRIGGER_TAGS[kind], eng.now, CLOSE, pos.lever, 0, 0, pos.deal_id)
@@ -398,12 +431,10 @@ def _close(eng, cmd, product, inst: Instrument, price: int) -> list[int]:
                              "entrust_vol")
         plan = [(pos, vol)]
     elif cmd.close_rule in (1, 2):
-        candidates = [p for p in product.positions.values()
-                      if p.inst is inst and p.side == closes and p.vol > p.closing]
-        if cmd.close_rule == 1:
-            candidates.sort(key=lambda p: (p.opened, p.deal_id))
-        else:
-            candidates.sort(key=lambda p: (_risk_key(p), p.deal_id))
+        held = cs.holdings.get((product.name, (inst.exchange, inst.contract), closes), {})
+        candidates: Any = (p for p in held.values() if p.vol > p.closing)  # in opening order
+        if cmd.close_rule == 2:
+            candidates = sorted(candidates, key=lambda p: (_risk_key(p), p.deal_id))
         plan = []
         left = vol
         for p in candidates:
@@ -481,8 +512,7 @@ def _open_fill(eng, order: Order, lots: int, n: int, fee: int) -> None:
                        LONG if order.side == BUY else SHORT, order.lever, order.profit, order.stop,
                        order.oid, eng.now, order.pay)
         order.deal_id = pos.deal_id
-        cs.positions[pos.deal_id] = pos
-        order.product.positions[pos.deal_id] = pos
+        cs.hold(pos)
     before = order.notional
     order.notional = before + n
     margin = ceil_div(order.notional, order.lever) - ceil_div(before, order.lever)
@@ -524,17 +554,16 @@ def _close_fill(eng, order: Order, lots: int, price: int, n: int, fee: int) -> N
 
 
 def _remove(eng, pos: Position) -> None:
-    cs = eng.contracts
-    del cs.positions[pos.deal_id]
-    del pos.product.positions[pos.deal_id]
+    eng.contracts.release(pos)
     pos.force = 0
     eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id, 0, 0,
                                     pos.tp, pos.sl, 0, eng.seq))
 
 
 def _position_changed(eng, pos: Position) -> None:
+    new = pos.armed == -1
     pos.force = force_price(pos.inst, pos.side, pos.vol, pos.cost, pos.margin)
-    _arm(eng.contracts, pos)
+    _arm(eng.contracts, pos, everything=new)
     eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id,
                                     pos.force, pos.margin, pos.tp, pos.sl, pos.vol, eng.seq))
 
@@ -625,9 +654,9 @@ def _expire(eng, inst: Instrument) -> None:
     cs = eng.contracts
     key = (inst.exchange, inst.contract)
     book = eng.books[key]
+    m = mark(eng, inst)  # the mark at expiry, before cancelling removes the book mid
     for order in list(book.resting()):
         cancel(eng, order)
-    m = mark(eng, inst)
     before = sum(pool_term(inst, p.side, p.cost) for p in cs.positions.values() if p.inst is inst)
     moved = 0
     for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):

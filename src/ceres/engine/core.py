@@ -326,6 +326,8 @@ class Engine:
                                 f"{closing.get(pos.deal_id, 0)}")
             if pos.product.positions.get(pos.deal_id) is not pos:
                 problems.append(f"position {pos.deal_id} missing from its product")
+        if sum(len(h) for h in self.contracts.holdings.values()) != len(self.contracts.positions):
+            problems.append("position holdings index out of sync")
         for key, net in interest.items():
             if net:
                 problems.append(f"{key[1]}: open interest unbalanced by {net} lots")

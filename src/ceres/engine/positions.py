@@ -44,7 +44,7 @@ SHORT = 2
 
 class Position:
     __slots__ = ("deal_id", "product", "inst", "side", "vol", "cost", "margin", "lever",
-                 "realized", "tp", "sl", "oid", "opened", "closing", "force", "bal")
+                 "realized", "tp", "sl", "oid", "opened", "closing", "force", "bal", "armed")
 
     def __init__(self, deal_id: int, product: Any, inst: Instrument, side: int, lever: int,
                  tp: int, sl: int, oid: int, opened: int, bal: Any) -> None:
@@ -64,6 +64,7 @@ class Position:
         self.closing = 0        # lots reserved by open close orders
         self.force = 0
         self.bal = bal          # the contract account's settle-currency balance
+        self.armed = -1         # the force price last pushed to the trigger heaps (-1: none)
 
     def __repr__(self) -> str:
         return (f"Position({self.deal_id}, {self.product.name}, {self.inst.contract}, "

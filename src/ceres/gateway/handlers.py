@@ -151,12 +151,14 @@ class Handlers:
 
     # --- reads ---------------------------------------------------------------------------
     async def pairs(self, key: ApiKey, req: P.PairsReq) -> list:
+        self.require(key, Permission.READ)
         self._exchange(req.exchange)
         if req.contract is not None:
             return [views.pair_object(self.engine.instrument(req.exchange, req.contract))]
         return [views.pair_object(i) for i in self.engine.instruments.values() if i.exchange == req.exchange]
 
     async def account(self, key: ApiKey, req: P.AccountReq) -> list:
+        self.require(key, Permission.READ)
         if req.exchange is not None:
             self._exchange(req.exchange)
         rows = []
@@ -194,6 +196,7 @@ class Handlers:
         return 0
 
     async def orders(self, key: ApiKey, req: P.OrdersReq) -> list:
+        self.require(key, Permission.READ)
         if req.status is not None and req.status not in _STATUSES:
             raise CeresError(ErrorCode.INVALID_VALUE, "unknown status code", "status")
         if req.exchange is not None:
@@ -238,8 +241,11 @@ class Handlers:
         limit = MAX_OPEN_PAGE if req.limit is None else req.limit
         if not 1 <= limit <= MAX_OPEN_PAGE:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
+        self.require(key, Permission.READ)
         if req.exchange is not None:
             self._exchange(req.exchange)
+            if req.contract is not None:
+                self.engine.instrument(req.exchange, req.contract)
         after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
         page = []
         more = False
@@ -258,6 +264,7 @@ class Handlers:
                 "nextFrom": str(page[-1].oid) if more else ""}
 
     async def positions(self, key: ApiKey, req: P.PositionsReq) -> list:
+        self.require(key, Permission.READ)
         if req.exchange is not None:
             self._exchange(req.exchange)
         if req.exchange is not None and req.contract is not None:
@@ -277,6 +284,7 @@ class Handlers:
         return out
 
     async def fills(self, key: ApiKey, req: P.FillsReq) -> list:
+        self.require(key, Permission.READ)
         if not 1 <= req.count <= MAX_FILLS:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"count must be 1..{MAX_FILLS}", "count")
         inst = self.engine.instrument(req.exchange, req.contract)

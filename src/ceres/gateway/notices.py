@@ -114,6 +114,10 @@ class Notifier:
         self.max_buffer = max_buffer
         self.rings: dict[str, deque] = {}
         self.subs: dict[str, set[NotifyListener]] = {}
+        # per product, the last notice seq handed to subscribers; notices issued before this
+        # server started (recovered from the journal) count as delivered, none are retained
+        self.delivered: dict[str, int] = {k.product.name: k.product.notices
+                                          for k in getattr(auth, "keys", {}).values()}
         self.sent = 0
         self.factory = listener_factory_guard(self._upgrade)
 
@@ -139,14 +143,13 @@ class Notifier:
     def subscribe(self, sub: NotifyListener) -> None:
         if sub.since is not None:
             ring = self.rings.get(sub.product, ())
-            oldest = ring[0].nseq if ring else None
-            if oldest is None or sub.since + 1 < oldest:
-                first = (oldest - 1) if oldest is not None else None
+            # the replay (or, with nothing retained, the live stream) starts after ``first``
+            first = ring[0].nseq - 1 if ring else self.delivered.get(sub.product, 0)
+            if sub.since < first:
                 sub.send_text(P.encode_json({
                     "messageType": "0",
-                    "info": f"notices after {sub.since} are not all retained"
-                            + (f"; replay starts after {first}" if first is not None else "; none retained"),
-                    "seq": first if first is not None else sub.since}))
+                    "info": f"notices after {sub.since} are not all retained; replay starts after {first}",
+                    "seq": first}))
             for ev in ring:
                 if ev.nseq > sub.since:
                     sub.send_text(self.format(ev))
@@ -177,6 +180,7 @@ class Notifier:
                 if ring is None:
                     ring = rings[product] = deque(maxlen=retention)
                 ring.append(ev)
+                self.delivered[product] = ev.nseq
                 targets = subs.get(product)
                 if targets:
                     data = self.format(ev)

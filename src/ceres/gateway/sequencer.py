@@ -35,6 +35,7 @@ from ..journal.codec import encode_frame
 from ..journal.group_commit import GroupCommitter
 
 log = logging.getLogger("ceres.sequencer")
+HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"
 Listener = Callable[[list[tuple[int, list[Any]]]], None]
 
 
@@ -64,6 +65,7 @@ class Sequencer:
         self.projected_seq = engine.seq
         self.last_snapshot_seq = engine.seq
         self.failed: BaseException | None = None
+        self.projection_failed: BaseException | None = None
         self.listeners: list[Listener] = []
         self.committer: GroupCommitter | None = None
         self.background: BackgroundWriter | None = None
@@ -200,6 +202,14 @@ class Sequencer:
             else:
                 self._projection_waiters.append((target, fut))
 
+    def on_projection_failed(self, exc: BaseException) -> None:
+        """The projection store failed: history reads fail fast instead of waiting."""
+        self.projection_failed = exc
+        waiters, self._projection_waiters = self._projection_waiters, []
+        for _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(CeresError(ErrorCode.INTERNAL, HISTORY_DOWN))
+
     async def projection_caught_up(self) -> None:
         """Wait until the projection holds every command applied so far (so a history
         query sees every command acknowledged before its reply, including commands
@@ -208,6 +218,8 @@ class Sequencer:
         target = self.seq
         if self.projected_seq >= target or self.background is None:
             return
+        if self.projection_failed is not None:
+            raise CeresError(ErrorCode.INTERNAL, HISTORY_DOWN)
         fut = self._loop.create_future()
         self._projection_waiters.append((target, fut))
         await fut

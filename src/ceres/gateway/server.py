@@ -50,6 +50,7 @@ ADMIN_FILE = "admin.json"
 SERVER_FILE = "server.json"
 DEMO_FILE = "demo-credentials.json"
 EXIT_JOURNAL_FAILURE = 3
+WS_READ_BUFFER = 1024
 WS_FRAME_CAP = 1 << 20
 
 
@@ -124,6 +125,7 @@ class Server:
                         web.get("/console/config.json", self._console_config)])
         self.market = market = MarketData(node.engine, push_interval_ms=cfg.market.push_interval_ms)
         market.load(reader)
+        handlers.last_price = market.last_price  # account rows' market_value
         self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
                                             retention=cfg.market.notice_retention)
         node.sequencer.listeners += [notifier.on_batch, market.on_batch]
@@ -172,7 +174,10 @@ class Server:
         # frame can take (a frame past it is closed with 1009 by the parser).
         server = await ws_create_server(factory, host, port,
                                         max_frame_size=max(4 * max_message, WS_FRAME_CAP),
-                                        websocket_handshake_timeout=10)
+                                        websocket_handshake_timeout=10,
+                                        # picows' default 16 KiB read buffer per socket is most of
+                                        # an idle connection's memory; it grows on demand
+                                        read_buffer_init_size=WS_READ_BUFFER)
         self._ws_servers.append(server)
         return server.sockets[0].getsockname()[1]
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from picows import (WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport,
                     WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener)
 
-from ..domain.errors import CeresError
+from ..domain.errors import CeresError, ErrorCode
 from . import protocol as P
 
 log = logging.getLogger("ceres.ws")
@@ -184,11 +184,16 @@ class BaseListener(WSListener):
 
 
 def listener_factory_guard(fn: Any) -> Any:
-    """Wrap an upgrade factory so a bug answers 500 instead of killing the server."""
+    """Wrap an upgrade factory: ``None`` (unknown path) answers 404 and a CeresError its
+    status, both with the envelope; a bug answers 500 instead of killing the server."""
 
     def wrapped(request: WSUpgradeRequest) -> Any:
         try:
-            return fn(request)
+            listener = fn(request)
+            if listener is None:  # unknown path: 404 with the envelope
+                path = request.path.decode("latin-1").partition("?")[0]
+                return refuse(CeresError(ErrorCode.NOT_FOUND, f"no such path {path}"))
+            return listener
         except CeresError as err:
             return refuse(err)
         except Exception:

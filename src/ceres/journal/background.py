@@ -32,11 +32,13 @@ class Projection(Protocol):
 
 class BackgroundWriter:
     def __init__(self, data_dir: DataDir, projection: Projection | None, keep_snapshots: int,
-                 on_projected: Callable[[int], None] | None = None) -> None:
+                 on_projected: Callable[[int], None] | None = None,
+                 on_failed: Callable[[BaseException], None] | None = None) -> None:
         self.data_dir = data_dir
         self.projection = projection
         self.keep_snapshots = keep_snapshots
         self.on_projected = on_projected
+        self.on_failed = on_failed
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ceres-background", daemon=True)
         self.snapshots_written = 0
@@ -86,13 +88,17 @@ class BackgroundWriter:
                 return
 
     def _project(self, items: list[tuple[int, list[Any]]]) -> None:
-        if not items or self.projection is None:
+        if not items or self.projection is None or self.failed is not None:
             return
         try:
             self.projection.apply(items)
-        except Exception as exc:  # the journal still has everything: rebuild can recover
+        except Exception as exc:
+            # stop projecting: applying later batches would leave a hole. The journal still
+            # has everything, and the next start (or `ceres rebuild`) catches the store up.
             self.failed = exc
-            log.exception("projection write failed; run `ceres rebuild` after fixing the cause")
+            log.exception("projection write failed; history is frozen until restart")
+            if self.on_failed is not None:
+                self.on_failed(exc)
             return
         if self.on_projected is not None:
             self.on_projected(items[-1][0])

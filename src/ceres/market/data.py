@@ -100,12 +100,18 @@ class MarketData:
         self._task: asyncio.Task | None = None
         self.pushes = 0
 
+    def last_price(self, exchange: str, contract: str) -> int | None:
+        """Last trade price (ticks) of an instrument, if it ever traded."""
+        m = self.markets.get((exchange, contract))
+        return None if m is None else m.last
+
     # --- start-up ------------------------------------------------------------------------
     def load(self, reader: Any, now: int | None = None) -> None:
         """Warm the 24 h windows and current bars from the projection store."""
         now = self.now_ms() if now is None else now
         for (exchange, contract), m in self.markets.items():
-            rows = reader.candles(exchange, contract, MINUTE, now - DAY_MS, now, 2000)
+            # the bars ``window`` keeps: those ending after the cutoff (now - 24 h)
+            rows = reader.candles(exchange, contract, MINUTE, now - DAY_MS - MINUTE + 1, now, 2000)
             m.minutes.extend(Bar.from_row(r) for r in rows)
             for d in DURATIONS.values():
                 cur = reader.candles(exchange, contract, d, None, None, 1)

@@ -15,6 +15,8 @@ Back-pressure: while a subscriber's socket is not draining (picows pause_writing
 pushes (depth, tick, candle) are held back one per topic, latest wins, and sent on
 resume; trade pushes queue up to ``max_queue``. Past that, the subscriber is dropped
 with close code 1008 (and aborted if it still does not read within ``drop_timeout``).
+Replies (acks, pongs, snapshots) are not held: a client that keeps sending requests
+without reading is aborted once its unsent data passes ``max_buffer``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class MarketListener(BaseListener):
     name = "market"
 
     def __init__(self, server: "MarketServer") -> None:
-        super().__init__(max_message=server.max_message, max_buffer=1 << 62, registry=server.registry)
+        super().__init__(max_message=server.max_message, max_buffer=server.max_buffer, registry=server.registry)
         self.server = server
         self.subs: set[tuple] = set()
         self.held: dict[tuple, bytes] | None = None
@@ -136,10 +138,11 @@ def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, 
 
 class MarketServer:
     def __init__(self, market: MarketData, registry: Registry, *, max_message: int = 65536,
-                 max_queue: int = 1000, drop_timeout: float = 5.0) -> None:
+                 max_queue: int = 1000, drop_timeout: float = 5.0, max_buffer: int = 4 << 20) -> None:
         self.market = market
         self.registry = registry
         self.max_message = max_message
+        self.max_buffer = max_buffer
         self.max_queue = max_queue
         self.drop_timeout = drop_timeout
         self.factory = listener_factory_guard(self._upgrade)

@@ -1,0 +1,133 @@
+"""Back-pressure of the 18003 listener (``ceres.market.ws``) with a fake transport: pushes go
+straight out while the socket drains; while it is paused, state pushes are held one per
+topic (latest wins) and trade pushes queue up to ``max_queue``; resuming sends the queue,
+then the held states; overflowing the queue drops the subscriber with close 1008 (and
+aborts it after ``drop_timeout``); replies sent while paused are bounded by ``max_buffer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from picows import WSCloseCode
+
+from ceres.gateway.ws import Registry
+from ceres.market.data import MarketData
+from ceres.market.ws import MarketListener, MarketServer
+from engine_helpers import btc_usdt_harness
+
+
+class FakeUnderlying:
+    def __init__(self, t: "FakeTransport") -> None:
+        self.t = t
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(d) for d in self.t.sent)
+
+    def get_extra_info(self, name: str):
+        return ("127.0.0.1", 5555) if name == "peername" else None
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closes: list[tuple] = []
+        self.disconnects: list[bool] = []
+        self.underlying_transport = FakeUnderlying(self)
+
+    def send(self, msg_type, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    def send_close(self, code, reason: bytes = b"") -> None:
+        self.closes.append((code, reason))
+
+    def disconnect(self, graceful: bool = True) -> None:
+        self.disconnects.append(graceful)
+
+
+def make(max_queue: int = 3, drop_timeout: float = 0.05, max_buffer: int = 4 << 20):
+    h = btc_usdt_harness()
+    market = MarketData(h.eng, now_ms=lambda: 1)
+    server = MarketServer(market, Registry(), max_queue=max_queue, drop_timeout=drop_timeout,
+                          max_buffer=max_buffer)
+    listener = MarketListener(server)
+    t = FakeTransport()
+    listener.on_ws_connected(t)
+    assert json.loads(t.sent.pop(0))["info"]  # greeting
+    return server, listener, t
+
+
+DEPTH = ("push-depth10", "TEST", "BTC/USDT", None)
+TICK = ("push-tick", "TEST", "BTC/USDT", None)
+
+
+def test_pushes_go_straight_out_while_draining():
+    _, listener, t = make()
+    listener.push(b"t1", None)
+    listener.push(b"d1", DEPTH)
+    assert t.sent == [b"t1", b"d1"]
+
+
+def test_paused_states_latest_wins_trades_queue_then_resume_order():
+    _, listener, t = make()
+    listener.pause_writing()
+    listener.push(b"d1", DEPTH)
+    listener.push(b"t1", None)
+    listener.push(b"k1", TICK)
+    listener.push(b"d2", DEPTH)
+    listener.push(b"t2", None)
+    listener.push(b"d3", DEPTH)
+    assert t.sent == []
+    listener.resume_writing()
+    assert t.sent == [b"t1", b"t2", b"d3", b"k1"]  # the queue in order, then one latest state per topic
+    listener.push(b"t3", None)
+    assert t.sent[-1] == b"t3" and not t.closes
+
+
+async def test_trade_queue_overflow_drops_with_1008_then_aborts():
+    server, listener, t = make(max_queue=3, drop_timeout=0.05)
+    listener.pause_writing()
+    for i in range(3):
+        listener.push(b"t%d" % i, None)
+    for i in range(50):  # states never count toward the limit
+        listener.push(b"d%d" % i, DEPTH)
+    assert not t.closes
+    listener.push(b"t3", None)  # the 4th queued trade: over max_queue
+    assert t.closes == [(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")]
+    assert t.disconnects == [True] and listener.closed
+    listener.push(b"t4", None)
+    listener.push(b"d", DEPTH)
+    assert t.sent == []  # a dropped subscriber gets nothing more
+    await asyncio.sleep(0.1)
+    assert t.disconnects == [True, False]  # still not reading after drop_timeout: aborted
+
+
+def test_replies_while_paused_are_bounded_by_max_buffer():
+    _, listener, t = make(max_buffer=1000)
+    listener.pause_writing()
+    listener.send_text(b"x" * 600)  # an ack while paused goes out (into the buffer)
+    assert t.disconnects == [] and not listener.closed
+    listener.send_text(b"y" * 600)  # past max_buffer: aborted
+    assert t.disconnects == [False] and listener.closed
+    listener.send_text(b"z")
+    assert len(t.sent) == 2
+
+
+def test_subscribe_unsubscribe_and_close_maintain_topics():
+    server, listener, t = make()
+    topics = server.market.topics
+    ack, snap = server.handle(listener, {"msg_type": "subscribe-depth", "exchange": "TEST",
+                                         "contract": "BTC/USDT", "duration": None})
+    assert (ack["msg_type"], ack["code"]) == ("subscribed-depth10", 200)
+    assert snap == {"msg_type": "push-depth10", "exchange": "TEST", "contract": "BTC/USDT", "asks": [], "bids": []}
+    ack, snap = server.handle(listener, {"msg_type": "subscribe-trade", "exchange": "TEST", "contract": "BTC/USDT"})
+    assert ack["code"] == 200 and snap is None  # no trade snapshot
+    assert topics == {("depth10", "TEST", "BTC/USDT", None): {listener},
+                      ("trade", "TEST", "BTC/USDT", None): {listener}}
+    ack, _ = server.handle(listener, {"msg_type": "unsubscribe-depth10", "exchange": "TEST",
+                                      "contract": "BTC/USDT"})
+    assert (ack["msg_type"], ack["code"]) == ("unsubscribed-depth10", 200)
+    assert list(topics) == [("trade", "TEST", "BTC/USDT", None)]
+    listener.on_ws_disconnected(t)
+    assert topics == {} and listener.subs == set()
