@@ -7,7 +7,11 @@ lag, last and max fsync time, last group size, open orders, connections, batches
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger("ceres.rejects")
+_LOG_AT = frozenset(10**k for k in range(12))
 
 
 class Metrics:
@@ -18,7 +22,11 @@ class Metrics:
         self.gauges: dict[str, Any] = {}  # name -> callable returning a number (extensions)
 
     def reject(self, code: str) -> None:
-        self.rejects[code] = self.rejects.get(code, 0) + 1
+        """Count a rejected request; log its class at the 1st, 10th, 100th... occurrence
+        (one line per class, not one per request)."""
+        n = self.rejects[code] = self.rejects.get(code, 0) + 1
+        if n in _LOG_AT:
+            log.info("rejected requests with code %s: %d so far", code, n)
 
     def render(self) -> str:
         seq = self.node.sequencer
