@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +26,16 @@ BINARY = WSMsgType.BINARY
 CONTINUATION = WSMsgType.CONTINUATION
 CLOSE = WSMsgType.CLOSE
 DEFAULT_MAX_BUFFER = 8 << 20
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
 
 
 def upgrade_query(request: WSUpgradeRequest) -> tuple[str, dict[str, str]]:
@@ -82,6 +93,7 @@ class BaseListener(WSListener):
         self._parts_size = 0
         self._parts_text = True
         self._paused = False
+        self._out: list[bytes] | None = None
         self.peer = "?"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -114,21 +126,40 @@ class BaseListener(WSListener):
     def close(self, code: WSCloseCode = WSCloseCode.OK, reason: str = "") -> None:
         if self.closed or self.transport is None:
             return
+        self.flush()  # what was queued before the close frame goes first
         self.closed = True
         self.transport.send_close(code, reason.encode())
         self.transport.disconnect()
 
     # --- sending ---------------------------------------------------------------------
     def send_text(self, data: bytes) -> None:
+        """Queue a text message; everything queued during one loop iteration leaves in one
+        write (one system call for a whole batch of replies or pushes)."""
         if self.closed:
             return
-        t = self.transport
-        t.send(TEXT, data)
-        if self._paused and t.underlying_transport.get_write_buffer_size() > self.max_buffer:
+        out = self._out
+        if out is None:
+            self._out = [text_frame(data)]
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop running (driven synchronously): write now
+                self.flush()
+        else:
+            out.append(text_frame(data))
+
+    def flush(self) -> None:
+        out, self._out = self._out, None
+        if not out or self.transport is None:
+            return
+        ut = self.transport.underlying_transport
+        if ut.is_closing():
+            return
+        ut.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._paused and ut.get_write_buffer_size() > self.max_buffer and not self.closed:
             log.warning("%s %s not reading (%d bytes queued); dropping it", self.name, self.peer,
-                        t.underlying_transport.get_write_buffer_size())
+                        ut.get_write_buffer_size())
             self.closed = True
-            t.disconnect(graceful=False)
+            self.transport.disconnect(graceful=False)
 
     def pause_writing(self) -> None:
         self._paused = True

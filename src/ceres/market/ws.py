@@ -94,6 +94,7 @@ class MarketListener(BaseListener):
     def drop(self) -> None:
         log.warning("market %s not reading; dropping it", self.peer)
         self.queue = self.held = None
+        self.flush()
         self.closed = True
         self.transport.send_close(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")
         self.transport.disconnect(graceful=True)

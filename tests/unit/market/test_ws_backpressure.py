@@ -25,6 +25,22 @@ class FakeUnderlying:
     def get_write_buffer_size(self) -> int:
         return sum(len(d) for d in self.t.sent)
 
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        """Text frames written in one go (the listener batches them): keep the payloads."""
+        pos = 0
+        while pos < len(data):
+            assert data[pos] == 0x81  # final text frame
+            n, pos = data[pos + 1], pos + 2
+            if n == 126:
+                n, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+            elif n == 127:
+                n, pos = int.from_bytes(data[pos:pos + 8], "big"), pos + 8
+            self.t.sent.append(bytes(data[pos:pos + n]))
+            pos += n
+
     def get_extra_info(self, name: str):
         return ("127.0.0.1", 5555) if name == "peername" else None
 
@@ -54,6 +70,7 @@ def make(max_queue: int = 3, drop_timeout: float = 0.05, max_buffer: int = 4 << 
     listener = MarketListener(server)
     t = FakeTransport()
     listener.on_ws_connected(t)
+    listener.flush()  # inside a running loop, queued text leaves on the next iteration
     assert json.loads(t.sent.pop(0))["info"]  # greeting
     return server, listener, t
 
