@@ -153,7 +153,7 @@ def test_close_rejections_change_nothing(h):
     # volume and price checks apply to closes too
     assert rej(vol=0, deal_id=a.deal_id) is ErrorCode.VOLUME_OUT_OF_RANGE
     assert rej(price=0, ptype=1, deal_id=a.deal_id) is ErrorCode.PRICE_OUT_OF_RANGE
-    # the close of a spot pair is not a thing: future_dir 3 is invalid
+    # future_dir must be 1 (open) or 2 (close)
     assert rej(fdir=3, deal_id=a.deal_id) is ErrorCode.INVALID_VALUE
     assert (a.closing, b.closing, c.closing) == (0, 0, 0)
 

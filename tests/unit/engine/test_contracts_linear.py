@@ -13,6 +13,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 import pytest
 
+from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
 from ceres.engine.positions import PositionEvent, force_price
 from ceres.gateway.views import position_object
@@ -279,3 +280,20 @@ def test_close_by_deal_id_with_limit_rests_then_cancel_restores_reservation(h):
     assert a.closing == 0 and h.final_status(oid) == 15
     # a close order freezes nothing
     assert h.cbal("alice") == (START - 22_500_000, 3_000_000_000)
+
+
+def test_admission_needs_exactly_margin_plus_fee_reserve(make_harness):
+    # 10 lots @ 30000.0 lever 10: ceil(3e10 / 10) + floor(3e10 x 0.00075) = 3_022_500_000
+    h = make_harness(lambda: contract_harness(perp(), funds={"USDT": 3_022_500_000}))
+    h.open_long("alice", 300_000, 10, lever=10)
+    assert h.cbal("alice") == (3_022_500_000, 3_022_500_000)
+    # bob moves 1 minor unit out of the contract account: one short
+    h.apply(C.Transfer("bob", "USDT", 1, 4, 2, "TEST"))
+    err = h.reject(h.cmd("bob", SELL, 300_000, 10, lever=10))
+    assert err.error is ErrorCode.INSUFFICIENT_BALANCE
+    # the crossing part is priced at the book: against alice's bid @ 30000.0 a sell limited
+    # at 29000.0 still needs the 30000.0 notional
+    h.apply(C.Transfer("bob", "USDT", 1, 2, 4, "TEST"))
+    h.open_short("bob", 290_000, 10, lever=10)
+    # bob filled at 30000.0 as taker: margin 3e9 + fee 22_500_000 used all of it
+    assert h.cbal("bob") == (3_000_000_000, 3_000_000_000)
