@@ -257,6 +257,9 @@ def check_triggers(eng, inst: Instrument) -> None:
 
 
 def _close_by_trigger(eng, pos: Position, kind: int) -> None:
+    opening = pos.product.open_orders.get(pos.oid)
+    if opening is not None:  # still adding to this position: it must not refill it
+        cancel(eng, opening)
     if pos.closing:  # close orders are pending on this position: they make way
         for order in [o for o in pos.product.open_orders.values()
                       if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
@@ -293,7 +296,7 @@ def _check_price_and_vol(inst: Instrument, cmd) -> int:
 
 def place(eng, cmd, product, inst: Instrument) -> int | list[int]:
     key = (inst.exchange, inst.contract)
-    if key in eng.contracts.expired:
+    if key in eng.contracts.expired or (inst.expiry_ms and eng.now >= inst.expiry_ms):
         raise CeresError(ErrorCode.INSTRUMENT_NOT_TRADING, f"{inst.contract} has expired", "contract")
     price = _check_price_and_vol(inst, cmd)
     if cmd.future_dir == OPEN:

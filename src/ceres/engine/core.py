@@ -192,6 +192,8 @@ class Engine:
 
     def _set_funding_rate(self, cmd: C.SetFundingRate) -> None:
         inst = self._contract(cmd.exchange, cmd.contract)
+        if not inst.funding_interval_ms:
+            raise CeresError(ErrorCode.INVALID_VALUE, f"{inst.contract} has no funding", "contract")
         if abs(cmd.rate) > RATE_SCALE // 100:
             raise CeresError(ErrorCode.INVALID_VALUE, "funding rate beyond +-1%", "rate")
         self.contracts.funding_rates[(inst.exchange, inst.contract)] = cmd.rate

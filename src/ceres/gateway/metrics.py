@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..domain.money import format_scaled
+
 log = logging.getLogger("ceres.rejects")
 _LOG_AT = frozenset(10**k for k in range(12))
 
@@ -56,6 +58,12 @@ class Metrics:
         lines.append("# TYPE ceres_rejects_total counter")
         for code, n in sorted(self.rejects.items()):
             lines.append(f'ceres_rejects_total{{code="{code}"}} {n}')
+        lines.append("# HELP ceres_insurance_fund Contract insurance fund by venue and currency "
+                     "(negative: deficits it could not cover).")
+        lines.append("# TYPE ceres_insurance_fund gauge")
+        for (venue, cur), amount in sorted(self.node.engine.contracts.insurance.items()):
+            dec = self.node.engine.currencies.get(cur, 0)
+            lines.append(f'ceres_insurance_fund{{venue="{venue}",currency="{cur}"}} {format_scaled(amount, dec)}')
         for name, fn in sorted(self.gauges.items()):
             metric(name, "gauge", name.replace("_", " ") + ".", fn())
         return "\n".join(lines) + "\n"

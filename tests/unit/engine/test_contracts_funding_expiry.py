@@ -251,3 +251,17 @@ def test_expiry_without_an_index_settles_at_the_book_mid_of_that_moment(h):
     assert h.cbal("alice") == (START - 75_000_000 + 600_000_000, 0)
     assert h.cbal("bob") == (START + 15_000_000 - 600_000_000, 0)
     assert (a.realized, b.realized) == (600_000_000, -600_000_000)
+
+
+def test_orders_after_the_expiry_time_are_refused_before_the_tick_settles(h):
+    a, b = expiry_setup(h)
+    h.tick(to_time(h, EXPIRY_MS - 1))
+    # the next command carries a time at/after expiry: refused even though no Tick ran yet
+    h.now = EXPIRY_MS
+    err = h.reject(h.cmd("carol", BUY, 300_000, 1, contract="BTCUSDT_2703"))
+    assert err.error is ErrorCode.INSTRUMENT_NOT_TRADING
+    assert a.vol == 10  # not settled until the Tick
+
+
+def test_funding_rate_on_a_dated_contract_is_refused(h):
+    assert h.reject(C.SetFundingRate("TEST", "BTCUSDT_2703", 100)).error is ErrorCode.INVALID_VALUE

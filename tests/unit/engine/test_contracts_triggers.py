@@ -228,3 +228,19 @@ def test_set_index_rejections(h):
     from ceres.domain import commands as C
     assert h.reject(C.SetIndex("TEST", "BTCUSDT_PERP", 0)).error is ErrorCode.PRICE_OUT_OF_RANGE
     assert h.reject(C.SetIndex("TEST", "NOPE", 1)).error is ErrorCode.UNKNOWN_CONTRACT
+
+
+def test_a_trigger_close_first_cancels_the_positions_own_resting_opening_order(h):
+    # alice's long of 10 lots came from a 16-lot buy: 6 lots still rest at 30000.0
+    h.open_short("bob", 300_000, 10, lever=5)
+    oid = h.open_long("alice", 300_000, 16, lever=10)
+    a = h.pos(h.deal_of(oid))
+    assert (a.vol, h.order(oid).filled) == (10, 10)
+    h.open_long("carol", 271_000, 10, lever=2)              # another bid, below
+    h.index(271_356)                                          # at alice's force price
+    # the opening order was cancelled (14: partly filled) before the liquidation sold, so
+    # the liquidation could not wash against it; it sold into carol's bid instead
+    assert h.order(oid) is None and h.final_status(oid) == 14
+    assert a.deal_id not in h.eng.contracts.positions
+    (c,) = h.positions("carol")
+    assert c.vol == 10
