@@ -30,6 +30,7 @@ from .store.sqlite import SqliteProjection
 log = logging.getLogger("ceres.node")
 PROJECTION_FILE = "ceres.db"
 REPLAY_CHUNK = 2000
+PROJECTION_GATHER_MS = 5  # the projection writes at most every ~5 ms: larger transactions
 
 
 @dataclass
@@ -121,7 +122,8 @@ class Node:
         self.background = BackgroundWriter(
             self.data_dir, self.projection, jc.keep_snapshots,
             on_projected=lambda s: loop.call_soon_threadsafe(seq.on_projected, s),
-            on_failed=lambda e: loop.call_soon_threadsafe(seq.on_projection_failed, e))
+            on_failed=lambda e: loop.call_soon_threadsafe(seq.on_projection_failed, e),
+            gather_ms=PROJECTION_GATHER_MS)
         seq.projected_seq = self.projection.last_seq()
         seq.attach(self.committer, self.background, loop)
         self.committer.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Protocol
 
 from .files import DataDir
@@ -33,12 +34,13 @@ class Projection(Protocol):
 class BackgroundWriter:
     def __init__(self, data_dir: DataDir, projection: Projection | None, keep_snapshots: int,
                  on_projected: Callable[[int], None] | None = None,
-                 on_failed: Callable[[BaseException], None] | None = None) -> None:
+                 on_failed: Callable[[BaseException], None] | None = None, gather_ms: float = 0) -> None:
         self.data_dir = data_dir
         self.projection = projection
         self.keep_snapshots = keep_snapshots
         self.on_projected = on_projected
         self.on_failed = on_failed
+        self.gather_s = gather_ms / 1000
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ceres-background", daemon=True)
         self.snapshots_written = 0
@@ -64,6 +66,8 @@ class BackgroundWriter:
         q = self._q
         while True:
             work = [q.get()]
+            if self.gather_s:
+                time.sleep(self.gather_s)  # let a few batches gather: fewer, larger transactions
             while True:
                 try:
                     work.append(q.get_nowait())

@@ -2,7 +2,8 @@
 depth — fed by engine events after each batch is durable.
 
 * ``on_batch`` (a sequencer listener, loop thread): each trade updates the instrument's
-  last price, its 1-minute bars of the last 24 h and its current bar per duration, and is
+  last price and its 1-minute bars of the last 24 h (longer bars are folded from them
+  when needed: every duration's current bar starts within the last 24 h), and is
   pushed at once (``push-trade``); instruments whose book or trades changed are marked.
 * a flusher runs every ``push_interval_ms``: for marked instruments it pushes
   ``push-depth10``, ``push-tick`` and ``push-candle`` (one payload per topic, encoded once
@@ -13,8 +14,7 @@ depth — fed by engine events after each batch is durable.
   (4 decimals, half away from zero). With no trade in 24 h, open/high/low equal last and
   volume is 0.
 
-At start the last 24 h of 1-minute bars and the current bar of each duration are loaded
-from the projection store, so ticks and candles continue across restarts.
+At start the last 24 h of 1-minute bars are loaded from the projection store, so ticks and candles continue across restarts.
 """
 
 from __future__ import annotations
@@ -41,28 +41,42 @@ def wall_ms() -> int:
 
 
 class InstrumentMarket:
-    __slots__ = ("inst", "last", "minutes", "bars")
+    __slots__ = ("inst", "last", "last_time", "minutes")
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
         self.last: int | None = None
+        self.last_time = 0
         self.minutes: deque[Bar] = deque()      # 1m bars, oldest first, last 24 h
-        self.bars: dict[int, Bar] = {}          # duration -> current bar
 
     def add_trade(self, t: int, price: int, lots: int) -> None:
         self.last = price
-        start = bar_start(t, MINUTE)
-        if self.minutes and self.minutes[-1].time == start:
-            self.minutes[-1].add(price, lots)
+        self.last_time = t
+        start = t - t % MINUTE
+        minutes = self.minutes
+        if minutes and minutes[-1].time == start:
+            minutes[-1].add(price, lots)
         else:
-            self.minutes.append(Bar(start, price, lots))
-        for d in DURATIONS.values():
-            start = bar_start(t, d)
-            bar = self.bars.get(d)
-            if bar is not None and bar.time == start:
-                bar.add(price, lots)
-            else:
-                self.bars[d] = Bar(start, price, lots)
+            minutes.append(Bar(start, price, lots))
+
+    def current_bar(self, duration: int) -> Bar | None:
+        """The bar of ``duration`` holding the last trade, folded from the minute bars."""
+        if not self.minutes:
+            return None
+        start = bar_start(self.last_time or self.minutes[-1].time, duration)
+        bar = None
+        for minute in reversed(self.minutes):
+            if minute.time < start:
+                break
+            if bar is None:
+                bar = Bar(start, minute.open)
+                bar.high, bar.low, bar.close, bar.volume = minute.high, minute.low, minute.close, minute.volume
+            else:  # walking backwards: this minute is earlier
+                bar.open = minute.open
+                bar.high = max(bar.high, minute.high)
+                bar.low = min(bar.low, minute.low)
+                bar.volume += minute.volume
+        return bar
 
     def window(self, now: int) -> tuple[int, int, int, int, int] | None:
         """(open, high, low, last, volume) over the 24 h before ``now``."""
@@ -113,10 +127,8 @@ class MarketData:
             # the bars ``window`` keeps: those ending after the cutoff (now - 24 h)
             rows = reader.candles(exchange, contract, MINUTE, now - DAY_MS - MINUTE + 1, now, 2000)
             m.minutes.extend(Bar.from_row(r) for r in rows)
-            for d in DURATIONS.values():
-                cur = reader.candles(exchange, contract, d, None, None, 1)
-                if cur:
-                    m.bars[d] = Bar.from_row(cur[-1])
+            if m.minutes:
+                m.last_time = m.minutes[-1].time
             trades = reader.trades(exchange, contract, None, None, 1)
             if trades:
                 m.last = trades[-1].price
@@ -180,7 +192,7 @@ class MarketData:
 
     def current_candle(self, exchange: str, contract: str, duration: int) -> dict | None:
         m = self.markets[(exchange, contract)]
-        bar = m.bars.get(duration)
+        bar = m.current_bar(duration)
         return None if bar is None else self.candle_object(m.inst, duration, bar)
 
     # --- push loop ---------------------------------------------------------------------------
@@ -213,10 +225,12 @@ class MarketData:
                 self._publish(subs, {"msg_type": "push-tick", **self.tick(exchange, contract, with_rate=True)},
                               depth=True)
             m = self.markets[(exchange, contract)]
-            for d, bar in m.bars.items():
+            for d in DURATIONS.values():
                 subs = topics.get(("candle", exchange, contract, NAMES[d]))
                 if subs:
-                    self._publish(subs, self.candle_object(m.inst, d, bar), depth=True)
+                    bar = m.current_bar(d)
+                    if bar is not None:
+                        self._publish(subs, self.candle_object(m.inst, d, bar), depth=True)
 
     def _publish(self, subs: set, obj: dict, *, depth: bool) -> None:
         """Send one encoded payload to every subscriber; ``depth`` marks state pushes that

@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS candles (
 );
 """
 
+ORDER_UPSERT = """
+INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (oid) DO UPDATE SET
+    status = excluded.status, filled = excluded.filled, dealt = excluded.dealt,
+    commission = excluded.commission, seq = excluded.seq
+"""
+
 CANDLE_UPSERT = """
 INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?)
 ON CONFLICT (exchange, contract, duration, time_ms) DO UPDATE SET
@@ -181,8 +188,7 @@ class SqliteProjection:
         db = self._db()
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           orders.values())
+            db.executemany(ORDER_UPSERT, orders.values())
             if fills:
                 db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
             if trades:

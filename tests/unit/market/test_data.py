@@ -65,8 +65,8 @@ def test_window_none_before_any_trade_then_first_trade_opens_it():
     assert m.window(t + 2 * MIN) == (100, 120, 90, 110, 11)
     assert [b.row()[1:] for b in m.minutes] == [(100, 120, 100, 120, 6), (90, 90, 90, 90, 2), (110,) * 4 + (3,)]
     # current bar per duration
-    assert m.bars[DURATIONS["1m"]].row()[1:] == (110, 110, 110, 110, 3)
-    day = m.bars[DURATIONS["1d"]]
+    assert m.current_bar(DURATIONS["1m"]).row()[1:] == (110, 110, 110, 110, 3)
+    day = m.current_bar(DURATIONS["1d"])
     assert day.time == t - t % DAY_MS and day.row()[1:] == (100, 120, 90, 110, 11)
 
 
