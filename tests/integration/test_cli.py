@@ -97,6 +97,7 @@ def test_offline_admin_refused_while_another_process_holds_the_data_dir(tmp_path
                                  "--market-ws-port", "0", "--admin-port", "0", "--no-simulator"],
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 2 and "in use" in second.stderr
+        assert (data / "server.json").exists()  # the refused process left the owner's files alone
     finally:
         server.stop()
 

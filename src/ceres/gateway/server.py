@@ -95,6 +95,7 @@ class Server:
         self.notifier: Notifier | None = None
         self.simulator: Simulator | None = None
         self._timer: asyncio.Task | None = None
+        self._advertised = False
 
     # --- start ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,6 +152,7 @@ class Server:
             await self.simulator.start()
         self._timer = asyncio.create_task(self._time_events())
         root = node.data_dir.root
+        self._advertised = True
         write_private(root / ADMIN_FILE, {"port": self.ports.admin, "token": admin_token})
         write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, "http": self.ports.http,
                                            "trade_ws": self.ports.trade_ws,
@@ -238,9 +240,10 @@ class Server:
             else:
                 lines.append(f"Demo api_key {demo['api_key']} (secret in "
                              f"{self.node.data_dir.root / DEMO_FILE})")
+            secret = demo["secret"] if demo.get("first") else "$SECRET"
             lines.append(
-                "Try it:  curl -H \"api_key: $KEY\" -H \"sign: $(printf 'exchange=TEST&secret=%s' "
-                f"$SECRET | sha256sum | cut -d' ' -f1)\" 'http://{host}:{p.http}/api/v1/basic/contracts?exchange=TEST'")
+                f"Try it:  curl -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' "
+                f"{secret} | sha256sum | cut -d' ' -f1)\" 'http://{host}:{p.http}/api/v1/basic/contracts?exchange=TEST'")
         self.banner("\n".join(lines))
 
     # --- HTTP extras --------------------------------------------------------------------
@@ -306,8 +309,9 @@ class Server:
         for runner in self._runners:
             await runner.cleanup()
         await self.node.close()
-        for name in (SERVER_FILE, ADMIN_FILE):
-            (self.node.data_dir.root / name).unlink(missing_ok=True)
+        if self._advertised:  # never remove another process's files (e.g. after a lock refusal)
+            for name in (SERVER_FILE, ADMIN_FILE):
+                (self.node.data_dir.root / name).unlink(missing_ok=True)
 
 
 async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
@@ -315,7 +319,11 @@ async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop_event.set)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()  # release what was opened (journal threads, lock) before failing
+        raise
     await server.stop_event.wait()
     log.info("shutting down")
     await server.stop()
