@@ -33,7 +33,7 @@ from ..engine.positions import PositionEvent
 from . import protocol as P
 from .auth import Authenticator
 from .views import avg_price, entrust_amount, wire_time
-from .ws import BaseListener, Registry, listener_factory_guard, refuse, upgrade_query
+from .ws import BaseListener, Registry, listener_factory_guard, signed_upgrade
 
 log = logging.getLogger("ceres.ws.notify")
 PATHS = ("/", "/ws/notify")
@@ -116,23 +116,18 @@ class Notifier:
         self.subs: dict[str, set[NotifyListener]] = {}
         # per product, the last notice seq handed to subscribers; notices issued before this
         # server started (recovered from the journal) count as delivered, none are retained
-        self.delivered: dict[str, int] = {k.product.name: k.product.notices
-                                          for k in getattr(auth, "keys", {}).values()}
+        self.delivered: dict[str, int] = {k.product.name: k.product.notices for k in auth.keys.values()}
         self.sent = 0
         self.factory = listener_factory_guard(self._upgrade)
 
     def _upgrade(self, request: Any) -> Any:
-        path, query = upgrade_query(request)
-        if path not in PATHS:
+        signed = signed_upgrade(request, PATHS, self.auth, self.now_ms())
+        if signed is None:
             return None
-        try:
-            key = self.auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"),
-                                      self.now_ms())
-            since = query.get("since")
-            if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
-                raise CeresError(ErrorCode.INVALID_VALUE, "since must be a notice seq", "since")
-        except CeresError as err:
-            return refuse(err)
+        key, query = signed
+        since = query.get("since")
+        if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
+            raise CeresError(ErrorCode.INVALID_VALUE, "since must be a notice seq", "since")
         return NotifyListener(self, key.product.name, key.api_key, int(since) if since is not None else None)
 
     def format(self, ev: Any) -> bytes:

@@ -214,7 +214,18 @@ class BaseListener(WSListener):
         raise NotImplementedError
 
 
-def listener_factory_guard(fn: Any) -> Any:
+def signed_upgrade(request: WSUpgradeRequest, paths: tuple[str, ...], auth: Any,
+                   now_ms: int) -> tuple[Any, dict[str, str]] | None:
+    """Path and handshake signature of 19001/19003: ``(key, query)``, None for an unknown
+    path; a bad sign raises CeresError (the guard refuses the upgrade with it)."""
+    path, query = upgrade_query(request)
+    if path not in paths:
+        return None
+    key = auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"), now_ms)
+    return key, query
+
+
+def listener_factory_guard(fn: Any, on_reject: Any = None) -> Any:
     """Wrap an upgrade factory: ``None`` (unknown path) answers 404 and a CeresError its
     status, both with the envelope; a bug answers 500 instead of killing the server."""
 
@@ -226,6 +237,8 @@ def listener_factory_guard(fn: Any) -> Any:
                 return refuse(CeresError(ErrorCode.NOT_FOUND, f"no such path {path}"))
             return listener
         except CeresError as err:
+            if on_reject is not None:
+                on_reject(err.code)
             return refuse(err)
         except Exception:
             log.exception("upgrade failed")

@@ -29,7 +29,7 @@ from ..engine.ledger import ApiKey
 from . import protocol as P
 from .auth import Authenticator
 from .handlers import BIZ_TYPES, Handlers, operations
-from .ws import BaseListener, Registry, listener_factory_guard, refuse, upgrade_query
+from .ws import BaseListener, Registry, listener_factory_guard, signed_upgrade
 
 log = logging.getLogger("ceres.ws.trade")
 PATHS = ("/", "/ws/trade")
@@ -166,20 +166,12 @@ class TradeServer:
         self.max_pending = max_pending
         self.ops = operations(handlers)
         self.on_reject = on_reject or (lambda code: None)
-        self.factory = listener_factory_guard(self._upgrade)
+        self.factory = listener_factory_guard(self._upgrade, self.on_reject)
 
     def check_key(self, key: ApiKey) -> None:
         if key.revoked:
             raise CeresError(ErrorCode.AUTH_KEY_REVOKED)
 
     def _upgrade(self, request: Any) -> Any:
-        path, query = upgrade_query(request)
-        if path not in PATHS:
-            return None
-        try:
-            key = self.auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"),
-                                      self.now_ms())
-        except CeresError as err:
-            self.on_reject(err.code)
-            return refuse(err)
-        return TradeListener(self, key)
+        signed = signed_upgrade(request, PATHS, self.auth, self.now_ms())
+        return None if signed is None else TradeListener(self, signed[0])

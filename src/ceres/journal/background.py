@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from .files import DataDir
+from .group_commit import take_all
 
 log = logging.getLogger("ceres.journal")
 _STOP = object()
@@ -65,14 +66,10 @@ class BackgroundWriter:
     def _run(self) -> None:
         q = self._q
         while True:
-            work = [q.get()]
+            work = take_all(q)
             if self.gather_s:
                 time.sleep(self.gather_s)  # let a few batches gather: fewer, larger transactions
-            while True:
-                try:
-                    work.append(q.get_nowait())
-                except queue.Empty:
-                    break
+                work += take_all(q) if not q.empty() else []
             stop = False
             items: list[tuple[int, list[Any]]] = []
             for entry in work:

@@ -26,6 +26,16 @@ from .files import SegmentWriter
 _STOP = object()
 
 
+def take_all(q: queue.SimpleQueue) -> list:
+    """Block for one item, then take whatever else is queued (a group)."""
+    items = [q.get()]
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
 class GroupCommitter:
     def __init__(self, writer: SegmentWriter, loop: asyncio.AbstractEventLoop,
                  on_durable: Callable[[int], None], on_failure: Callable[[BaseException], None]) -> None:
@@ -61,13 +71,7 @@ class GroupCommitter:
     def _run(self) -> None:
         q = self._q
         while True:
-            item = q.get()
-            items = [item]
-            while True:
-                try:
-                    items.append(q.get_nowait())
-                except queue.Empty:
-                    break
+            items = take_all(q)
             stop = False
             roll = False
             frames = []

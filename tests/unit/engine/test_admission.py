@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT, Harness, spot
+from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT
 
 from ceres.domain import commands as C
-from ceres.domain.enums import Kind
 from ceres.domain.errors import ErrorCode
-from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
+from ceres.domain.instruments import MAX_PRICE_TICKS
 
 P = 3_000_000
 

@@ -96,7 +96,7 @@ def build_dir(root: Path, n: int = 120, *, batch: int = 7, snapshots: tuple[int,
     first = 1
 
     def flush() -> None:
-        nonlocal pending, first
+        nonlocal pending
         if pending:
             writer.write(encode_frame(first, pending))
             pending = []
