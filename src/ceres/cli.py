@@ -35,7 +35,7 @@ app.add_typer(products_app, name="products")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (defaults are embedded).")
 DataDirOpt = typer.Option(None, "--data-dir", "-d", help="Data directory (default from config).")

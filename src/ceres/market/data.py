@@ -132,6 +132,10 @@ class MarketData:
             trades = reader.trades(exchange, contract, None, None, 1)
             if trades:
                 m.last = trades[-1].price
+            else:  # the tape was pruned: the last bar still knows the last price
+                bars = reader.candles(exchange, contract, MINUTE, None, None, 1)
+                if bars:
+                    m.last = bars[-1][4]
 
     # --- events --------------------------------------------------------------------------
     def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:

@@ -122,7 +122,13 @@ class MarketListener(BaseListener):
             return
         acks = []
         snapshots = []
-        for req in requests[:MAX_SUBSCRIPTIONS]:
+        for i, req in enumerate(requests):
+            if i >= MAX_SUBSCRIPTIONS:
+                item = req if isinstance(req, dict) else {}
+                acks.append(_ack(str(item.get("msg_type", "unknown")).replace("subscribe", "subscribed", 1),
+                                 item.get("exchange"), item.get("contract"), item.get("duration"), 400,
+                                 f"at most {MAX_SUBSCRIPTIONS} requests per message"))
+                continue
             ack, snap = self.server.handle(self, req)
             acks.append(ack)
             if snap is not None:

@@ -148,3 +148,16 @@ def test_subscribe_unsubscribe_and_close_maintain_topics():
     assert list(topics) == [("trade", "TEST", "BTC/USDT", None)]
     listener.on_ws_disconnected(t)
     assert topics == {} and listener.subs == set()
+
+
+def test_requests_beyond_the_limit_per_message_get_a_400_ack():
+    from ceres.market.ws import MAX_SUBSCRIPTIONS
+
+    _, listener, t = make()
+    reqs = [{"msg_type": "subscribe-trade", "exchange": "TEST", "contract": "BTC/USDT"}] * (MAX_SUBSCRIPTIONS + 2)
+    listener.on_message(json.dumps(reqs).encode(), True)
+    listener.flush()
+    acks = json.loads(t.sent[0])
+    assert len(acks) == MAX_SUBSCRIPTIONS + 2
+    assert [a["code"] for a in acks[:2]] == [200, 201]
+    assert [a["code"] for a in acks[-2:]] == [400, 400] and acks[-1]["msg_type"] == "subscribed-trade"
