@@ -34,6 +34,9 @@ MAX_OPEN_PAGE = 100
 
 
 def _enum(value: str, table: dict, field: str) -> Any:
+    found = table.get(value)
+    if found is not None:
+        return found
     found = table.get(value.lower())
     if found is None:
         raise CeresError(ErrorCode.INVALID_VALUE, f"must be one of {', '.join(table)}", field)

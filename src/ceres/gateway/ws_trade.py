@@ -38,10 +38,12 @@ PONG = b"pong"
 
 
 class _Slot:
+    """A place in the connection's reply order; ``data`` is set when the reply is ready."""
+
     __slots__ = ("data",)
 
-    def __init__(self) -> None:
-        self.data: bytes | None = None
+    def __init__(self, data: bytes | None = None) -> None:
+        self.data = data
 
 
 class TradeListener(BaseListener):
@@ -57,15 +59,18 @@ class TradeListener(BaseListener):
     # --- replies in order --------------------------------------------------------------
     def _reply(self, slot: _Slot, data: bytes) -> None:
         slot.data = data
+        self.release()
+
+    def release(self) -> None:
+        """Send the replies that are ready, in request order."""
         slots = self.slots
         while slots and slots[0].data is not None:
             self.send_text(slots.popleft().data)
 
     def _immediate(self, data: bytes) -> None:
         if self.slots:
-            slot = _Slot()
-            self.slots.append(slot)
-            self._reply(slot, data)
+            self.slots.append(_Slot(data))
+            self.release()
         else:
             self.send_text(data)
 
@@ -86,7 +91,8 @@ class TradeListener(BaseListener):
         biz_type = req_id = None
         try:
             obj = P.decode_json_object(data, "message")
-            req_id = P.parse_req_id(obj)
+            if "req_id" in obj:
+                req_id = P.parse_req_id(obj)
             raw = obj.get("biz_type")
             if isinstance(raw, int) and not isinstance(raw, bool):
                 biz_type = raw  # echoed even when unknown
@@ -98,14 +104,9 @@ class TradeListener(BaseListener):
             self.server.on_reject(err.code)
             self._immediate(P.error(err, biz_type, req_id))
             return
-        slot = _Slot()
-        self.slots.append(slot)
-        _Driver(coro, lambda value: self._reply(slot, P.ok(value, biz_type, req_id)),
-                lambda err: self._fail(slot, err, biz_type, req_id)).step()
-
-    def _fail(self, slot: _Slot, err: CeresError, biz_type: int | None, req_id: str | None) -> None:
-        self.server.on_reject(err.code)
-        self._reply(slot, P.error(err, biz_type, req_id))
+        request = _Request(self, coro, biz_type, req_id)
+        self.slots.append(request)
+        request.step()
 
     def on_too_big(self) -> None:
         self._immediate(P.error(CeresError(ErrorCode.PAYLOAD_TOO_LARGE)))
@@ -123,35 +124,40 @@ def _biz_type(value: Any) -> int:
     return value
 
 
-class _Driver:
-    """Runs a handler coroutine to completion without an asyncio Task."""
+class _Request(_Slot):
+    """One request: its place in the reply order, and the driver of its handler coroutine
+    (lighter than an asyncio Task: a handler that finishes without waiting answers at
+    once; one that waits on a future resumes from that future's callback)."""
 
-    __slots__ = ("coro", "on_ok", "on_err")
+    __slots__ = ("listener", "coro", "biz_type", "req_id")
 
-    def __init__(self, coro: Coroutine, on_ok: Callable[[Any], None],
-                 on_err: Callable[[CeresError], None]) -> None:
+    def __init__(self, listener: TradeListener, coro: Coroutine, biz_type: int, req_id: str | None) -> None:
+        self.data = None
+        self.listener = listener
         self.coro = coro
-        self.on_ok = on_ok
-        self.on_err = on_err
+        self.biz_type = biz_type
+        self.req_id = req_id
 
     def step(self, _fut: Any = None) -> None:
         try:
             waited = self.coro.send(None)
         except StopIteration as stop:
-            self.on_ok(stop.value)
-            return
+            self.data = P.ok(stop.value, self.biz_type, self.req_id)
         except CeresError as err:
-            self.on_err(err)
-            return
+            self.listener.server.on_reject(err.code)
+            self.data = P.error(err, self.biz_type, self.req_id)
         except Exception:
             log.exception("handler failed")
-            self.on_err(CeresError(ErrorCode.INTERNAL))
-            return
-        if waited is None:  # a bare yield (asyncio.sleep(0)): resume next iteration
-            asyncio.get_running_loop().call_soon(self.step)
+            self.data = P.error(CeresError(ErrorCode.INTERNAL), self.biz_type, self.req_id)
         else:
-            waited._asyncio_future_blocking = False
-            waited.add_done_callback(self.step)
+            if waited is None:  # a bare yield (asyncio.sleep(0)): resume next iteration
+                asyncio.get_running_loop().call_soon(self.step)
+            else:
+                waited._asyncio_future_blocking = False
+                waited.add_done_callback(self.step)
+            return
+        self.coro = None
+        self.listener.release()
 
 
 class TradeServer:
