@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
 from ceres.domain.secret import secret_enc_hook
-from ceres.engine import contracts
+from ceres.engine import triggers
 from ceres.engine.core import CancelResult, Engine
 from ceres.engine.orders import OrderEvent, TradeEvent
 from ceres.engine.positions import LONG, PositionEvent, force_price, pool_term
@@ -70,7 +70,7 @@ class Recount:
         for pos in eng.contracts.positions.values():
             if pos.deal_id in self.excused or pos.oid in eng.open_orders:
                 continue
-            m = contracts.mark(eng, pos.inst)
+            m = triggers.mark(eng, pos.inst)
             if m is None:
                 continue
             if pos.side == LONG:

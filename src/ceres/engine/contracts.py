@@ -1,5 +1,5 @@
-"""Leveraged contracts on TEST: opening and closing orders, mark price, TP/SL,
-liquidation, funding and expiry. Pure and deterministic like the rest of the engine.
+"""Leveraged contracts on TEST: opening and closing orders, their fills and cancels.
+Pure and deterministic like the rest of the engine.
 
 Opening (``future_dir=open``; buy opens a long, sell a short). Admission walks the book
 to price the part that would cross at once (exact fill prices), adds the resting part at
@@ -18,35 +18,23 @@ other close orders already reserve) is CLOSE_EXCEEDS_POSITION. A closing fill re
 its share of margin and credits ``PnL - fee``; a loss beyond the margin is capped there
 and the rest is charged to the venue's insurance fund (isolated margin).
 
-Mark price: the index set by the journaled ``SetIndex`` command (the simulator feeds it),
-else the mid of best bid and ask (floored to a tick), else the last trade. After every
-command touching a contract, positions whose liquidation price, take-profit or stop-loss
-the mark has reached are closed at market against the book (liquidation first, then by
-deal id). A liquidation's remaining margin goes to the insurance fund, which also
-absorbs deficits. If the book cannot absorb the whole position, the rest stays open and
-is retried at the next command touching the contract.
-
-Funding (perpetuals) and expiry (dated) happen on the journaled ``Tick`` command, so
-replay sees them at the same time. Funding: at each interval boundary,
-``notional(vol, mark) x rate`` moves from the paying side's position margins to the
-receiving side's (longs pay when the rate is positive); payers' amounts are floored, capped
-at their margin; the difference to what receivers get (floored too) goes to or comes from
-the insurance fund. Expiry: resting orders are cancelled and every position is settled
-at the mark (no fee); the contract then rejects orders with INSTRUMENT_NOT_TRADING.
+A liquidation (``engine.triggers``) closes like any closing order, except that the
+position's remaining margin goes to the insurance fund. Mark price, TP/SL and liquidation
+triggers live in ``engine.triggers``; funding and expiry in ``engine.funding``; the
+contract state and its snapshot form in ``engine.contract_state``.
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
-from ..domain.enums import AccountType, FutureDir, Kind, OrderStatus, PriceType, Side
+from ..domain.enums import AccountType, FutureDir, OrderStatus, PriceType, Side
 from ..domain.errors import CeresError, ErrorCode
 from ..domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ..domain.money import ceil_div
-from . import spot
+from . import spot, triggers
 from .orders import Order, OrderEvent, TradeEvent
-from .positions import LONG, SHORT, Position, PositionEvent, cost_part, force_price, pnl, pool_term
+from .positions import LONG, SHORT, Position, PositionEvent, cost_part, force_price, pnl
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT = int(PriceType.LIMIT)
@@ -54,45 +42,7 @@ OPEN, CLOSE = int(FutureDir.OPEN), int(FutureDir.CLOSE)
 SUBMITTED, PART_FILLED, FILLED = 3, 4, 5
 PART_CANCELED, CANCELED = int(OrderStatus.PART_CANCELED), int(OrderStatus.CANCELED)
 CONTRACT = int(AccountType.CONTRACT)
-LIQ, TP, SL = 0, 1, 2
-TRIGGER_TAGS = {LIQ: "liquidation", TP: "take-profit", SL: "stop-loss"}
 
-
-class ContractState:
-    """Contract-only state held by the engine."""
-
-    def __init__(self) -> None:
-        self.positions: dict[int, Position] = {}
-        self.index: dict[tuple[str, str], int] = {}
-        self.last: dict[tuple[str, str], int] = {}
-        self.funding_rates: dict[tuple[str, str], int] = {}
-        self.last_funding: dict[tuple[str, str], int] = {}
-        self.expired: set[tuple[str, str]] = set()
-        self.insurance: dict[tuple[str, str], int] = {}
-        self.triggers: dict[tuple[str, str], list[list]] = {}  # see _heaps
-        self.armed = 0                                  # trigger entries pushed since the last rebuild
-        self.liquidating: set[int] = set()             # oids of liquidation orders (transient)
-        # (product, instrument key, side) -> positions in opening order: close rules read this
-        self.holdings: dict[tuple[str, tuple[str, str], int], dict[int, Position]] = {}
-
-    def hold(self, pos: Position) -> None:
-        self.positions[pos.deal_id] = pos
-        pos.product.positions[pos.deal_id] = pos
-        key = (pos.product.name, (pos.inst.exchange, pos.inst.contract), pos.side)
-        self.holdings.setdefault(key, {})[pos.deal_id] = pos
-
-    def release(self, pos: Position) -> None:
-        del self.positions[pos.deal_id]
-        del pos.product.positions[pos.deal_id]
-        key = (pos.product.name, (pos.inst.exchange, pos.inst.contract), pos.side)
-        held = self.holdings[key]
-        del held[pos.deal_id]
-        if not held:
-            del self.holdings[key]
-
-    def add_insurance(self, inst: Instrument, amount: int) -> None:
-        key = (inst.exchange, inst.settle)
-        self.insurance[key] = self.insurance.get(key, 0) + amount
 
 
 def bind(order: Order) -> None:
@@ -101,185 +51,6 @@ def bind(order: Order) -> None:
     order.pay = order.recv = order.product.account(inst.exchange, CONTRACT).bal(inst.settle)
 
 
-def state(eng) -> dict[str, Any]:
-    cs = eng.contracts
-    return {
-        "positions": [p.to_state() for _, p in sorted(cs.positions.items())],
-        "index": sorted([k[0], k[1], v] for k, v in cs.index.items()),
-        "last": sorted([k[0], k[1], v] for k, v in cs.last.items()),
-        "funding_rates": sorted([k[0], k[1], v] for k, v in cs.funding_rates.items()),
-        "last_funding": sorted([k[0], k[1], v] for k, v in cs.last_funding.items()),
-        "expired": sorted([k[0], k[1]] for k in cs.expired),
-        "insurance": sorted([k[0], k[1], v] for k, v in cs.insurance.items()),
-    }
-
-
-def restore(eng, data: dict[str, Any]) -> None:
-    cs = eng.contracts
-    for row in data["positions"]:
-        (deal, pname, exch, contract, side, vol, cost, margin, lever, realized, tp, sl, oid,
-         opened, closing) = row
-        product = eng.products[pname]
-        inst = eng.instruments[(exch, contract)]
-        pos = Position(deal, product, inst, side, lever, tp, sl, oid, opened,
-                       product.account(exch, CONTRACT).bal(inst.settle))
-        pos.vol, pos.cost, pos.margin, pos.realized, pos.closing = vol, cost, margin, realized, closing
-        pos.force = force_price(inst, side, vol, cost, margin)
-        cs.hold(pos)
-    for exch, contract, v in data["index"]:
-        cs.index[(exch, contract)] = v
-    for exch, contract, v in data["last"]:
-        cs.last[(exch, contract)] = v
-    for exch, contract, v in data["funding_rates"]:
-        cs.funding_rates[(exch, contract)] = v
-    for exch, contract, v in data["last_funding"]:
-        cs.last_funding[(exch, contract)] = v
-    for exch, contract in data["expired"]:
-        cs.expired.add((exch, contract))
-    for venue, cur, v in data["insurance"]:
-        cs.insurance[(venue, cur)] = v
-    _rearm_all(cs)
-
-
-# --- mark and triggers ----------------------------------------------------------------------
-def mark(eng, inst: Instrument) -> int | None:
-    key = (inst.exchange, inst.contract)
-    cs = eng.contracts
-    idx = cs.index.get(key)
-    if idx:
-        return idx
-    book = eng.books[key]
-    bid, ask = book.bids.best(), book.asks.best()
-    if bid is not None and ask is not None:
-        return (bid + ask) // 2
-    return cs.last.get(key)
-
-
-def _heaps(cs: ContractState, key: tuple[str, str]) -> list[list]:
-    """Trigger heaps of a contract: longs firing below / above, shorts below / above.
-    "below" heaps hold ``(-X, deal, kind)`` (fire when mark <= X), "above" ``(X, ...)``."""
-    heaps = cs.triggers.get(key)
-    if heaps is None:
-        heaps = cs.triggers[key] = [[], [], [], []]
-    return heaps
-
-
-def _arm(cs: ContractState, pos: Position, everything: bool = True) -> None:
-    """Push the position's trigger prices (stale entries are skipped lazily when popped).
-    With ``everything`` False only a changed liquidation price is pushed (TP/SL never
-    change after the position opens, and their entries stay valid)."""
-    heaps = _heaps(cs, (pos.inst.exchange, pos.inst.contract))
-    d = pos.deal_id
-    push = heapq.heappush
-    force = pos.force if pos.force != pos.armed or everything else 0
-    pos.armed = pos.force
-    tp = pos.tp if everything else 0
-    sl = pos.sl if everything else 0
-    if pos.side == LONG:
-        below, above = heaps[0], heaps[1]
-        if force:
-            push(below, (-force, d, LIQ))
-        if tp:
-            push(above, (tp, d, TP))
-        if sl:
-            push(below, (-sl, d, SL))
-    else:
-        below, above = heaps[2], heaps[3]
-        if force:
-            push(above, (force, d, LIQ))
-        if tp:
-            push(below, (-tp, d, TP))
-        if sl:
-            push(above, (sl, d, SL))
-    cs.armed += 1
-    if cs.armed > 8 * len(cs.positions) + 1024:
-        _rearm_all(cs)  # drop stale entries (amortised: only after many pushes)
-
-
-def _rearm_all(cs: ContractState) -> None:
-    cs.triggers.clear()
-    cs.armed = 0
-    for _, p in sorted(cs.positions.items()):
-        _arm(cs, p)
-
-
-def _trigger_value(pos: Position, kind: int) -> int:
-    return pos.force if kind == LIQ else pos.tp if kind == TP else pos.sl
-
-
-def _due(cs: ContractState, heaps: list[list], m: int, longs: bool, shorts: bool) -> list[tuple[int, int]]:
-    """Pop the triggers the mark ``m`` has reached, for the sides that can trade now
-    (``longs``: bids exist to sell into; ``shorts``: asks to buy from). Returns the valid
-    (kind, deal_id) pairs, liquidations first."""
-    due = []
-    positions = cs.positions
-    for index, below in ((0, True), (1, False), (2, True), (3, False)):
-        if not (longs if index < 2 else shorts):
-            continue
-        heap = heaps[index]
-        while heap and (-heap[0][0] >= m if below else heap[0][0] <= m):
-            x, deal, kind = heapq.heappop(heap)
-            pos = positions.get(deal)
-            if pos is not None and _trigger_value(pos, kind) == (-x if below else x):
-                due.append((kind, deal))
-    return sorted(set(due))
-
-
-def check_triggers(eng, inst: Instrument) -> None:
-    """Close, at market, every position whose liquidation price, TP or SL the mark has
-    reached and for which the book has liquidity to close into; each position is tried at
-    most once per command. Triggers waiting for liquidity cost nothing until it appears."""
-    cs = eng.contracts
-    key = (inst.exchange, inst.contract)
-    heaps = cs.triggers.get(key)
-    if heaps is None:
-        return
-    book = eng.books[key]
-    tried: set[int] = set()
-    while True:
-        m = mark(eng, inst)
-        if m is None:
-            break
-        due = [(k, d) for k, d in _due(cs, heaps, m, bool(book.bids.prices), bool(book.asks.prices))
-               if d not in tried]
-        if not due:
-            break
-        for kind, deal in due:
-            pos = cs.positions.get(deal)
-            if pos is None or deal in tried:
-                continue
-            tried.add(deal)
-            _close_by_trigger(eng, pos, kind)
-    for deal in tried:
-        pos = cs.positions.get(deal)
-        if pos is not None:
-            _arm(cs, pos)
-
-
-def _close_by_trigger(eng, pos: Position, kind: int) -> None:
-    opening = pos.product.open_orders.get(pos.oid)
-    if opening is not None:  # still adding to this position: it must not refill it
-        cancel(eng, opening)
-    if pos.closing:  # close orders are pending on this position: they make way
-        for order in [o for o in pos.product.open_orders.values()
-                      if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
-            cancel(eng, order)
-    side = SELL if pos.side == LONG else BUY
-    order = Order(eng.ids.next(eng.now), pos.product, pos.inst, side, int(PriceType.MARKET), 0,
-                  pos.vol, TRIGGER_TAGS[kind], eng.now, CLOSE, pos.lever, 0, 0, pos.deal_id)
-    order.pay = order.recv = pos.bal
-    pos.closing += pos.vol
-    cs = eng.contracts
-    if kind == LIQ:
-        cs.liquidating.add(order.oid)
-    eng.events.append(OrderEvent(order, SUBMITTED, 0, 0, 0, 0, 0, eng.seq))
-    book = eng.books[pos.inst.exchange, pos.inst.contract]
-    spot.match(eng, order, book, fill)
-    _finish_market(eng, order)
-    cs.liquidating.discard(order.oid)
-
-
-# --- admission ------------------------------------------------------------------------------
 def _check_price_and_vol(inst: Instrument, cmd) -> int:
     if cmd.price_type == LIMIT:
         if not inst.min_price_ticks <= cmd.price <= MAX_PRICE_TICKS:
@@ -306,7 +77,7 @@ def place(eng, cmd, product, inst: Instrument) -> int | list[int]:
         result = _close(eng, cmd, product, inst, price)
     else:
         raise CeresError(ErrorCode.INVALID_VALUE, "must be open or close on a contract", "future_dir")
-    check_triggers(eng, inst)
+    triggers.check_triggers(eng, inst)
     return result
 
 
@@ -336,7 +107,7 @@ def _open(eng, cmd, product, inst: Instrument, price: int) -> int:
     if not 1 <= lever <= inst.max_lever:
         raise CeresError(ErrorCode.LEVER_OUT_OF_RANGE, f"must be 1..{inst.max_lever}", "lever")
     side = cmd.side
-    ref = price or mark(eng, inst)
+    ref = price or triggers.mark(eng, inst)
     tp, sl = cmd.profit, cmd.stop
     if ref:
         up = side == BUY
@@ -391,10 +162,10 @@ def _run(eng, order: Order, book) -> None:
             if order.fdir == OPEN:
                 _pending_event(eng, order)
     else:
-        _finish_market(eng, order)
+        finish_market(eng, order)
 
 
-def _finish_market(eng, order: Order) -> None:
+def finish_market(eng, order: Order) -> None:
     if order.status == FILLED:
         return
     _release(eng, order)
@@ -477,7 +248,6 @@ def _risk_key(pos: Position) -> int:
     return -pos.force if pos.side == LONG else pos.force
 
 
-# --- fills ------------------------------------------------------------------------------------
 def fill(eng, maker: Order, taker: Order, price: int, lots: int) -> None:
     inst = maker.inst
     n = inst.notional(lots, price)
@@ -527,7 +297,7 @@ def _open_fill(eng, order: Order, lots: int, n: int, fee: int) -> None:
     bal = order.pay
     bal.total -= fee
     bal.frozen -= paid
-    _position_changed(eng, pos)
+    position_changed(eng, pos)
 
 
 def _close_fill(eng, order: Order, lots: int, price: int, n: int, fee: int) -> None:
@@ -551,27 +321,26 @@ def _close_fill(eng, order: Order, lots: int, price: int, n: int, fee: int) -> N
         bal.total += delta
     bal.frozen -= mp
     if pos.vol == 0:
-        _remove(eng, pos)
+        remove(eng, pos)
     else:
-        _position_changed(eng, pos)
+        position_changed(eng, pos)
 
 
-def _remove(eng, pos: Position) -> None:
+def remove(eng, pos: Position) -> None:
     eng.contracts.release(pos)
     pos.force = 0
     eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id, 0, 0,
                                     pos.tp, pos.sl, 0, eng.seq))
 
 
-def _position_changed(eng, pos: Position) -> None:
+def position_changed(eng, pos: Position) -> None:
     new = pos.armed == -1
     pos.force = force_price(pos.inst, pos.side, pos.vol, pos.cost, pos.margin)
-    _arm(eng.contracts, pos, everything=new)
+    triggers.arm(eng.contracts, pos, everything=new)
     eng.events.append(PositionEvent("POSITION", pos.product.name, pos.inst, pos.oid, pos.deal_id,
                                     pos.force, pos.margin, pos.tp, pos.sl, pos.vol, eng.seq))
 
 
-# --- cancel ---------------------------------------------------------------------------------
 def cancel(eng, order: Order) -> None:
     book = eng.books[order.inst.exchange, order.inst.contract]
     book.side_of(order.side).remove(order, order.vol - order.filled)
@@ -583,99 +352,3 @@ def cancel(eng, order: Order) -> None:
     if order.fdir == OPEN:
         _pending_event(eng, order)
 
-
-# --- index, funding, expiry -------------------------------------------------------------------
-def set_index(eng, inst: Instrument, price: int) -> None:
-    eng.contracts.index[inst.exchange, inst.contract] = price
-    check_triggers(eng, inst)
-
-
-def tick(eng) -> None:
-    """Time-driven events due at ``eng.now``: funding boundaries and expiries."""
-    now = eng.now
-    for key, inst in eng.instruments.items():
-        if not inst.is_contract or key in eng.contracts.expired:
-            continue
-        if inst.kind == Kind.DATED and now >= inst.expiry_ms:
-            _expire(eng, inst)
-        elif inst.kind == Kind.PERPETUAL and inst.funding_interval_ms:
-            boundary = now // inst.funding_interval_ms * inst.funding_interval_ms
-            last = eng.contracts.last_funding.get(key)
-            eng.contracts.last_funding[key] = boundary
-            if last is not None and boundary > last:
-                _fund(eng, inst)
-            check_triggers(eng, inst)
-
-
-def next_due(eng) -> int | None:
-    """The earliest time (ms) at which ``tick`` has something to do, if any."""
-    due = None
-    for key, inst in eng.instruments.items():
-        if not inst.is_contract or key in eng.contracts.expired:
-            continue
-        if inst.kind == Kind.DATED:
-            t = inst.expiry_ms
-        elif inst.funding_interval_ms:
-            last = eng.contracts.last_funding.get(key)
-            t = eng.now if last is None else last + inst.funding_interval_ms
-        else:
-            continue
-        due = t if due is None or t < due else due
-    return due
-
-
-def _fund(eng, inst: Instrument) -> None:
-    cs = eng.contracts
-    key = (inst.exchange, inst.contract)
-    m = mark(eng, inst)
-    rate = cs.funding_rates.get(key, inst.funding_rate_e8)
-    if m is None or rate == 0:
-        return
-    payers_side = LONG if rate > 0 else SHORT
-    r = abs(rate)
-    collected = paid_out = 0
-    for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):
-        amount = inst.notional(pos.vol, m) * r // RATE_SCALE
-        if not amount:
-            continue
-        if pos.side == payers_side:
-            amount = min(amount, pos.margin)
-            pos.margin -= amount
-            pos.bal.total -= amount
-            pos.bal.frozen -= amount
-            collected += amount
-        else:
-            pos.margin += amount
-            pos.bal.total += amount
-            pos.bal.frozen += amount
-            paid_out += amount
-        _position_changed(eng, pos)
-    cs.add_insurance(inst, collected - paid_out)
-
-
-def _expire(eng, inst: Instrument) -> None:
-    cs = eng.contracts
-    key = (inst.exchange, inst.contract)
-    book = eng.books[key]
-    m = mark(eng, inst)  # the mark at expiry, before cancelling removes the book mid
-    for order in list(book.resting()):
-        cancel(eng, order)
-    before = sum(pool_term(inst, p.side, p.cost) for p in cs.positions.values() if p.inst is inst)
-    moved = 0
-    for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):
-        gain = pnl(inst, pos.side, pos.cost, inst.notional(pos.vol, m)) if m else 0
-        pos.realized += gain
-        bal = pos.bal
-        if pos.margin + gain < 0:
-            cs.add_insurance(inst, pos.margin + gain)
-            moved += pos.margin + gain
-            bal.total -= pos.margin
-            moved -= pos.margin
-        else:
-            bal.total += gain
-            moved += gain
-        bal.frozen -= pos.margin
-        pos.vol = pos.cost = pos.margin = 0
-        _remove(eng, pos)
-    cs.add_insurance(inst, before - moved)  # rounding of inverse notionals (0 for linear)
-    cs.expired.add(key)

@@ -24,7 +24,8 @@ from ..domain.errors import CeresError, ErrorCode
 from ..domain.ids import IdGen
 from ..domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
 from ..domain.secret import Secret, secret_enc_hook
-from . import contracts, spot
+from . import contracts, funding, spot, triggers
+from .contract_state import ContractState
 from .book import OrderBook
 from .ledger import ApiKey, Ledger, Product
 from .orders import Order, OrderEvent
@@ -60,7 +61,7 @@ class Engine:
         self.open_orders: dict[int, Order] = {}
         self.ledger = Ledger()
         self.ids = IdGen()
-        self.contracts = contracts.ContractState()
+        self.contracts = ContractState()
         self.seq = 0
         self.now = 0
         self.events: list[Any] = []
@@ -170,7 +171,7 @@ class Engine:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
             elif order.inst.is_contract:
                 contracts.cancel(self, order)
-                contracts.check_triggers(self, order.inst)
+                triggers.check_triggers(self, order.inst)
                 ok.append(oid)
             else:
                 spot.cancel(self, order)
@@ -188,7 +189,7 @@ class Engine:
         inst = self._contract(cmd.exchange, cmd.contract)
         if not 1 <= cmd.price <= MAX_PRICE_TICKS:
             raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, "index price out of range", "price")
-        contracts.set_index(self, inst, cmd.price)
+        triggers.set_index(self, inst, cmd.price)
 
     def _set_funding_rate(self, cmd: C.SetFundingRate) -> None:
         inst = self._contract(cmd.exchange, cmd.contract)
@@ -199,11 +200,11 @@ class Engine:
         self.contracts.funding_rates[(inst.exchange, inst.contract)] = cmd.rate
 
     def _tick(self, cmd: C.Tick) -> None:
-        contracts.tick(self)
+        funding.tick(self)
 
     def next_due(self) -> int | None:
         """When the next time-driven event (funding, expiry) is due, in ms."""
-        return contracts.next_due(self)
+        return funding.next_due(self)
 
     # --- products, keys, funds -----------------------------------------------------------
     def _create_product(self, cmd: C.CreateProduct) -> None:

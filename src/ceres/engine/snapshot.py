@@ -14,7 +14,7 @@ from ..domain.enums import AccountType
 from ..domain.errors import CeresError, ErrorCode
 from ..domain.instruments import Instrument
 from ..domain.secret import Secret
-from . import contracts, spot
+from . import contract_state, contracts, spot
 from .ledger import ApiKey, Product
 from .orders import Order
 
@@ -44,7 +44,7 @@ def engine_state(eng) -> dict[str, Any]:
         "fees": sorted([v, c, a] for (v, c), a in eng.ledger.fees.items()),
         "net_deposits": sorted([c, a] for c, a in eng.ledger.net_deposits.items()),
         "books": books,
-        "contracts": contracts.state(eng),
+        "contracts": contract_state.state(eng),
     }
 
 
@@ -66,7 +66,7 @@ def restore_engine(eng, state: dict[str, Any]) -> None:
     for cur, amount in state["net_deposits"]:
         eng.ledger.net_deposits[cur] = amount
     instruments: dict[tuple[str, str], Instrument] = eng.instruments
-    contracts.restore(eng, state["contracts"])
+    contract_state.restore(eng, state["contracts"])
     for exchange, contract, rows in state["books"]:
         if (exchange, contract) not in instruments:
             raise CeresError(ErrorCode.UNKNOWN_CONTRACT,

@@ -16,7 +16,7 @@ from ..domain import commands as C
 from ..domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
 from ..domain.errors import CeresError, ErrorCode
 from ..domain.money import parse_decimal, to_scaled
-from ..engine import contracts
+from ..engine import triggers
 from ..engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ..engine.ledger import ApiKey
 from ..store.sqlite import OrderRow, SqliteReader
@@ -282,7 +282,7 @@ class Handlers:
                (side is not None and pos.side != side):
                 continue
             if inst not in marks:
-                marks[inst] = contracts.mark(self.engine, inst)
+                marks[inst] = triggers.mark(self.engine, inst)
             out.append(views.position_object(pos, marks[inst]))
         return out
 

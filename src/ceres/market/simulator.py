@@ -34,7 +34,7 @@ from ..domain.enums import FutureDir, PriceType, Side
 from ..domain.errors import CeresError
 from ..domain.instruments import Instrument
 from ..domain.money import to_scaled
-from ..engine import contracts
+from ..engine.positions import LONG, SHORT
 
 log = logging.getLogger("ceres.simulator")
 BUY, SELL = int(Side.BUY), int(Side.SELL)
@@ -189,6 +189,6 @@ class Simulator:
     def _closable(self, inst: Instrument, side: int) -> int:
         """Lots of the simulator's positions an order on ``side`` could still close."""
         product = self.engine.products[self.product]
-        closes = contracts.LONG if side == SELL else contracts.SHORT
+        closes = LONG if side == SELL else SHORT
         return sum(p.vol - p.closing for p in product.positions.values()
                    if p.inst is inst and p.side == closes)
