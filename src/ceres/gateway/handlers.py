@@ -2,9 +2,10 @@
 
 A handler takes the authenticated key and a validated request Struct and returns the
 ``data`` of the reply, or raises :class:`CeresError`. State changes go through the
-sequencer (so the reply waits for durability); reads use engine memory for open orders
-and the projection store for history (after it has caught up with everything durable,
-so a client always sees what it was acknowledged).
+sequencer (so the reply waits for durability); reads use engine memory for open orders,
+the in-memory cache of recently changed orders (``RecentOrders``), and the projection store
+for older history (after it has caught up with everything applied, so a client always sees
+what it was acknowledged).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..engine.ledger import ApiKey
 from ..store.sqlite import OrderRow, SqliteReader
 from . import protocol as P
 from . import views
+from .recent import RecentOrders
 from .sequencer import Sequencer
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
@@ -67,7 +69,8 @@ def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
 class Handlers:
     def __init__(self, engine: Engine, sequencer: Sequencer, reader: SqliteReader, *,
                  tz: timezone, base_currency: str, max_order_query: int = 100,
-                 last_price: Callable[[str, str], int | None] | None = None) -> None:
+                 last_price: Callable[[str, str], int | None] | None = None,
+                 recent: RecentOrders | None = None) -> None:
         self.engine = engine
         self.sequencer = sequencer
         self.reader = reader
@@ -75,6 +78,7 @@ class Handlers:
         self.base_currency = base_currency
         self.max_order_query = max_order_query
         self.last_price = last_price or (lambda exchange, contract: None)
+        self.recent = recent if recent is not None else RecentOrders()
 
     # --- helpers ------------------------------------------------------------------------
     @staticmethod
@@ -143,13 +147,14 @@ class Handlers:
         ids = parse_ids(req.system_oid)
         result = await self.sequencer.submit(C.Cancel(key.product.name, ids))
         errors = []
-        if result.failed:
+        product = key.product.name
+        unknown = [oid for oid, _ in result.failed if self.recent.get(product, oid) is None]
+        if unknown:
             await self.sequencer.projection_caught_up()
-            product = key.product.name
-            for oid, _ in result.failed:
-                owner = self.reader.order_owner(oid)
-                err = CeresError(ErrorCode.ORDER_FINISHED if owner == product else ErrorCode.ORDER_NOT_FOUND)
-                errors.append({"system_oid": str(oid), "code": err.code, "message": err.message})
+        for oid, _ in result.failed:
+            finished = self.recent.get(product, oid) is not None or self.reader.order_owner(oid) == product
+            err = CeresError(ErrorCode.ORDER_FINISHED if finished else ErrorCode.ORDER_NOT_FOUND)
+            errors.append({"system_oid": str(oid), "code": err.code, "message": err.message})
         return {"SUCCESS": [{"system_oid": str(oid)} for oid in result.ok], "ERROR": errors}
 
     # --- reads ---------------------------------------------------------------------------
@@ -215,6 +220,8 @@ class Handlers:
                 order = product.open_orders.get(oid)
                 if order is not None:
                     found[oid] = views.live_order_object(order, self.tz)
+                elif (ev := self.recent.get(product.name, oid)) is not None:
+                    found[oid] = views.event_order_object(ev, self.tz)
                 else:
                     missing.append(oid)
             if missing:

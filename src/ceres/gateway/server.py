@@ -129,7 +129,7 @@ class Server:
         handlers.last_price = market.last_price  # account rows' market_value
         self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
                                             retention=cfg.market.notice_retention)
-        node.sequencer.listeners += [notifier.on_batch, market.on_batch]
+        node.sequencer.listeners += [notifier.on_batch, market.on_batch, handlers.recent.on_batch]
         app.add_routes(MarketRest(market, reader, node.sequencer.projection_caught_up).routes())
         metrics.gauges["notices_sent_total"] = lambda: notifier.sent
         metrics.gauges["market_pushes_total"] = lambda: market.pushes

@@ -97,6 +97,13 @@ def live_order_object(order, tz: timezone) -> dict:
                         order.status, order.filled, order.dealt, order.commission, tz)
 
 
+def event_order_object(ev, tz: timezone) -> dict:
+    """The order object as of an OrderEvent (the state right after that event)."""
+    o = ev.order
+    return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
+                        o.lever, o.profit, o.stop, ev.status, ev.filled, ev.dealt, ev.commission, tz)
+
+
 def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,
                 fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone) -> dict:
     """The fill object (API.md section 3); spot fills carry the original's literal
