@@ -56,6 +56,7 @@ class AuthConfig(_Section):
 class LimitsConfig(_Section):
     max_body_bytes: int = 65536
     max_order_query: int = 100
+    max_unsent_kib: int = 4096
 
 
 class JournalConfig(_Section):

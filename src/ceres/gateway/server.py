@@ -127,15 +127,17 @@ class Server:
         self.market = market = MarketData(node.engine, push_interval_ms=cfg.market.push_interval_ms)
         market.load(reader)
         handlers.last_price = market.last_price  # account rows' market_value
+        unsent = cfg.limits.max_unsent_kib << 10
         self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
-                                            retention=cfg.market.notice_retention)
+                                            retention=cfg.market.notice_retention, max_buffer=unsent)
         node.sequencer.listeners += [notifier.on_batch, market.on_batch, handlers.recent.on_batch]
         app.add_routes(MarketRest(market, reader, node.sequencer.projection_caught_up).routes())
         metrics.gauges["notices_sent_total"] = lambda: notifier.sent
         metrics.gauges["market_pushes_total"] = lambda: market.pushes
         self.ports.http = await self._serve_app(app, host, cfg.server.http_port)
         trade = TradeServer(handlers, auth, self.registry, now_ms=now_ms,
-                            max_message=cfg.limits.max_body_bytes, on_reject=metrics.reject)
+                            max_message=cfg.limits.max_body_bytes, max_buffer=unsent,
+                            on_reject=metrics.reject)
         self.ports.trade_ws = await self._serve_ws(trade.factory, host, cfg.server.trade_ws_port,
                                                    cfg.limits.max_body_bytes)
         admin_token = secrets.token_urlsafe(32)
@@ -144,8 +146,9 @@ class Server:
         self.ports.admin = await self._serve_app(admin_app, "127.0.0.1", cfg.server.admin_port)
         self.ports.notify_ws = await self._serve_ws(notifier.factory, host, cfg.server.notify_ws_port,
                                                     cfg.limits.max_body_bytes)
-        self.ports.market_ws = await self._serve_ws(MarketServer(market, self.registry).factory, host,
-                                                    cfg.server.market_ws_port, cfg.limits.max_body_bytes)
+        market_ws = MarketServer(market, self.registry, max_buffer=unsent)
+        self.ports.market_ws = await self._serve_ws(market_ws.factory, host, cfg.server.market_ws_port,
+                                                    cfg.limits.max_body_bytes)
         market.start()
         if self.simulate:
             self.simulator = Simulator.from_config(node.engine, node.submit, cfg.simulator)

@@ -50,8 +50,8 @@ class TradeListener(BaseListener):
     name = "trade"
 
     def __init__(self, server: "TradeServer", key: ApiKey) -> None:
-        super().__init__(max_message=server.max_message, registry=server.registry,
-                         api_key=key.api_key)
+        super().__init__(max_message=server.max_message, max_buffer=server.max_buffer,
+                         registry=server.registry, api_key=key.api_key)
         self.server = server
         self.key = key
         self.slots: deque[_Slot] = deque()
@@ -163,13 +163,14 @@ class _Request(_Slot):
 class TradeServer:
     def __init__(self, handlers: Handlers, auth: Authenticator, registry: Registry, *,
                  now_ms: Callable[[], int], max_message: int = 65536, max_pending: int = 10000,
-                 on_reject: Callable[[str], None] | None = None) -> None:
+                 max_buffer: int = 8 << 20, on_reject: Callable[[str], None] | None = None) -> None:
         self.handlers = handlers
         self.auth = auth
         self.registry = registry
         self.now_ms = now_ms
         self.max_message = max_message
         self.max_pending = max_pending
+        self.max_buffer = max_buffer
         self.ops = operations(handlers)
         self.on_reject = on_reject or (lambda code: None)
         self.factory = listener_factory_guard(self._upgrade, self.on_reject)
