@@ -57,6 +57,8 @@ class LimitsConfig(_Section):
     max_body_bytes: int = 65536
     max_order_query: int = 100
     max_unsent_kib: int = 4096
+    requests_per_second: int = 0
+    burst: int = 0
 
 
 class JournalConfig(_Section):

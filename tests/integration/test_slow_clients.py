@@ -88,3 +88,26 @@ async def test_non_reading_trade_client_is_dropped_and_others_are_served(tmp_pat
         raw.close()
     finally:
         server.stop()
+
+
+async def test_rate_limit_answers_429_on_both_transports_and_keeps_the_socket(tmp_path):
+    server = ServerProcess(tmp_path / "data", extra_args=("--no-simulator",),
+                           config="[limits]\nrequests_per_second = 1\nburst = 3\n").start()
+    try:
+        api = server.rest()
+        codes = [api.pairs()["code"] for _ in range(6)]
+        assert codes[:3] == ["200"] * 3 and "429" in codes[3:]
+        limited = api.pairs()
+        assert (limited["code"], limited["_status"]) == ("429", 429)
+        demo = server.demo()
+        async with aiohttp.ClientSession() as session:
+            ws = await TradeSocket.connect(session, server.trade_ws_url, demo["api_key"], demo["secret"])
+            replies = [await ws.request(13, exchange="TEST") for _ in range(4)]
+            assert "429" in [r["code"] for r in replies]
+            await ws.send_raw("ping")
+            assert await ws.recv() == "pong"  # still open
+            await asyncio.sleep(1.1)
+            assert (await ws.request(13, exchange="TEST"))["code"] == "200"  # refilled
+            await ws.close()
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from ..domain.errors import CeresError, ErrorCode
 from . import protocol as P
 from .auth import Authenticator
 from .handlers import Handlers, operations
+from .ratelimit import RateLimiter
 
 log = logging.getLogger("ceres.http")
 API = "/api/v1/"
@@ -37,12 +38,13 @@ def now_ms() -> int:
 
 class RestApi:
     def __init__(self, handlers: Handlers, auth: Authenticator, *, max_body: int = 65536,
-                 on_reject: Callable[[str], None] | None = None) -> None:
+                 on_reject: Callable[[str], None] | None = None, limiter: RateLimiter | None = None) -> None:
         self.handlers = handlers
         self.auth = auth
         self.max_body = max_body
         self.ops = operations(handlers)
         self.on_reject = on_reject or (lambda code: None)
+        self.limiter = limiter or RateLimiter(0, 0)
 
     def routes(self) -> list[web.RouteDef]:
         get, post, delete = web.get, web.post, web.delete
@@ -82,6 +84,7 @@ class RestApi:
                 obj, signed = await self._params(request)
                 key = self.auth.verify_rest(request.headers.get("api_key"), request.headers.get("sign"),
                                             signed, now_ms())
+                self.limiter.check(key.api_key, time.monotonic())
                 req = P.parse_request(req_cls, obj)
                 data = await handler(key, req)
             except CeresError as err:

@@ -42,6 +42,7 @@ from .handlers import Handlers
 from .http import RestApi, envelope_response, error_response, make_app
 from .metrics import Metrics
 from .notices import Notifier
+from .ratelimit import RateLimiter
 from .ws import Registry
 from .ws_trade import TradeServer
 
@@ -117,7 +118,9 @@ class Server:
                                             base_currency=cfg.server.base_currency,
                                             max_order_query=cfg.limits.max_order_query)
         host = cfg.server.host
-        rest = RestApi(handlers, auth, max_body=cfg.limits.max_body_bytes, on_reject=metrics.reject)
+        lim = cfg.limits
+        limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)
+        rest = RestApi(handlers, auth, max_body=lim.max_body_bytes, on_reject=metrics.reject, limiter=limiter)
         app = make_app(cfg.limits.max_body_bytes)
         app.add_routes(rest.routes())
         app.add_routes([web.get("/health", self._health), web.get("/metrics", self._metrics),
@@ -137,7 +140,7 @@ class Server:
         self.ports.http = await self._serve_app(app, host, cfg.server.http_port)
         trade = TradeServer(handlers, auth, self.registry, now_ms=now_ms,
                             max_message=cfg.limits.max_body_bytes, max_buffer=unsent,
-                            on_reject=metrics.reject)
+                            on_reject=metrics.reject, limiter=limiter)
         self.ports.trade_ws = await self._serve_ws(trade.factory, host, cfg.server.trade_ws_port,
                                                    cfg.limits.max_body_bytes)
         admin_token = secrets.token_urlsafe(32)

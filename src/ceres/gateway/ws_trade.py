@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any, Callable, Coroutine
 
@@ -29,6 +30,7 @@ from ..engine.ledger import ApiKey
 from . import protocol as P
 from .auth import Authenticator
 from .handlers import BIZ_TYPES, Handlers, operations
+from .ratelimit import RateLimiter
 from .ws import BaseListener, Registry, listener_factory_guard, signed_upgrade
 
 log = logging.getLogger("ceres.ws.trade")
@@ -99,6 +101,7 @@ class TradeListener(BaseListener):
             biz_type = _biz_type(raw)
             req_cls, handler = self.server.ops[BIZ_TYPES[biz_type]]
             self.server.check_key(self.key)
+            self.server.limiter.check(self.key.api_key, time.monotonic())
             coro = handler(self.key, P.parse_request(req_cls, obj))
         except CeresError as err:
             self.server.on_reject(err.code)
@@ -163,7 +166,8 @@ class _Request(_Slot):
 class TradeServer:
     def __init__(self, handlers: Handlers, auth: Authenticator, registry: Registry, *,
                  now_ms: Callable[[], int], max_message: int = 65536, max_pending: int = 10000,
-                 max_buffer: int = 8 << 20, on_reject: Callable[[str], None] | None = None) -> None:
+                 max_buffer: int = 8 << 20, on_reject: Callable[[str], None] | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.handlers = handlers
         self.auth = auth
         self.registry = registry
@@ -171,6 +175,7 @@ class TradeServer:
         self.max_message = max_message
         self.max_pending = max_pending
         self.max_buffer = max_buffer
+        self.limiter = limiter or RateLimiter(0, 0)
         self.ops = operations(handlers)
         self.on_reject = on_reject or (lambda code: None)
         self.factory = listener_factory_guard(self._upgrade, self.on_reject)
