@@ -359,3 +359,25 @@ def check_pair(p: Any) -> None:
     for k in ("tick_size", "volume_increment", "min_price", "min_volume", "min_change"):
         assert is_decimal(p[k]), (k, p)
     assert p["min_change"] == p["tick_size"]
+
+
+def wire(d: Any) -> str:
+    """A Decimal in the wire's plain notation, trailing zeros stripped (API.md section 1)."""
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def new_spot_product(server: Any, name: str, spot: dict[str, str], exchange: str = "TEST") -> Any:
+    """A product funded on the spot account, with a read+trade key; returns its RestClient
+    (raising on error codes)."""
+    from ceres.client import RestClient
+
+    server.admin("create_product", name=name)
+    cred = server.admin("create_key", product=name, permissions="read,trade")
+    for currency, amount in spot.items():
+        server.admin("deposit", product=name, currency=currency, amount=amount)
+        server.admin("transfer", product=name, currency=currency, amount=amount, from_type=2, to_type=3,
+                     exchange=exchange)
+    return RestClient(server.http_url, cred["api_key"], cred["secret"], raise_for_code=True)

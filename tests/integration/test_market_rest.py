@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from ceres.client import RestClient
+from tests.integration.api_helpers import wire, new_spot_product
 from tests.serverproc import ServerProcess
 
 X = "TEST"
@@ -52,13 +53,6 @@ def srv(tmp_path_factory):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def wire(d: Decimal) -> str:
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -105,15 +99,6 @@ def bad(srv: ServerProcess, method: str, path: str, params: dict[str, Any] | Non
     return reply["message"]
 
 
-def new_product(srv: ServerProcess, name: str, spot: dict[str, str]) -> RestClient:
-    srv.admin("create_product", name=name)
-    cred = srv.admin("create_key", product=name, permissions="read,trade")
-    for currency, amount in spot.items():
-        srv.admin("deposit", product=name, currency=currency, amount=amount)
-        srv.admin("transfer", product=name, currency=currency, amount=amount, from_type=2, to_type=3, exchange=X)
-    return RestClient(srv.http_url, cred["api_key"], cred["secret"], raise_for_code=True)
-
-
 def place(rest: RestClient, contract: str, side: str, price: str, vol: str, ptype: str = "limit") -> str:
     return rest.place(exchange=X, contract=contract, price_type=ptype, entrust_bs=side,
                       entrust_price=price if ptype == "limit" else None, entrust_vol=vol)["data"]["system_oid"]
@@ -144,8 +129,8 @@ def fold(trades: list[tuple[int, str, str]], duration: int) -> list[dict]:
 # --- depth10 ----------------------------------------------------------------------------------
 def test_depth10_is_the_book_made_by_our_orders(srv):
     C = "BTC/USDT"
-    seller = new_product(srv, "md-seller", {"BTC": "100"})
-    buyer = new_product(srv, "md-buyer", {"USDT": "10000000"})
+    seller = new_spot_product(srv, "md-seller", {"BTC": "100"})
+    buyer = new_spot_product(srv, "md-buyer", {"USDT": "10000000"})
     empty = market(srv, "depth10", exchange=X, contract=C)
     assert empty == {"exchange": X, "contract": C, "asks": [], "bids": []}
     asks: dict[Decimal, Decimal] = {}
@@ -198,8 +183,8 @@ def test_depth10_is_the_book_made_by_our_orders(srv):
 # --- trade --------------------------------------------------------------------------------------
 def test_trade_list_agrees_with_our_fills_and_range_rules(srv):
     C = "ETH/USDT"
-    a = new_product(srv, "mt-a", {"ETH": "1000", "USDT": "10000000"})
-    b = new_product(srv, "mt-b", {"ETH": "1000", "USDT": "10000000"})
+    a = new_spot_product(srv, "mt-a", {"ETH": "1000", "USDT": "10000000"})
+    b = new_spot_product(srv, "mt-b", {"ETH": "1000", "USDT": "10000000"})
     assert market(srv, "trade", exchange=X, contract=C) == {"exchange": X, "contract": C, "detail": []}
     made: list[tuple[str, str, str]] = []  # (price, volume, side)
     before = now_ms()
@@ -245,8 +230,8 @@ def test_trade_list_agrees_with_our_fills_and_range_rules(srv):
 # --- tick ----------------------------------------------------------------------------------------
 def test_tick_over_our_trades(srv):
     C = "ADA_BTC"
-    a = new_product(srv, "mk-a", {"ADA": "1000000", "BTC": "10"})
-    b = new_product(srv, "mk-b", {"ADA": "1000000", "BTC": "10"})
+    a = new_spot_product(srv, "mk-a", {"ADA": "1000000", "BTC": "10"})
+    b = new_spot_product(srv, "mk-b", {"ADA": "1000000", "BTC": "10"})
     t0 = now_ms()
     empty = market(srv, "tick", exchange=X, contract=C)
     assert set(empty) == TICK_KEYS
@@ -309,8 +294,8 @@ def test_candles_across_a_minute_boundary_and_the_24h_tick_window(tmp_path):
     proc = shifted_server(tmp_path, "data", offset)
     proc.start()
     try:
-        a = new_product(proc, "mc-a", {"ETH": "1000", "USDT": "10000000"})
-        b = new_product(proc, "mc-b", {"ETH": "1000", "USDT": "10000000"})
+        a = new_spot_product(proc, "mc-a", {"ETH": "1000", "USDT": "10000000"})
+        b = new_spot_product(proc, "mc-b", {"ETH": "1000", "USDT": "10000000"})
         pre = [("2000", "0.1"), ("2010", "0.2"), ("1990", "0.3")]
         post = [("2005", "0.4"), ("2020", "0.1"), ("1980", "0.5"), ("2001", "0.2")]
         for i, (p, v) in enumerate(pre):

@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 
 from ceres.client import RestClient, ws_sign
+from tests.integration.api_helpers import new_spot_product
 from tests.serverproc import ServerProcess
 
 X = "TEST"
@@ -113,15 +114,6 @@ def ack(kind: str, contract: Any, duration: Any, code: int, exchange: Any = X, v
 
 def short(acks: list[dict]) -> list[tuple]:
     return [(a["msg_type"], a["exchange"], a["contract"], a["duration"], a["code"]) for a in acks]
-
-
-def new_product(srv: ServerProcess, name: str, spot: dict[str, str]) -> RestClient:
-    srv.admin("create_product", name=name)
-    cred = srv.admin("create_key", product=name, permissions="read,trade")
-    for currency, amount in spot.items():
-        srv.admin("deposit", product=name, currency=currency, amount=amount)
-        srv.admin("transfer", product=name, currency=currency, amount=amount, from_type=2, to_type=3, exchange=X)
-    return RestClient(srv.http_url, cred["api_key"], cred["secret"], raise_for_code=True)
 
 
 def place(rest: RestClient, contract: str, side: str, price: str, vol: str) -> str:
@@ -216,7 +208,7 @@ async def test_subscription_acks(srv):
 # --- depth ------------------------------------------------------------------------------------
 async def test_depth_snapshot_first_then_latest_state(srv):
     C = "ETH/BTC"
-    a = new_product(srv, "mw-depth", {"ETH": "1000", "BTC": "100"})
+    a = new_spot_product(srv, "mw-depth", {"ETH": "1000", "BTC": "100"})
     for i in range(3):
         place(a, C, "sell", f"0.0{660 + i}", "1.5")
         place(a, C, "buy", f"0.0{650 - i}", "2")
@@ -254,8 +246,8 @@ async def test_depth_snapshot_first_then_latest_state(srv):
 # --- trades, ticks, candles, unsubscribe ----------------------------------------------------------
 async def test_trade_tick_candle_pushes_and_unsubscribe(srv):
     C = "BTC/USDT"
-    a = new_product(srv, "mw-a", {"BTC": "100", "USDT": "10000000"})
-    b = new_product(srv, "mw-b", {"BTC": "100", "USDT": "10000000"})
+    a = new_spot_product(srv, "mw-a", {"BTC": "100", "USDT": "10000000"})
+    b = new_spot_product(srv, "mw-b", {"BTC": "100", "USDT": "10000000"})
     async with aiohttp.ClientSession() as session:
         m = await Market.connect(session, srv)
         acks = await m.acks([sub("trade", C), sub("tick", C), sub("candle", C, "1m")])
@@ -323,7 +315,7 @@ async def test_trade_tick_candle_pushes_and_unsubscribe(srv):
 
 async def test_change_rate_rounding_on_push_tick(srv):
     C = "ADA_BTC"
-    a = new_product(srv, "mw-ada", {"ADA": "1000000", "BTC": "10"})
+    a = new_spot_product(srv, "mw-ada", {"ADA": "1000000", "BTC": "10"})
     async with aiohttp.ClientSession() as session:
         m = await Market.connect(session, srv)
         await m.acks([sub("tick", C)])

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from ceres.client import RestClient, ws_sign
+from tests.integration.api_helpers import wire
 from tests.serverproc import ServerProcess
 
 X = "TEST"
@@ -47,14 +48,6 @@ def srv(tmp_path_factory):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def wire(d: Decimal) -> str:
-    """Plain notation, trailing zeros stripped (API.md section 1)."""
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
 def avg(*fills: tuple[str, str]) -> str:
     """Average fill price as the server renders it: half-up at tick decimals + 8."""
     vol = sum(Decimal(v) for _, v in fills)
