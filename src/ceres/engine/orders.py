@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ..domain.enums import FutureDir, OrderStatus, PriceType, Side
+from ..domain.enums import OrderStatus, PriceType, Side
 from ..domain.instruments import Instrument
 
 
@@ -57,14 +57,6 @@ class Order:
         self.notional = 0  # contracts: notional of all opening fills so far
         self.pay: Any = None   # Balance the order pays from (its freeze lives there)
         self.recv: Any = None  # Balance its proceeds go to
-
-    @property
-    def is_market_buy(self) -> bool:
-        return self.ptype == PriceType.MARKET and self.side == Side.BUY and not self.inst.is_contract
-
-    @property
-    def open(self) -> bool:
-        return self.status <= OrderStatus.PART_FILLED
 
     def __repr__(self) -> str:
         return (f"Order({self.oid}, {self.product.name}, {self.inst.contract}, "
@@ -121,7 +113,3 @@ class TradeEvent(msgspec.Struct, gc=False):
     maker_fee: int
     taker_fee: int
     seq: int = 0
-
-
-def future_dir_wire(order: Order) -> str:
-    return FutureDir(order.fdir).wire

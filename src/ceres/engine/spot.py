@@ -43,13 +43,6 @@ CANCELED = int(OrderStatus.CANCELED)
 _LIVE_MAX = PART_FILLED
 
 
-def fee_on(amount: int, rate: int) -> int:
-    """``floor(amount x rate)``, floored in magnitude for negative rates."""
-    if rate >= 0:
-        return amount * rate // RATE_SCALE
-    return -(amount * -rate // RATE_SCALE)
-
-
 def buy_freeze(inst: Instrument, price: int, lots: int) -> int:
     """QUOTE frozen by a limit buy of ``lots`` at ``price``: notional plus the largest fee."""
     notional = price * lots * inst.notional_mult
