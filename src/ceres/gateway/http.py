@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ..domain.errors import CeresError, ErrorCode
+from ..clock import wall_ms
 from . import protocol as P
 from .auth import Authenticator
 from .handlers import Handlers, operations
@@ -30,10 +31,6 @@ def envelope_response(body: bytes, status: int = 200) -> web.Response:
 
 def error_response(err: CeresError) -> web.Response:
     return envelope_response(P.error(err), err.error.http_status)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class RestApi:
@@ -83,7 +80,7 @@ class RestApi:
                     raise CeresError(ErrorCode.PAYLOAD_TOO_LARGE)
                 obj, signed = await self._params(request)
                 key = self.auth.verify_rest(request.headers.get("api_key"), request.headers.get("sign"),
-                                            signed, now_ms())
+                                            signed, wall_ms())
                 self.limiter.check(key.api_key, time.monotonic())
                 req = P.parse_request(req_cls, obj)
                 data = await handler(key, req)

@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ..domain.commands import Command
+from ..clock import wall_ms
 from ..domain.errors import CeresError, ErrorCode
 from ..engine.core import Engine
 from ..engine.snapshot import engine_state
@@ -37,10 +38,6 @@ from ..journal.group_commit import GroupCommitter
 log = logging.getLogger("ceres.sequencer")
 HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"
 Listener = Callable[[list[tuple[int, list[Any]]]], None]
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Batch:

@@ -16,7 +16,6 @@ import logging
 import os
 import secrets
 import signal
-import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from aiohttp import web
 from picows import ws_create_server
 
 from ..admin import AdminOps
+from ..clock import wall_ms
 from ..domain import commands as C
 from ..config import Config
 from ..domain.errors import CeresError, ErrorCode
@@ -53,10 +53,6 @@ DEMO_FILE = "demo-credentials.json"
 EXIT_JOURNAL_FAILURE = 3
 WS_READ_BUFFER = 1024
 WS_FRAME_CAP = 1 << 20
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def write_private(path: Path, data: dict) -> None:
@@ -131,14 +127,14 @@ class Server:
         market.load(reader)
         handlers.last_price = market.last_price  # account rows' market_value
         unsent = cfg.limits.max_unsent_kib << 10
-        self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=now_ms,
+        self.notifier = notifier = Notifier(auth, self.registry, tz=cfg.tz, now_ms=wall_ms,
                                             retention=cfg.market.notice_retention, max_buffer=unsent)
         node.sequencer.listeners += [notifier.on_batch, market.on_batch, handlers.recent.on_batch]
         app.add_routes(MarketRest(market, reader, node.sequencer.projection_caught_up).routes())
         metrics.gauges["notices_sent_total"] = lambda: notifier.sent
         metrics.gauges["market_pushes_total"] = lambda: market.pushes
         self.ports.http = await self._serve_app(app, host, cfg.server.http_port)
-        trade = TradeServer(handlers, auth, self.registry, now_ms=now_ms,
+        trade = TradeServer(handlers, auth, self.registry, now_ms=wall_ms,
                             max_message=cfg.limits.max_body_bytes, max_buffer=unsent,
                             on_reject=metrics.reject, limiter=limiter)
         self.ports.trade_ws = await self._serve_ws(trade.factory, host, cfg.server.trade_ws_port,
@@ -195,7 +191,7 @@ class Server:
         while True:
             await asyncio.sleep(period)
             due = engine.next_due()
-            if due is not None and due <= now_ms() and self.node.sequencer.failed is None:
+            if due is not None and due <= wall_ms() and self.node.sequencer.failed is None:
                 try:
                     await self.node.submit(C.Tick())
                 except CeresError as err:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any, Callable
 
 from ..domain.instruments import Instrument
+from ..clock import wall_ms
 from ..domain.money import format_scaled
 from ..engine.orders import OrderEvent, TradeEvent
 from ..gateway.protocol import encode_json
@@ -34,10 +34,6 @@ from .candles import DURATIONS, NAMES, Bar, bar_start
 log = logging.getLogger("ceres.market")
 DAY_MS = 86_400_000
 MINUTE = DURATIONS["1m"]
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class InstrumentMarket:
