@@ -275,46 +275,39 @@ class SqliteReader:
             (product, exchange, contract, count))
         return [FillRow(*r[:11], int(r[11])) for r in rows]
 
+    def _ranged(self, select: str, args: list[Any], order: str, begin: int | None, end: int | None,
+                size: int) -> list[tuple]:
+        """Rows of ``select`` (filtered by ``args``) in time order (``order``, a column that
+        increases with ``time_ms`` and breaks its ties):
+        both bounds -> all in range (up to ``size``); ``begin`` -> the first ``size`` from it;
+        otherwise the last ``size`` up to ``end`` (API.md section 5)."""
+        if begin is not None and end is not None:
+            return self._conn.execute(select + f" AND time_ms>=? AND time_ms<=? ORDER BY {order} LIMIT ?",
+                                      (*args, begin, end, size)).fetchall()
+        if begin is not None:
+            return self._conn.execute(select + f" AND time_ms>=? ORDER BY {order} LIMIT ?",
+                                      (*args, begin, size)).fetchall()
+        if end is not None:
+            select += " AND time_ms<=?"
+            args = [*args, end]
+        rows = self._conn.execute(select + f" ORDER BY {order} DESC LIMIT ?", (*args, size)).fetchall()
+        rows.reverse()
+        return rows
+
     def trades(self, exchange: str, contract: str, begin: int | None, end: int | None,
                size: int) -> list[TradeRow]:
-        """Public trades in time order: both bounds -> all in range (up to ``size``);
-        ``begin`` -> first ``size`` from it; otherwise the last ``size`` up to ``end``."""
-        base = ("SELECT tid, time_ms, price, lots, taker_side FROM trades "
-                "WHERE exchange=? AND contract=?")
-        args: list[Any] = [exchange, contract]
-        if begin is not None and end is not None:
-            rows = self._conn.execute(base + " AND time_ms>=? AND time_ms<=? ORDER BY tid LIMIT ?",
-                                      (*args, begin, end, size)).fetchall()
-        elif begin is not None:
-            rows = self._conn.execute(base + " AND time_ms>=? ORDER BY tid LIMIT ?",
-                                      (*args, begin, size)).fetchall()
-        else:
-            if end is not None:
-                base += " AND time_ms<=?"
-                args.append(end)
-            rows = self._conn.execute(base + " ORDER BY tid DESC LIMIT ?", (*args, size)).fetchall()
-            rows.reverse()
+        """Public trades in time order (range rules of ``_ranged``)."""
+        rows = self._ranged("SELECT tid, time_ms, price, lots, taker_side FROM trades "
+                            "WHERE exchange=? AND contract=?", [exchange, contract], "tid", begin, end, size)
         return [TradeRow(*r) for r in rows]
 
     def candles(self, exchange: str, contract: str, duration: int, begin: int | None, end: int | None,
                 size: int) -> list[tuple[int, int, int, int, int, int]]:
-        """Bars ``(time, open, high, low, close, volume)`` in time order, same range rules
-        as ``trades``."""
-        base = ("SELECT time_ms, open, high, low, close, volume FROM candles "
-                "WHERE exchange=? AND contract=? AND duration=?")
-        args: list[Any] = [exchange, contract, duration]
-        if begin is not None and end is not None:
-            return self._conn.execute(base + " AND time_ms>=? AND time_ms<=? ORDER BY time_ms LIMIT ?",
-                                      (*args, begin, end, size)).fetchall()
-        if begin is not None:
-            return self._conn.execute(base + " AND time_ms>=? ORDER BY time_ms LIMIT ?",
-                                      (*args, begin, size)).fetchall()
-        if end is not None:
-            base += " AND time_ms<=?"
-            args.append(end)
-        rows = self._conn.execute(base + " ORDER BY time_ms DESC LIMIT ?", (*args, size)).fetchall()
-        rows.reverse()
-        return rows
+        """Bars ``(time, open, high, low, close, volume)`` in time order (range rules of
+        ``_ranged``)."""
+        return self._ranged("SELECT time_ms, open, high, low, close, volume FROM candles "
+                            "WHERE exchange=? AND contract=? AND duration=?",
+                            [exchange, contract, duration], "time_ms", begin, end, size)
 
     def last_seq(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
