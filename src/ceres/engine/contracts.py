@@ -97,11 +97,6 @@ def _cross_notional(book, inst: Instrument, side: int, limit: int | None, vol: i
     return total, left
 
 
-def _contract_balance(product, inst: Instrument):
-    acc = product.accounts.get((inst.exchange, CONTRACT))
-    return acc.balances.get(inst.settle) if acc is not None else None
-
-
 def _open(eng, cmd, product, inst: Instrument, price: int) -> int:
     lever = cmd.lever
     if not 1 <= lever <= inst.max_lever:
@@ -122,7 +117,7 @@ def _open(eng, cmd, product, inst: Instrument, price: int) -> int:
     crossing, left = _cross_notional(book, inst, side, limit, cmd.vol)
     notional = crossing + (inst.notional(left, price) if limit is not None and left else 0)
     need = ceil_div(notional, lever) + notional * inst.freeze_rate // RATE_SCALE
-    bal = _contract_balance(product, inst)
+    bal = product.balance(inst.exchange, CONTRACT, inst.settle)
     if bal is None or bal.total - bal.frozen < need:
         have = 0 if bal is None else bal.total - bal.frozen
         raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,

@@ -258,8 +258,7 @@ class Engine:
     def _withdraw(self, cmd: C.Withdraw) -> int:
         product = self.product(cmd.product)
         self._check_amount(cmd.currency, cmd.amount)
-        acc = product.accounts.get(("", AccountType.SETTLEMENT))
-        bal = acc.balances.get(cmd.currency) if acc else None
+        bal = product.balance("", AccountType.SETTLEMENT, cmd.currency)
         if bal is None or bal.available < cmd.amount:
             raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,
                              f"insufficient {cmd.currency} in the settlement account")
@@ -284,8 +283,7 @@ class Engine:
         dst_key = self._account_key(cmd.to_type, cmd.exchange, "to")
         if src_key == dst_key:
             raise CeresError(ErrorCode.INVALID_VALUE, "source and destination are the same account", "to")
-        src_acc = product.accounts.get(src_key)
-        src = src_acc.balances.get(cmd.currency) if src_acc else None
+        src = product.balance(src_key[0], src_key[1], cmd.currency)
         if src is None or src.available < cmd.amount:
             raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,
                              f"insufficient available {cmd.currency} in account type {cmd.from_type}")

@@ -92,6 +92,12 @@ class Product:
             acc = self.accounts[key] = Account(key[0], type_)
         return acc
 
+    def balance(self, venue: str, type_: int, currency: str) -> Balance | None:
+        """The balance if it exists. Lookups never create accounts or balances, so a
+        rejected command leaves no trace in the state."""
+        acc = self.accounts.get(("" if type_ == AccountType.SETTLEMENT else venue, type_))
+        return None if acc is None else acc.balances.get(currency)
+
     def iter_balances(self) -> Iterator[tuple[Account, str, Balance]]:
         for key in sorted(self.accounts):
             acc = self.accounts[key]

@@ -107,8 +107,8 @@ class Simulator:
             for type_ in (3, 4):
                 for currency, amount in self.funds.items():
                     target = to_scaled(amount, eng.currencies[currency], "funds")
-                    acc = product.accounts.get((exchange, type_))
-                    have = acc.balances[currency].total if acc and currency in acc.balances else 0
+                    bal = product.balance(exchange, type_, currency)
+                    have = 0 if bal is None else bal.total
                     if have < target // 2:
                         await self.submit(C.Deposit(self.product, currency, target - have))
                         await self.submit(C.Transfer(self.product, currency, target - have, 2, type_, exchange))
