@@ -173,8 +173,7 @@ def _release(eng, order: Order) -> None:
     """Give back what an ending order still holds: its freeze, or its close reservation."""
     if order.fdir == OPEN:
         if order.frozen:
-            order.pay.frozen -= order.frozen
-            order.frozen = 0
+            spot.release(order)
     else:
         pos = eng.contracts.positions.get(order.deal_id)
         if pos is not None:
@@ -337,13 +336,11 @@ def position_changed(eng, pos: Position) -> None:
 
 
 def cancel(eng, order: Order) -> None:
-    book = eng.books[order.inst.exchange, order.inst.contract]
-    book.side_of(order.side).remove(order, order.vol - order.filled)
-    order.status = PART_CANCELED if order.filled else CANCELED
-    _release(eng, order)
-    eng.unregister_open(order)
-    eng.events.append(OrderEvent(order, order.status, order.filled, order.dealt, order.commission,
-                                 0, 0, eng.seq))
+    """Cancel a resting contract order like a spot one (book, status 14/15, freeze, event);
+    a close order also gives back its reservation, an opening order announces its margin gone."""
+    spot.cancel(eng, order)
     if order.fdir == OPEN:
         _pending_event(eng, order)
+    else:
+        _release(eng, order)
 

@@ -265,7 +265,8 @@ def fill(eng, maker: Order, taker: Order, price: int, lots: int) -> None:
                              fee_s if buyer_maker else fee_b, seq))
 
 
-def _release(order: Order) -> None:
+def release(order: Order) -> None:
+    """Unfreeze what the order still holds."""
     order.pay.frozen -= order.frozen
     order.frozen = 0
 
@@ -273,7 +274,7 @@ def _release(order: Order) -> None:
 def finish_market(eng, order: Order, exhausted: bool) -> None:
     """Close a market order after matching: release what is left, set the final status."""
     if order.frozen:
-        _release(order)
+        release(order)
     if order.status == FILLED:
         return
     if order.filled == 0:
@@ -293,7 +294,7 @@ def cancel(eng, order: Order) -> None:
     book.side_of(order.side).remove(order, order.vol - order.filled)
     order.status = PART_CANCELED if order.filled else CANCELED
     if order.frozen:
-        _release(order)
+        release(order)
     eng.unregister_open(order)
     eng.events.append(OrderEvent(order, order.status, order.filled, order.dealt,
                                  order.commission, 0, 0, eng.seq))
