@@ -92,6 +92,13 @@ class Handlers:
             raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
         return exchange
 
+    def _filters(self, exchange: str | None, contract: str | None) -> None:
+        """Optional exchange/contract filters must name a known exchange and instrument."""
+        if exchange is not None:
+            self._exchange(exchange)
+            if contract is not None:
+                self.engine.instrument(exchange, contract)
+
     # --- place / close ------------------------------------------------------------------
     def place_command(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> C.Place:
         """Convert a validated request into an engine command (exact grid conversion)."""
@@ -131,15 +138,14 @@ class Handlers:
         return C.Place(key.product.name, inst.exchange, inst.contract, int(side), int(ptype), price,
                        vol, client_oid, int(fdir), lever, profit, stop, deal_id, close_rule)
 
-    async def place(self, key: ApiKey, req: P.PlaceReq) -> dict:
-        cmd = self.place_command(key, req)
+    async def place(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> dict:
+        cmd = self.place_command(key, req, closing=closing)
         result = await self.sequencer.submit(cmd)
         return {"client_oid": cmd.client_oid, "system_oid": _join_ids(result)}
 
     async def close(self, key: ApiKey, req: P.PlaceReq) -> dict:
-        cmd = self.place_command(key, req, closing=True)
-        result = await self.sequencer.submit(cmd)
-        return {"client_oid": cmd.client_oid, "system_oid": _join_ids(result)}
+        """``trade/close``: a placement that must close contract positions."""
+        return await self.place(key, req, closing=True)
 
     # --- cancel ---------------------------------------------------------------------------
     async def cancel(self, key: ApiKey, req: P.CancelReq) -> dict:
@@ -207,10 +213,7 @@ class Handlers:
         self.require(key, Permission.READ)
         if req.status is not None and req.status not in _STATUSES:
             raise CeresError(ErrorCode.INVALID_VALUE, "unknown status code", "status")
-        if req.exchange is not None:
-            self._exchange(req.exchange)
-        if req.exchange is not None and req.contract is not None:
-            self.engine.instrument(req.exchange, req.contract)
+        self._filters(req.exchange, req.contract)
         product = key.product
         if req.system_oid is not None:
             ids = parse_ids(req.system_oid)
@@ -252,10 +255,7 @@ class Handlers:
         if not 1 <= limit <= MAX_OPEN_PAGE:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
         self.require(key, Permission.READ)
-        if req.exchange is not None:
-            self._exchange(req.exchange)
-            if req.contract is not None:
-                self.engine.instrument(req.exchange, req.contract)
+        self._filters(req.exchange, req.contract)
         after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
         page = []
         more = False
@@ -275,10 +275,7 @@ class Handlers:
 
     async def positions(self, key: ApiKey, req: P.PositionsReq) -> list:
         self.require(key, Permission.READ)
-        if req.exchange is not None:
-            self._exchange(req.exchange)
-        if req.exchange is not None and req.contract is not None:
-            self.engine.instrument(req.exchange, req.contract)
+        self._filters(req.exchange, req.contract)
         side = _enum(req.position_dir, _SIDES, "position_dir") if req.position_dir is not None else None
         out = []
         marks: dict[Any, int | None] = {}
