@@ -156,8 +156,7 @@ class MarketData:
     def trade_object(self, ev: TradeEvent) -> dict:
         inst = ev.inst
         return {"msg_type": "push-trade", "exchange": inst.exchange, "contract": inst.contract,
-                "time": str(ev.time), "price": inst.fmt_price(ev.price), "volume": inst.fmt_vol(ev.lots),
-                "side": "b" if ev.taker_side == 1 else "s"}
+                **trade_fields(inst, ev.time, ev.price, ev.lots, ev.taker_side)}
 
     def depth(self, exchange: str, contract: str, levels: int = 10) -> dict:
         book = self.engine.books[(exchange, contract)]
@@ -240,6 +239,12 @@ class MarketData:
         for sub in list(subs):
             sub.push(data, topic if depth else None)
             self.pushes += 1
+
+
+def trade_fields(inst: Instrument, time_ms: int, price: int, lots: int, taker_side: int) -> dict:
+    """A trade as pushed and listed: ms time string, price, volume, taker side b/s."""
+    return {"time": str(time_ms), "price": inst.fmt_price(price), "volume": inst.fmt_vol(lots),
+            "side": "b" if taker_side == 1 else "s"}
 
 
 def bar_fields(inst: Instrument, bar: Bar) -> dict:

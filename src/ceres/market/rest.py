@@ -20,7 +20,7 @@ from aiohttp import web
 from ..domain.errors import CeresError
 from ..gateway.protocol import decode_json_object, encode_json
 from .candles import DURATIONS, Bar
-from .data import MarketData, bar_fields
+from .data import MarketData, bar_fields, trade_fields
 
 DEFAULT_SIZE = 100
 MAX_SIZE = 2000
@@ -115,9 +115,7 @@ class MarketRest:
         inst = self.market.markets[(exchange, contract)].inst
         rows = self.reader.trades(exchange, contract, begin, end, size)
         return {"exchange": exchange, "contract": contract,
-                "detail": [{"time": str(r.time_ms), "price": inst.fmt_price(r.price),
-                            "volume": inst.fmt_vol(r.lots), "side": "b" if r.taker_side == 1 else "s"}
-                           for r in rows]}
+                "detail": [trade_fields(inst, r.time_ms, r.price, r.lots, r.taker_side) for r in rows]}
 
     async def depth10(self, params: dict) -> dict:
         exchange, contract = self._instrument(params)
