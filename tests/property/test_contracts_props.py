@@ -10,18 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import hypothesis.strategies as st
-import msgspec
 from hypothesis import HealthCheck, event, given, settings
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
-from ceres.domain.secret import secret_enc_hook
 from ceres.engine import triggers
 from ceres.engine.core import CancelResult, Engine
 from ceres.engine.orders import OrderEvent, TradeEvent
 from ceres.engine.positions import LONG, PositionEvent, force_price, pool_term
-from ceres.engine.snapshot import engine_state, restore_engine
 from contract_streams import DECIMALS, instruments, new_engine, run_stream
+from replay_checks import check_replay, check_snapshot_then_rest
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -154,11 +152,7 @@ def _outcome(eng: Engine, cmd, seq: int, now: int) -> tuple[Any, list]:
 @given(st.data())
 def test_contract_replay_reproduces_state_hash(data: st.DataObject) -> None:
     eng, applied, outcomes = _record(data)
-    twin = new_engine()
-    twin.take_events()
-    replayed = [_outcome(twin, cmd, seq, now) for cmd, seq, now in applied]
-    assert replayed == outcomes
-    assert twin.state_hash() == eng.state_hash()
+    check_replay(new_engine, _outcome, eng, applied, outcomes)
 
 
 @SETTINGS
@@ -166,16 +160,5 @@ def test_contract_replay_reproduces_state_hash(data: st.DataObject) -> None:
 def test_contract_snapshot_at_random_point_plus_rest(data: st.DataObject) -> None:
     recorder, applied, outcomes = _record(data)
     cut = data.draw(st.integers(0, len(applied)), label="cut")
-    eng = new_engine()
-    eng.take_events()
-    for cmd, seq, now in applied[:cut]:
-        _outcome(eng, cmd, seq, now)
-    blob = msgspec.msgpack.encode(engine_state(eng), enc_hook=secret_enc_hook)
-    restored = Engine(instruments(), DECIMALS)
-    restore_engine(restored, msgspec.msgpack.decode(blob))
-    assert restored.state_hash() == eng.state_hash()
-    assert restored.check() == []
-    rest = [_outcome(restored, cmd, seq, now) for cmd, seq, now in applied[cut:]]
-    assert rest == outcomes[cut:]
-    assert restored.state_hash() == recorder.state_hash()
-    assert restored.check() == []
+    check_snapshot_then_rest(new_engine, lambda: Engine(instruments(), DECIMALS), _outcome, recorder,
+                             applied, outcomes, cut)
