@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import make_engine, make_stream  # noqa: E402  (bench/engine.py)
 
 from ceres.domain import commands as C  # noqa: E402
-from ceres.gateway.sequencer import Sequencer  # noqa: E402
+from ceres.pipeline.sequencer import Sequencer  # noqa: E402
 from ceres.gcpolicy import tune_gc  # noqa: E402
-from ceres.journal.codec import scan  # noqa: E402
-from ceres.journal.files import DataDir, SegmentWriter  # noqa: E402
-from ceres.journal.group_commit import GroupCommitter  # noqa: E402
+from ceres.pipeline.frames import scan  # noqa: E402
+from ceres.journal.file.segments import DataDir, SegmentWriter  # noqa: E402
+from ceres.journal.file.group_commit import GroupCommitter  # noqa: E402
 
 
 class TimedWriter(SegmentWriter):

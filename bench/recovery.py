@@ -41,9 +41,9 @@ from engine import make_stream  # noqa: E402  (bench/engine.py)
 from ceres.config import load_config  # noqa: E402
 from ceres.domain import commands as C  # noqa: E402
 from ceres.gcpolicy import tune_gc  # noqa: E402
-from ceres.journal.files import DataDir  # noqa: E402
-from ceres.journal.recovery import recover  # noqa: E402
-from ceres.node import Node  # noqa: E402
+from ceres.journal.file.segments import DataDir  # noqa: E402
+from ceres.pipeline.recovery import recover  # noqa: E402
+from ceres.pipeline.node import Node  # noqa: E402
 
 console = Console()
 SETUP_FUNDS = (("USDT", 10**17), ("BTC", 10**15))  # as bench/engine.py (under the int64 cap)

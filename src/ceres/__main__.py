@@ -1,3 +1,3 @@
-from .cli import main
+from ceres.cli import main
 
 main()

@@ -13,12 +13,12 @@ import secrets
 import string
 from typing import Any, Awaitable, Callable
 
-from .domain import commands as C
-from .domain.enums import permission_names, permissions_mask
-from .domain.errors import CeresError, ErrorCode
-from .domain.money import format_scaled, to_scaled
-from .domain.secret import Secret
-from .engine.core import Engine
+from ceres.domain import commands as C
+from ceres.domain.enums import permission_names, permissions_mask
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.money import format_scaled, to_scaled
+from ceres.domain.secret import Secret
+from ceres.engine.core import Engine
 
 ALPHABET = string.ascii_letters + string.digits
 

@@ -21,8 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import Config, ConfigError, load_config, to_toml
-from .logsetup import configure_logging
+from ceres.config import Config, ConfigError, load_config, to_toml
+from ceres.logsetup import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ceres: an open trading-API server speaking the CoinCeres 2019 API.")
@@ -81,9 +81,9 @@ def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDir
                   notify_ws_port=notify_ws_port, market_ws_port=market_ws_port,
                   admin_port=admin_port, log_json=log_json)
     configure_logging(cfg.server.log_level, cfg.server.log_json)
-    from .gateway.server import serve as run_server
-    from .journal.codec import JournalCorrupt
-    from .journal.files import DataDirLocked
+    from ceres.server import serve as run_server
+    from ceres.pipeline.frames import JournalCorrupt
+    from ceres.journal.file.segments import DataDirLocked
 
     try:
         code = _run(run_server(cfg, simulator=False if no_simulator else None))
@@ -113,10 +113,10 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
            full: bool = typer.Option(False, help="Also replay the whole journal from seq 1 "
                                      "(when retained) and compare state hashes.")) -> None:
     """Recover DATA_DIR read-only: snapshot used, records replayed, state hash."""
-    from .journal.codec import JournalCorrupt
-    from .journal.files import DataDir
-    from .journal.recovery import recover
-    from .node import Node
+    from ceres.pipeline.frames import JournalCorrupt
+    from ceres.journal.file.segments import DataDir
+    from ceres.pipeline.recovery import recover
+    from ceres.pipeline.node import Node
 
     cfg = _config(config, data_dir)
     node = Node(cfg, data_dir)
@@ -156,8 +156,8 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
     """Bring the SQLite projection up to date from the journal (server must be stopped)."""
     from rich.progress import Progress
 
-    from .journal.files import DataDirLocked
-    from .node import Node
+    from ceres.journal.file.segments import DataDirLocked
+    from ceres.pipeline.node import Node
 
     cfg = _config(config, data_dir)
     node = Node(cfg, data_dir)
@@ -185,8 +185,8 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
 # --- operator actions ------------------------------------------------------------------------
 def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Optional[Path]) -> Any:
     cfg = _config(config, data_dir)
-    from .domain.errors import CeresError
-    from .journal.files import DataDir, DataDirLocked
+    from ceres.domain.errors import CeresError
+    from ceres.journal.file.segments import DataDir, DataDirLocked
 
     d = DataDir(cfg.data_path)
     admin_file = d.root / "admin.json"
@@ -212,8 +212,8 @@ def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Opti
             raise typer.Exit(1)
         return reply["data"]
 
-    from .admin import AdminOps
-    from .node import Node
+    from ceres.admin import AdminOps
+    from ceres.pipeline.node import Node
 
     async def offline() -> Any:
         node = Node(cfg)

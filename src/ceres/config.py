@@ -21,9 +21,9 @@ from typing import Any, Mapping
 
 import msgspec
 
-from .domain.enums import Kind
-from .domain.errors import CeresError
-from .domain.instruments import Instrument
+from ceres.domain.enums import Kind
+from ceres.domain.errors import CeresError
+from ceres.domain.instruments import Instrument
 
 
 class ConfigError(Exception):

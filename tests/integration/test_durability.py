@@ -24,10 +24,10 @@ import pytest
 from ceres.config import load_config
 from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus
-from ceres.journal.codec import FRAME_MAGIC, FRAME_HEADER_SIZE, encode_frame, scan
-from ceres.journal.files import DataDir
-from ceres.journal.recovery import recover
-from ceres.node import Node
+from ceres.pipeline.frames import FRAME_MAGIC, FRAME_HEADER_SIZE, encode_frame, scan
+from ceres.journal.file.segments import DataDir
+from ceres.pipeline.recovery import recover
+from ceres.pipeline.node import Node
 from tests.serverproc import ServerProcess
 
 SEED = 20240611

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from .secret import Secret
+from ceres.domain.secret import Secret
 
 
 class Command(msgspec.Struct, array_like=True, tag=True, frozen=True, gc=False):

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .enums import Kind
-from .errors import CeresError, ErrorCode
-from .money import format_scaled, parse_decimal, to_steps
+from ceres.domain.enums import Kind
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.money import format_scaled, parse_decimal, to_steps
 
 RATE_DECIMALS = 8
 RATE_SCALE = 10**RATE_DECIMALS

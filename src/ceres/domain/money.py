@@ -17,7 +17,7 @@ without a point (``"10"``, ``"0.000011655"``), a leading ``-`` for negatives.
 
 from __future__ import annotations
 
-from .errors import CeresError, ErrorCode
+from ceres.domain.errors import CeresError, ErrorCode
 
 MAX_DECIMAL_LEN = 40
 _POW10 = [10**i for i in range(64)]

@@ -25,8 +25,8 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Iterator
 
-from ..domain.enums import OrderStatus, Side
-from .orders import Order
+from ceres.domain.enums import OrderStatus, Side
+from ceres.engine.orders import Order
 
 _LIVE_MAX = OrderStatus.PART_FILLED
 

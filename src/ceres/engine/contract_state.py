@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.enums import AccountType
-from ..domain.instruments import Instrument
-from . import triggers
-from .positions import Position, force_price
+from ceres.domain.enums import AccountType
+from ceres.domain.instruments import Instrument
+from ceres.engine import triggers
+from ceres.engine.positions import Position, force_price
 
 CONTRACT = int(AccountType.CONTRACT)
 

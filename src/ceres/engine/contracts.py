@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.enums import AccountType, FutureDir, OrderStatus, PriceType, Side
-from ..domain.errors import CeresError, ErrorCode
-from ..domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
-from ..domain.money import ceil_div
-from . import spot, triggers
-from .orders import Order, OrderEvent, TradeEvent
-from .positions import LONG, SHORT, Position, PositionEvent, cost_part, force_price, pnl
+from ceres.domain.enums import AccountType, FutureDir, OrderStatus, PriceType, Side
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
+from ceres.domain.money import ceil_div
+from ceres.engine import spot, triggers
+from ceres.engine.orders import Order, OrderEvent, TradeEvent
+from ceres.engine.positions import LONG, SHORT, Position, PositionEvent, cost_part, force_price, pnl
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT = int(PriceType.LIMIT)

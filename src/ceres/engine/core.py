@@ -18,18 +18,18 @@ from typing import Any, Callable, Iterable
 
 import msgspec
 
-from ..domain import commands as C
-from ..domain.enums import AccountType, OrderStatus, PriceType, Side
-from ..domain.errors import CeresError, ErrorCode
-from ..domain.ids import IdGen
-from ..domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
-from ..domain.secret import Secret, secret_enc_hook
-from . import contracts, funding, spot, triggers
-from .contract_state import ContractState
-from .book import OrderBook
-from .ledger import ApiKey, Ledger, Product
-from .orders import Order, OrderEvent
-from .positions import PositionEvent, pool_term
+from ceres.domain import commands as C
+from ceres.domain.enums import AccountType, OrderStatus, PriceType, Side
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.ids import IdGen
+from ceres.domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
+from ceres.domain.secret import Secret, secret_enc_hook
+from ceres.engine import contracts, funding, spot, triggers
+from ceres.engine.contract_state import ContractState
+from ceres.engine.book import OrderBook
+from ceres.engine.ledger import ApiKey, Ledger, Product
+from ceres.engine.orders import Order, OrderEvent
+from ceres.engine.positions import PositionEvent, pool_term
 
 MAX_CLIENT_OID = 64
 MAX_CANCEL_IDS = 15
@@ -344,7 +344,7 @@ class Engine:
 
     def state_hash(self) -> str:
         """SHA-256 over the canonical encoding of the whole state."""
-        from .snapshot import engine_state
+        from ceres.engine.snapshot import engine_state
 
         data = msgspec.msgpack.encode(engine_state(self), enc_hook=secret_enc_hook)
         return hashlib.sha256(data).hexdigest()

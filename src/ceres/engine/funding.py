@@ -15,10 +15,10 @@ the contract then rejects orders with INSTRUMENT_NOT_TRADING.
 
 from __future__ import annotations
 
-from ..domain.enums import Kind
-from ..domain.instruments import RATE_SCALE, Instrument
-from . import contracts, triggers
-from .positions import LONG, SHORT, pnl, pool_term
+from ceres.domain.enums import Kind
+from ceres.domain.instruments import RATE_SCALE, Instrument
+from ceres.engine import contracts, triggers
+from ceres.engine.positions import LONG, SHORT, pnl, pool_term
 
 
 def tick(eng) -> None:

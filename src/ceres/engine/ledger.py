@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from ..domain.enums import AccountType
-from ..domain.secret import Secret
+from ceres.domain.enums import AccountType
+from ceres.domain.secret import Secret
 
 if TYPE_CHECKING:
-    from .orders import Order
+    from ceres.engine.orders import Order
 
 
 class Balance:

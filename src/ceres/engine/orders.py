@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
-from ..domain.enums import OrderStatus, PriceType, Side
-from ..domain.instruments import Instrument
+from ceres.domain.enums import OrderStatus, PriceType, Side
+from ceres.domain.instruments import Instrument
 
 
 class Order:

@@ -35,8 +35,8 @@ from typing import Any
 
 import msgspec
 
-from ..domain.instruments import RATE_SCALE, Instrument
-from ..domain.money import ceil_div
+from ceres.domain.instruments import RATE_SCALE, Instrument
+from ceres.domain.money import ceil_div
 
 LONG = 1
 SHORT = 2

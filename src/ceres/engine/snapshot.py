@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.enums import AccountType
-from ..domain.errors import CeresError, ErrorCode
-from ..domain.instruments import Instrument
-from ..domain.secret import Secret
-from . import contract_state, contracts, spot
-from .ledger import ApiKey, Product
-from .orders import Order
+from ceres.domain.enums import AccountType
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import Instrument
+from ceres.domain.secret import Secret
+from ceres.engine import contract_state, contracts, spot
+from ceres.engine.ledger import ApiKey, Product
+from ceres.engine.orders import Order
 
 STATE_VERSION = 3
 

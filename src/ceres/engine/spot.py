@@ -25,10 +25,10 @@ An order that cannot be funded, or fails any check, raises before anything chang
 
 from __future__ import annotations
 
-from ..domain.enums import AccountType, OrderStatus, PriceType, Side
-from ..domain.errors import CeresError, ErrorCode
-from ..domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
-from .orders import Order, OrderEvent, TradeEvent
+from ceres.domain.enums import AccountType, OrderStatus, PriceType, Side
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
+from ceres.engine.orders import Order, OrderEvent, TradeEvent
 
 # plain ints on the hot path (enum attribute access is several times slower)
 BUY = int(Side.BUY)

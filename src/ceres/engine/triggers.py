@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import heapq
 
-from ..domain.enums import FutureDir, PriceType, Side
-from ..domain.instruments import Instrument
-from . import contracts, spot
-from .contract_state import ContractState
-from .orders import Order, OrderEvent
-from .positions import LONG, Position
+from ceres.domain.enums import FutureDir, PriceType, Side
+from ceres.domain.instruments import Instrument
+from ceres.engine import contracts, spot
+from ceres.engine.contract_state import ContractState
+from ceres.engine.orders import Order, OrderEvent
+from ceres.engine.positions import LONG, Position
 
 BUY, SELL = int(Side.BUY), int(Side.SELL)
 CLOSE = int(FutureDir.CLOSE)

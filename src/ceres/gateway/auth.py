@@ -22,8 +22,8 @@ import hmac
 from collections import OrderedDict
 from typing import Iterable
 
-from ..domain.errors import CeresError, ErrorCode
-from ..engine.ledger import ApiKey
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.engine.ledger import ApiKey
 
 Params = Iterable[tuple[str, str | None]]
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, Awaitable, Callable
 
-from ..domain import commands as C
-from ..domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
-from ..domain.errors import CeresError, ErrorCode
-from ..domain.money import parse_decimal, to_scaled
-from ..engine import triggers
-from ..engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
-from ..engine.ledger import ApiKey
-from ..store.sqlite import OrderRow, SqliteReader
-from . import protocol as P
-from . import views
-from .recent import RecentOrders
-from .sequencer import Sequencer
+from ceres.domain import commands as C
+from ceres.domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.money import parse_decimal, to_scaled
+from ceres.engine import triggers
+from ceres.engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
+from ceres.engine.ledger import ApiKey
+from ceres.store.sqlite import OrderRow, SqliteReader
+from ceres.gateway import protocol as P
+from ceres.gateway import views
+from ceres.gateway.recent import RecentOrders
+from ceres.pipeline.sequencer import Sequencer
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _PRICE_TYPES = {"limit": PriceType.LIMIT, "market": PriceType.MARKET}

@@ -14,12 +14,13 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from ..domain.errors import CeresError, ErrorCode
-from ..clock import wall_ms
-from . import protocol as P
-from .auth import Authenticator
-from .handlers import Handlers, operations
-from .ratelimit import RateLimiter
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.pipeline.clock import wall_ms
+from ceres.gateway import protocol as P
+from ceres.wire import codec
+from ceres.gateway.auth import Authenticator
+from ceres.gateway.handlers import Handlers, operations
+from ceres.gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("ceres.http")
 API = "/api/v1/"
@@ -30,7 +31,7 @@ def envelope_response(body: bytes, status: int = 200) -> web.Response:
 
 
 def error_response(err: CeresError) -> web.Response:
-    return envelope_response(P.error(err), err.error.http_status)
+    return envelope_response(codec.error(err), err.error.http_status)
 
 
 class RestApi:
@@ -64,7 +65,7 @@ class RestApi:
         query = {k: v for k, v in request.query.items()}
         if request.method == "POST":
             body = await request.read()
-            obj = P.decode_json_object(body) if body.strip() else {}
+            obj = codec.decode_json_object(body) if body.strip() else {}
             merged = {**query, **obj}
             return merged, P.sign_params(obj) + [(k, v) for k, v in query.items() if k not in obj]
         if request.method == "DELETE" and "ids" in request.match_info:
@@ -90,7 +91,7 @@ class RestApi:
             except web.HTTPRequestEntityTooLarge:
                 self.on_reject(ErrorCode.PAYLOAD_TOO_LARGE.code)
                 return error_response(CeresError(ErrorCode.PAYLOAD_TOO_LARGE))
-            return envelope_response(P.ok(data))
+            return envelope_response(codec.ok(data))
 
         return route
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..domain.money import format_scaled
+from ceres.domain.money import format_scaled
 
 log = logging.getLogger("ceres.rejects")
 _LOG_AT = frozenset(10**k for k in range(12))

@@ -26,14 +26,15 @@ from collections import deque
 from datetime import timezone
 from typing import Any, Callable
 
-from ..domain.enums import FutureDir, OrderStatus, PriceType, Side
-from ..domain.errors import CeresError, ErrorCode
-from ..engine.orders import OrderEvent
-from ..engine.positions import PositionEvent
-from . import protocol as P
-from .auth import Authenticator
-from .views import avg_price, entrust_amount, wire_time
-from .ws import BaseListener, Registry, listener_factory_guard, signed_upgrade
+from ceres.domain.enums import FutureDir, OrderStatus, PriceType, Side
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.engine.orders import OrderEvent
+from ceres.engine.positions import PositionEvent
+from ceres.wire import codec
+from ceres.gateway.auth import Authenticator
+from ceres.gateway.views import avg_price, entrust_amount, wire_time
+from ceres.gateway.handshake import signed_upgrade
+from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.notify")
 PATHS = ("/", "/ws/notify")
@@ -132,7 +133,7 @@ class Notifier:
 
     def format(self, ev: Any) -> bytes:
         obj = order_notice(ev, self.tz) if ev.__class__ is OrderEvent else position_notice(ev)
-        return P.encode_json(obj)
+        return codec.encode_json(obj)
 
     # --- subscribers --------------------------------------------------------------------
     def subscribe(self, sub: NotifyListener) -> None:
@@ -141,7 +142,7 @@ class Notifier:
             # the replay (or, with nothing retained, the live stream) starts after ``first``
             first = ring[0].nseq - 1 if ring else self.delivered.get(sub.product, 0)
             if sub.since < first:
-                sub.send_text(P.encode_json({
+                sub.send_text(codec.encode_json({
                     "messageType": "0",
                     "info": f"notices after {sub.since} are not all retained; replay starts after {first}",
                     "seq": first}))

@@ -1,13 +1,11 @@
-"""Wire codecs shared by REST and the biz_type WebSocket (sans-I/O).
+"""Trading requests (sans-I/O): what REST and the biz_type WebSocket accept.
 
-* ``decode_json_object``: bytes -> dict, keeping each JSON number's literal text
-  (``NumberText``) so signatures and decimal fields see exactly what the client sent;
 * ``sign_params``: the ``(key, value)`` pairs a REST signature covers;
 * request Structs (msgspec) per operation and ``parse_request`` that validates a dict
   into one, naming the offending field in every error;
-* ``ok``/``error`` envelopes: ``{"code","data","message"}`` with ``"SUCESS"`` (sic), plus
-  ``biz_type`` and the ``req_id`` extension on the WebSocket. This is the one place a
-  :class:`CeresError` becomes wire bytes.
+* ``parse_req_id``: the WebSocket's ``req_id`` extension.
+
+JSON decoding and the reply envelope are in :mod:`ceres.wire.codec`.
 """
 
 from __future__ import annotations
@@ -17,39 +15,10 @@ from typing import Any
 
 import msgspec
 
-from ..domain.errors import CeresError, ErrorCode
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.wire.codec import NumberText, encode_json
 
-SUCCESS_MESSAGE = "SUCESS"  # sic: the 2019 protocol's spelling
 MAX_REQ_ID = 64
-
-
-class NumberText(str):
-    """A JSON number kept as its literal text (e.g. ``0.1`` stays ``"0.1"``)."""
-
-    __slots__ = ()
-
-
-_object_decoder = msgspec.json.Decoder(float_hook=NumberText)
-_encoder = msgspec.json.Encoder()
-encode_json = _encoder.encode
-
-
-def decode_json_value(data: bytes | str, what: str = "message") -> Any:
-    """Any JSON value (numbers as for ``decode_json_object``); INVALID_JSON on failure."""
-    try:
-        return _object_decoder.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise CeresError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
-
-
-def decode_json_object(data: bytes | str, what: str = "body") -> dict[str, Any]:
-    try:
-        obj = _object_decoder.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise CeresError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise CeresError(ErrorCode.INVALID_JSON, f"{what} must be a JSON object")
-    return obj
 
 
 def param_text(value: Any) -> str | None:
@@ -65,25 +34,6 @@ def param_text(value: Any) -> str | None:
 
 def sign_params(obj: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(k, param_text(v)) for k, v in obj.items()]
-
-
-# --- envelopes -----------------------------------------------------------------------------
-def ok(data: Any, biz_type: int | None = None, req_id: str | None = None) -> bytes:
-    env: dict[str, Any] = {"code": "200", "data": data, "message": SUCCESS_MESSAGE}
-    if biz_type is not None:
-        env["biz_type"] = biz_type
-    if req_id is not None:
-        env["req_id"] = req_id
-    return encode_json(env)
-
-
-def error(err: CeresError, biz_type: int | None = None, req_id: str | None = None) -> bytes:
-    env: dict[str, Any] = {"code": err.code, "data": None, "message": err.message}
-    if biz_type is not None:
-        env["biz_type"] = biz_type
-    if req_id is not None:
-        env["req_id"] = req_id
-    return encode_json(env)
 
 
 # --- requests ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ limit. Time is passed in (seconds, monotonic).
 
 from __future__ import annotations
 
-from ..domain.errors import CeresError, ErrorCode
+from ceres.domain.errors import CeresError, ErrorCode
 
 
 class RateLimiter:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ..engine.orders import OrderEvent
+from ceres.engine.orders import OrderEvent
 
 
 class RecentOrders:

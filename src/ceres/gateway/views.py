@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..domain.enums import SPOT_FILL_FUTURE_DIR, FutureDir, PriceType, Side
-from ..domain.instruments import Instrument
-from ..domain.money import format_scaled
-from ..engine.positions import pnl
+from ceres.domain.enums import SPOT_FILL_FUTURE_DIR, FutureDir, PriceType, Side
+from ceres.domain.instruments import Instrument
+from ceres.domain.money import format_scaled
+from ceres.engine.positions import pnl
 
 AVG_EXTRA_DECIMALS = 8
 

@@ -25,13 +25,15 @@ from typing import Any, Callable, Coroutine
 
 from picows import WSCloseCode
 
-from ..domain.errors import CeresError, ErrorCode
-from ..engine.ledger import ApiKey
-from . import protocol as P
-from .auth import Authenticator
-from .handlers import BIZ_TYPES, Handlers, operations
-from .ratelimit import RateLimiter
-from .ws import BaseListener, Registry, listener_factory_guard, signed_upgrade
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.engine.ledger import ApiKey
+from ceres.gateway import protocol as P
+from ceres.wire import codec
+from ceres.gateway.auth import Authenticator
+from ceres.gateway.handlers import BIZ_TYPES, Handlers, operations
+from ceres.gateway.ratelimit import RateLimiter
+from ceres.gateway.handshake import signed_upgrade
+from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.trade")
 PATHS = ("/", "/ws/trade")
@@ -81,7 +83,7 @@ class TradeListener(BaseListener):
         if self.closed:
             return
         if not is_text:
-            self._immediate(P.error(CeresError(ErrorCode.BINARY_FRAME)))
+            self._immediate(codec.error(CeresError(ErrorCode.BINARY_FRAME)))
             return
         if data == PING:
             self._immediate(PONG)
@@ -92,7 +94,7 @@ class TradeListener(BaseListener):
             return
         biz_type = req_id = None
         try:
-            obj = P.decode_json_object(data, "message")
+            obj = codec.decode_json_object(data, "message")
             if "req_id" in obj:
                 req_id = P.parse_req_id(obj)
             raw = obj.get("biz_type")
@@ -105,14 +107,14 @@ class TradeListener(BaseListener):
             coro = handler(self.key, P.parse_request(req_cls, obj))
         except CeresError as err:
             self.server.on_reject(err.code)
-            self._immediate(P.error(err, biz_type, req_id))
+            self._immediate(codec.error(err, biz_type, req_id))
             return
         request = _Request(self, coro, biz_type, req_id)
         self.slots.append(request)
         request.step()
 
     def on_too_big(self) -> None:
-        self._immediate(P.error(CeresError(ErrorCode.PAYLOAD_TOO_LARGE)))
+        self._immediate(codec.error(CeresError(ErrorCode.PAYLOAD_TOO_LARGE)))
 
 
 def _biz_type(value: Any) -> int:
@@ -145,13 +147,13 @@ class _Request(_Slot):
         try:
             waited = self.coro.send(None)
         except StopIteration as stop:
-            self.data = P.ok(stop.value, self.biz_type, self.req_id)
+            self.data = codec.ok(stop.value, self.biz_type, self.req_id)
         except CeresError as err:
             self.listener.server.on_reject(err.code)
-            self.data = P.error(err, self.biz_type, self.req_id)
+            self.data = codec.error(err, self.biz_type, self.req_id)
         except Exception:
             log.exception("handler failed")
-            self.data = P.error(CeresError(ErrorCode.INTERNAL), self.biz_type, self.req_id)
+            self.data = codec.error(CeresError(ErrorCode.INTERNAL), self.biz_type, self.req_id)
         else:
             if waited is None:  # a bare yield (asyncio.sleep(0)): resume next iteration
                 asyncio.get_running_loop().call_soon(self.step)

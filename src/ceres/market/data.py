@@ -24,12 +24,12 @@ import logging
 from collections import deque
 from typing import Any, Callable
 
-from ..domain.instruments import Instrument
-from ..clock import wall_ms
-from ..domain.money import format_scaled
-from ..engine.orders import OrderEvent, TradeEvent
-from ..gateway.protocol import encode_json
-from .candles import DURATIONS, NAMES, Bar, bar_start
+from ceres.domain.instruments import Instrument
+from ceres.pipeline.clock import wall_ms
+from ceres.domain.money import format_scaled
+from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.wire.codec import encode_json
+from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
 
 log = logging.getLogger("ceres.market")
 DAY_MS = 86_400_000

@@ -17,10 +17,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from ..domain.errors import CeresError
-from ..gateway.protocol import decode_json_object, encode_json
-from .candles import DURATIONS, Bar
-from .data import MarketData, bar_fields, trade_fields
+from ceres.domain.errors import CeresError
+from ceres.wire.codec import decode_json_object, encode_json
+from ceres.domain.candles import DURATIONS, Bar
+from ceres.market.data import MarketData, bar_fields, trade_fields
 
 DEFAULT_SIZE = 100
 MAX_SIZE = 2000

@@ -29,12 +29,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from ..domain import commands as C
-from ..domain.enums import FutureDir, PriceType, Side
-from ..domain.errors import CeresError
-from ..domain.instruments import Instrument
-from ..domain.money import to_scaled
-from ..engine.positions import LONG, SHORT
+from ceres.domain import commands as C
+from ceres.domain.enums import FutureDir, PriceType, Side
+from ceres.domain.errors import CeresError
+from ceres.domain.instruments import Instrument
+from ceres.domain.money import to_scaled
+from ceres.engine.positions import LONG, SHORT
 
 log = logging.getLogger("ceres.simulator")
 BUY, SELL = int(Side.BUY), int(Side.SELL)

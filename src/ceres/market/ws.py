@@ -28,11 +28,11 @@ from typing import Any
 
 from picows import WSCloseCode
 
-from ..domain.errors import CeresError
-from ..gateway.protocol import decode_json_value, encode_json
-from ..gateway.ws import BaseListener, Registry, listener_factory_guard, upgrade_query
-from .candles import DURATIONS
-from .data import MarketData
+from ceres.domain.errors import CeresError
+from ceres.wire.codec import decode_json_value, encode_json
+from ceres.wire.ws import BaseListener, Registry, listener_factory_guard, upgrade_query
+from ceres.domain.candles import DURATIONS
+from ceres.market.data import MarketData
 
 log = logging.getLogger("ceres.ws.market")
 PATHS = ("/", "/ws/market")

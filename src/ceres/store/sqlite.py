@@ -25,8 +25,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ..engine.orders import OrderEvent, TradeEvent
-from ..market.candles import DURATIONS, fold_trades
+from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.candles import DURATIONS, fold_trades
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -15,8 +15,8 @@ from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import Engine
 from ceres.engine.snapshot import engine_state
-from ceres.journal.codec import encode_frame
-from ceres.journal.files import DataDir, SegmentWriter
+from ceres.pipeline.frames import encode_frame
+from ceres.journal.file.segments import DataDir, SegmentWriter
 
 T0 = 1_760_000_000_000
 PRODUCTS = ("alice", "bob")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ceres.domain import commands as C
 from ceres.domain.secret import Secret
-from ceres.journal.codec import (
+from ceres.pipeline.frames import (
     FRAME_HEADER_SIZE,
     FRAME_MAGIC,
     SNAP_HEADER_SIZE,

@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from ceres.journal.codec import decode_snapshot, encode_frame, scan
-from ceres.journal.files import DataDir, DataDirLocked, SegmentWriter
+from ceres.pipeline.frames import decode_snapshot, encode_frame, scan
+from ceres.journal.file.segments import DataDir, DataDirLocked, SegmentWriter
 from journal_helpers import T0
 
 
@@ -192,7 +192,7 @@ def test_lock_refuses_a_second_owner_in_another_process(d):
     d.lock()
     script = textwrap.dedent(f"""
         import sys
-        from ceres.journal.files import DataDir, DataDirLocked
+        from ceres.journal.file.segments import DataDir, DataDirLocked
         try:
             DataDir({str(d.root)!r}).lock()
         except DataDirLocked:

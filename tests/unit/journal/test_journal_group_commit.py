@@ -10,11 +10,11 @@ import pytest
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.gateway.sequencer import Sequencer
-from ceres.journal.codec import decode_records, encode_frame, scan
-from ceres.journal.files import DataDir, SegmentWriter
-from ceres.journal.group_commit import GroupCommitter
-from ceres.journal.recovery import recover
+from ceres.pipeline.sequencer import Sequencer
+from ceres.pipeline.frames import decode_records, encode_frame, scan
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.journal.file.group_commit import GroupCommitter
+from ceres.pipeline.recovery import recover
 from journal_helpers import T0, make_engine, setup_commands
 
 WAIT = 10.0
@@ -271,7 +271,7 @@ async def test_drain_waits_until_everything_is_durable(rig):
 async def test_a_batch_that_cannot_be_encoded_stops_the_sequencer(rig, monkeypatch):
     """Applied in memory but impossible to journal: nothing may be acknowledged after
     it (a later durable batch would otherwise release it, leaving a hole in the journal)."""
-    import ceres.gateway.sequencer as sequencer_module
+    import ceres.pipeline.sequencer as sequencer_module
 
     real = sequencer_module.encode_frame
 

@@ -10,10 +10,10 @@ import pytest
 from ceres.config import load_config
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
-from ceres.journal.codec import JournalGap, scan
-from ceres.journal.files import DataDirLocked
-from ceres.journal.recovery import recover
-from ceres.node import Node
+from ceres.pipeline.frames import JournalGap, scan
+from ceres.journal.file.segments import DataDirLocked
+from ceres.pipeline.recovery import recover
+from ceres.pipeline.node import Node
 from journal_helpers import command_stream
 
 WAIT = 20.0

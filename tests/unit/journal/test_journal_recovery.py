@@ -6,9 +6,9 @@ import pytest
 
 from ceres.domain import commands as C
 from ceres.engine.snapshot import engine_state
-from ceres.journal.codec import JournalCorrupt, JournalGap, encode_frame, scan
-from ceres.journal.files import DataDir, SegmentWriter
-from ceres.journal.recovery import recover
+from ceres.pipeline.frames import JournalCorrupt, JournalGap, encode_frame, scan
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.recovery import recover
 from journal_helpers import T0, build_dir, flip_byte, make_engine
 
 

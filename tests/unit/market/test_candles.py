@@ -1,4 +1,4 @@
-"""Candle arithmetic (``ceres.market.candles``): durations, bar boundaries aligned to the
+"""Candle arithmetic (``ceres.domain.candles``): durations, bar boundaries aligned to the
 epoch, folding trades into bars, merging bars of a shorter duration into a longer one."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ceres.market.candles import DURATIONS, NAMES, Bar, bar_start, fold_trades
+from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start, fold_trades
 
 MIN = 60_000
 T = int(datetime(2025, 10, 9, 13, 47, 31, 250_000, tzinfo=timezone.utc).timestamp() * 1000)

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ceres.market.candles import DURATIONS
+from ceres.domain.candles import DURATIONS
 from ceres.market.data import DAY_MS, InstrumentMarket, MarketData, change_rate
 from ceres.store.sqlite import SqliteProjection, SqliteReader
 from engine_helpers import BTC, USDT, btc_usdt_harness

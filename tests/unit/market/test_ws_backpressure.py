@@ -12,7 +12,7 @@ import json
 
 from picows import WSCloseCode
 
-from ceres.gateway.ws import Registry
+from ceres.wire.ws import Registry
 from ceres.market.data import MarketData
 from ceres.market.ws import MarketListener, MarketServer
 from engine_helpers import btc_usdt_harness

@@ -24,27 +24,27 @@ from typing import Any, Callable
 from aiohttp import web
 from picows import ws_create_server
 
-from ..admin import AdminOps
-from ..clock import wall_ms
-from ..domain import commands as C
-from ..config import Config
-from ..domain.errors import CeresError, ErrorCode
-from ..gcpolicy import tune_gc
-from ..market.data import MarketData
-from ..market.rest import MarketRest
-from ..market.simulator import Simulator
-from ..market.ws import MarketServer
-from ..node import Node
-from ..store.sqlite import SqliteReader
-from . import protocol as P
-from .auth import Authenticator
-from .handlers import Handlers
-from .http import RestApi, envelope_response, error_response, make_app
-from .metrics import Metrics
-from .notices import Notifier
-from .ratelimit import RateLimiter
-from .ws import Registry
-from .ws_trade import TradeServer
+from ceres.admin import AdminOps
+from ceres.pipeline.clock import wall_ms
+from ceres.domain import commands as C
+from ceres.config import Config
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.gcpolicy import tune_gc
+from ceres.market.data import MarketData
+from ceres.market.rest import MarketRest
+from ceres.market.simulator import Simulator
+from ceres.market.ws import MarketServer
+from ceres.pipeline.node import Node
+from ceres.store.sqlite import SqliteReader
+from ceres.wire import codec
+from ceres.gateway.auth import Authenticator
+from ceres.gateway.handlers import Handlers
+from ceres.gateway.http import RestApi, envelope_response, error_response, make_app
+from ceres.gateway.metrics import Metrics
+from ceres.gateway.notices import Notifier
+from ceres.gateway.ratelimit import RateLimiter
+from ceres.wire.ws import Registry
+from ceres.gateway.ws_trade import TradeServer
 
 log = logging.getLogger("ceres.server")
 ADMIN_FILE = "admin.json"
@@ -280,14 +280,14 @@ class Server:
             if not secrets.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
                 return error_response(CeresError(ErrorCode.AUTH_BAD_SIGN, "bad admin token"))
             try:
-                args = P.decode_json_object(await request.read() or b"{}")
+                args = codec.decode_json_object(await request.read() or b"{}")
                 result = await ops.call(request.match_info["op"], args)
             except CeresError as err:
                 return error_response(err)
             if request.match_info["op"] == "revoke_key":
                 closed = self.registry.close_key(args["api_key"])
                 result = {**result, "connections_closed": closed}
-            return envelope_response(P.ok(result))
+            return envelope_response(codec.ok(result))
 
         return handle
 

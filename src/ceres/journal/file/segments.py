@@ -19,7 +19,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .codec import encode_snapshot
+from ceres.pipeline.frames import encode_snapshot
 
 SEGMENT_SUFFIX = ".wal"
 SNAPSHOT_SUFFIX = ".snap"

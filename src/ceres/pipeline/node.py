@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import Config
-from .domain.commands import Command
-from .engine.core import Engine
-from .engine.snapshot import engine_state
-from .gateway.sequencer import Sequencer
-from .journal.background import BackgroundWriter
-from .journal.codec import JournalGap
-from .journal.files import DataDir, SegmentWriter
-from .journal.group_commit import GroupCommitter
-from .journal.recovery import Recovery, recover
-from .store.sqlite import SqliteProjection
+from ceres.config import Config
+from ceres.domain.commands import Command
+from ceres.engine.core import Engine
+from ceres.engine.snapshot import engine_state
+from ceres.pipeline.sequencer import Sequencer
+from ceres.pipeline.background import BackgroundWriter
+from ceres.pipeline.frames import JournalGap
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.journal.file.group_commit import GroupCommitter
+from ceres.pipeline.recovery import Recovery, recover
+from ceres.store.sqlite import SqliteProjection
 
-log = logging.getLogger("ceres.node")
+log = logging.getLogger("ceres.pipeline.node")
 PROJECTION_FILE = "ceres.db"
 REPLAY_CHUNK = 2000
 PROJECTION_GATHER_MS = 5  # the projection writes at most every ~5 ms: larger transactions

@@ -26,14 +26,14 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from ..domain.commands import Command
-from ..clock import wall_ms
-from ..domain.errors import CeresError, ErrorCode
-from ..engine.core import Engine
-from ..engine.snapshot import engine_state
-from ..journal.background import BackgroundWriter
-from ..journal.codec import encode_frame
-from ..journal.group_commit import GroupCommitter
+from ceres.domain.commands import Command
+from ceres.pipeline.clock import wall_ms
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.engine.core import Engine
+from ceres.engine.snapshot import engine_state
+from ceres.pipeline.background import BackgroundWriter
+from ceres.pipeline.frames import encode_frame
+from ceres.journal.file.group_commit import GroupCommitter
 
 log = logging.getLogger("ceres.sequencer")
 HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"

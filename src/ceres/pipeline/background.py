@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
-from .files import DataDir
-from .group_commit import take_all
+from ceres.journal.file.segments import DataDir
+from ceres.journal.file.group_commit import take_all
 
 log = logging.getLogger("ceres.journal")
 _STOP = object()

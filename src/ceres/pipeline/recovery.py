@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..domain.errors import CeresError
-from ..engine.core import Engine
-from ..engine.snapshot import restore_engine
-from .codec import JournalCorrupt, JournalGap, decode_records, decode_snapshot, scan
-from .files import DataDir
+from ceres.domain.errors import CeresError
+from ceres.engine.core import Engine
+from ceres.engine.snapshot import restore_engine
+from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, decode_snapshot, scan
+from ceres.journal.file.segments import DataDir
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Shared WebSocket plumbing for the picows servers (19001, 19003, 18003).
+"""The WebSocket base of every picows server (19001, 19003, 18003).
 
 * ``upgrade_query``: path and query parameters of an upgrade request;
 * ``refuse``: an HTTP error reply (401 with the envelope) instead of the upgrade;
@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 from picows import (WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport,
                     WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener)
 
-from ..domain.errors import CeresError, ErrorCode
-from . import protocol as P
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.wire import codec
 
 log = logging.getLogger("ceres.ws")
 TEXT = WSMsgType.TEXT
@@ -46,7 +46,7 @@ def upgrade_query(request: WSUpgradeRequest) -> tuple[str, dict[str, str]]:
 
 def refuse(err: CeresError) -> WSUpgradeResponseWithListener:
     response = WSUpgradeResponse.create_error_response(
-        err.error.http_status if err.error.http_status >= 400 else 400, P.error(err),
+        err.error.http_status if err.error.http_status >= 400 else 400, codec.error(err),
         {"Content-Type": "application/json"})
     return WSUpgradeResponseWithListener(response, None)
 
@@ -212,17 +212,6 @@ class BaseListener(WSListener):
 
     def on_message(self, data: bytes, is_text: bool) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def signed_upgrade(request: WSUpgradeRequest, paths: tuple[str, ...], auth: Any,
-                   now_ms: int) -> tuple[Any, dict[str, str]] | None:
-    """Path and handshake signature of 19001/19003: ``(key, query)``, None for an unknown
-    path; a bad sign raises CeresError (the guard refuses the upgrade with it)."""
-    path, query = upgrade_query(request)
-    if path not in paths:
-        return None
-    key = auth.verify_ws(query.get("api_key"), query.get("sign"), query.get("timestamp"), now_ms)
-    return key, query
 
 
 def listener_factory_guard(fn: Any, on_reject: Any = None) -> Any:

@@ -33,8 +33,8 @@ from typing import Any
 
 import msgspec
 
-from ..domain.commands import ANY_COMMAND, Command
-from ..domain.secret import secret_dec_hook, secret_enc_hook
+from ceres.domain.commands import ANY_COMMAND, Command
+from ceres.domain.secret import secret_dec_hook, secret_enc_hook
 
 FRAME_MAGIC = b"CRJ1"
 SNAP_MAGIC = b"CRS1"

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Callable
 
-from .files import SegmentWriter
+from ceres.journal.file.segments import SegmentWriter
 
 _STOP = object()
 
