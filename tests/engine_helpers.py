@@ -13,7 +13,7 @@ from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
 from ceres.domain.secret import secret_dec_hook, secret_enc_hook
 from ceres.engine.core import Engine
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.engine.snapshot import engine_state, restore_engine
 
 T0 = 1_760_000_000_000  # 2025-10-09, ms
@@ -116,7 +116,7 @@ class Harness:
         return [e for e in self.eng.events if isinstance(e, TradeEvent)]
 
     def statuses(self, oid: int) -> list[int]:
-        return [e.status for e in self.order_events() if e.order.oid == oid]
+        return [e.status for e in self.order_events() if e.spec.oid == oid]
 
     def final_status(self, oid: int) -> int:
         return self.statuses(oid)[-1]

@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, event, given, settings
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
-from ceres.engine import triggers
+from ceres.engine import marks
 from ceres.engine.core import CancelResult, Engine
-from ceres.engine.orders import OrderEvent, TradeEvent
-from ceres.engine.positions import LONG, PositionEvent, force_price, pool_term
+from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.domain.events import PositionEvent
+from ceres.engine.positions import LONG, force_price, pool_term
 from contract_streams import DECIMALS, instruments, new_engine, run_stream
 from replay_checks import check_replay, check_snapshot_then_rest
 
@@ -28,7 +29,7 @@ def _events(eng: Engine) -> list[tuple]:
     out = []
     for e in eng.take_events():
         if isinstance(e, OrderEvent):
-            out.append(("o", e.order.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol, e.deal_price))
+            out.append(("o", e.spec.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol, e.deal_price))
         elif isinstance(e, TradeEvent):
             out.append(("t", e.tid, e.price, e.lots, e.maker.oid, e.taker.oid, e.maker_fee, e.taker_fee))
         elif isinstance(e, PositionEvent):
@@ -63,12 +64,12 @@ class Recount:
         fills add the lots straight back, so the position can stay open though the close
         "filled"; such positions are excused from then on."""
         eng = self.eng
-        self.excused |= {e.taker.deal_id for e in eng.events if isinstance(e, TradeEvent)
-                         and e.maker.fdir == 1 and e.maker.deal_id == e.taker.deal_id}
+        self.excused |= {e.taker_deal for e in eng.events if isinstance(e, TradeEvent)
+                         and e.maker.fdir == 1 and e.maker_deal == e.taker_deal}
         for pos in eng.contracts.positions.values():
             if pos.deal_id in self.excused or pos.oid in eng.open_orders:
                 continue
-            m = triggers.mark(eng, pos.inst)
+            m = marks.mark(eng, pos.inst)
             if m is None:
                 continue
             if pos.side == LONG:
@@ -111,9 +112,9 @@ class Recount:
         for e in eng.events:
             if isinstance(e, TradeEvent):
                 self.stats["trades"] += 1
-            elif isinstance(e, OrderEvent) and e.status == 3 and e.order.client_oid == "liquidation":
+            elif isinstance(e, OrderEvent) and e.status == 3 and e.spec.client_oid == "liquidation":
                 self.stats["liquidations"] += 1
-            elif isinstance(e, OrderEvent) and e.status == 3 and e.order.client_oid in ("take-profit", "stop-loss"):
+            elif isinstance(e, OrderEvent) and e.status == 3 and e.spec.client_oid in ("take-profit", "stop-loss"):
                 self.stats["tpsl"] += 1
         if isinstance(cmd, C.Tick) and eng.contracts.insurance != self.last_insurance:
             self.stats["funding"] += 1

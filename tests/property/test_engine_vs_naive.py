@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
 from ceres.engine.core import CancelResult, Engine
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 from naive_exchange import NaiveExchange
 from streams import DECIMALS, SPECS, new_engine, run_stream
 
@@ -80,7 +80,7 @@ class Comparer:
         last = self.last_id
         for e in self.eng.take_events():
             if isinstance(e, OrderEvent):
-                out.append(("o", self.nid[e.order.oid], e.status, e.filled, e.dealt, e.commission,
+                out.append(("o", self.nid[e.spec.oid], e.status, e.filled, e.dealt, e.commission,
                             e.deal_vol, e.deal_price))
             else:
                 assert isinstance(e, TradeEvent) and e.tid > last

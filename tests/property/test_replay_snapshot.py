@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from ceres.domain.errors import CeresError
 from ceres.engine.core import Engine
-from ceres.engine.orders import OrderEvent
+from ceres.domain.events import OrderEvent
 from streams import DECIMALS, instruments, new_engine, run_stream
 from replay_checks import check_replay, check_snapshot_then_rest
 
@@ -30,7 +30,7 @@ def _events(eng: Engine) -> list[tuple]:
     out = []
     for e in eng.take_events():
         if isinstance(e, OrderEvent):
-            out.append((e.order.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol))
+            out.append((e.spec.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol))
         else:
             out.append((e.tid, e.price, e.lots, e.maker.oid, e.taker.oid, e.maker_fee, e.taker_fee))
     return out

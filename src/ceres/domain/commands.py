@@ -24,7 +24,8 @@ class Place(Command, tag="place"):
     """Place an order. ``vol`` is lots, except a spot market buy: quote minor units to spend.
 
     ``price`` is ticks (0 for market). Contract fields are ignored on spot instruments.
-    ``close_rule``: 0 none, 1 time (oldest first), 2 risk (nearest liquidation first).
+    ``close_rule``: a :class:`~ceres.domain.enums.CloseRule`. ``tif``: a
+    :class:`~ceres.domain.enums.TimeInForce` (0: GTC for limit, IOC for market orders).
     """
 
     product: str
@@ -41,6 +42,7 @@ class Place(Command, tag="place"):
     stop: int = 0
     deal_id: int = 0
     close_rule: int = 0
+    tif: int = 0
 
 
 class Cancel(Command, tag="cancel"):

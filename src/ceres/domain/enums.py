@@ -103,6 +103,44 @@ class FutureDir(IntEnum):
         return ("", "open", "close")[self]
 
 
+class CloseRule(IntEnum):
+    """How a closing order without ``deal_id`` spreads its volume over the positions."""
+
+    NONE = 0
+    TIME = 1  # oldest position first
+    RISK = 2  # nearest liquidation first
+
+
+class PositionSide(IntEnum):
+    """A contract position's direction (same values as the side that opens it)."""
+
+    LONG = 1
+    SHORT = 2
+
+
+class TimeInForce(IntEnum):
+    """How long an order lives after it has matched what it could at once.
+
+    ``DEFAULT`` (0, what every command journaled before time in force had) means GTC for
+    a limit order and IOC for a market order. See ``ceres.engine.lifetime``.
+    """
+
+    DEFAULT = 0
+    GTC = 1  # rests until filled or cancelled
+    IOC = 2  # fills what it can at once, the rest ends (expired)
+    FOK = 3  # fills completely at once, or not at all
+
+
+class ReportKind(IntEnum):
+    """What happened to an order: the kind of an order event or execution report."""
+
+    ACCEPTED = 1   # taken by the venue (status 3)
+    REJECTED = 2   # refused by the venue after Ceres journaled it (status 6; live venues)
+    FILL = 3       # a fill (status 4 or 5)
+    CANCELLED = 4  # ended by a cancel request (client, operator, or a trigger making way)
+    EXPIRED = 5    # ended by its lifetime: IOC/FOK/market remainder, contract expiry
+
+
 class Permission(IntEnum):
     """API key permissions, a bit set."""
 

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from typing import Iterator
+from collections.abc import Iterator
 
 from ceres.domain.enums import OrderStatus, Side
+from ceres.domain.instruments import Instrument
 from ceres.engine.orders import Order
 
 _LIVE_MAX = OrderStatus.PART_FILLED
 
 
 class Level:
-    __slots__ = ("price", "orders", "live", "vol")
+    __slots__ = ("live", "orders", "price", "vol")
 
     def __init__(self, price: int) -> None:
         self.price = price
@@ -47,7 +48,7 @@ class Level:
 
 
 class BookSide:
-    __slots__ = ("side", "levels", "prices")
+    __slots__ = ("levels", "prices", "side")
 
     def __init__(self, side: int) -> None:
         self.side = side
@@ -91,7 +92,7 @@ class BookSide:
             yield levels[price]
 
     def depth(self, n: int) -> list[tuple[int, int]]:
-        out = []
+        out: list[tuple[int, int]] = []
         for level in self.iter_levels():
             out.append((level.price, level.vol))
             if len(out) >= n:
@@ -100,9 +101,9 @@ class BookSide:
 
 
 class OrderBook:
-    __slots__ = ("inst", "bids", "asks")
+    __slots__ = ("asks", "bids", "inst")
 
-    def __init__(self, inst) -> None:
+    def __init__(self, inst: Instrument) -> None:
         self.inst = inst
         self.bids = BookSide(Side.BUY)
         self.asks = BookSide(Side.SELL)

@@ -1,35 +1,38 @@
-"""The engine: all exchange state and the pure function that applies a command to it.
+"""The engine: the pure function that applies a command to the exchange state.
 
 ``Engine.apply(cmd, seq, now)`` validates the command, changes state, appends events to
-``engine.events`` and returns the command's result; a rejected command raises
-:class:`~ceres.domain.errors.CeresError` and changes nothing. The engine reads no clock,
-no randomness and no environment: time and sequence number come in with the command, so
+``engine.events`` and returns the command's result. The engine reads no clock, no
+randomness and no environment: time and sequence number come in with the command, so
 replaying a journal reproduces the state exactly (``state_hash``).
 
-State: instruments and books (from config), products with their accounts, balances, open
-orders and API keys, the ledger's fee income and net deposits, and the id generator.
-Finished orders leave the engine; their history is in the projection store.
+A rejected command raises :class:`~ceres.domain.errors.CeresError` and changes nothing,
+by construction: every command first decides (lookups and checks that may refuse it) and
+only then changes state, and nothing after that point raises ``CeresError``. ``apply``
+holds the engine to it: a ``CeresError`` raised after the command reported a change (an
+event stamped with its seq) is an :class:`EngineFault` (state is no longer trustworthy;
+the server stops), never a rejection. Finished orders leave the engine; their history is in the projection store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 
 from ceres.domain import commands as C
-from ceres.domain.enums import AccountType, OrderStatus, PriceType, Side
+from ceres.domain.enums import AccountType, FutureDir, OrderStatus, PriceType, ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.ids import IdGen
-from ceres.domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
+from ceres.domain.events import Event
+from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ceres.domain.secret import Secret, secret_enc_hook
-from ceres.engine import contracts, funding, spot, triggers
-from ceres.engine.contract_state import ContractState
-from ceres.engine.book import OrderBook
-from ceres.engine.ledger import ApiKey, Ledger, Product
-from ceres.engine.orders import Order, OrderEvent
-from ceres.engine.positions import PositionEvent, pool_term
+from ceres.engine import contracts, funding, lifetime, spot, triggers
+from ceres.engine.ledger import ApiKey, Product
+from ceres.engine.orders import Order
+from ceres.engine.positions import pool_term
+from ceres.engine.snapshot import engine_state
+from ceres.engine.state import State
 
 MAX_CLIENT_OID = 64
 MAX_CANCEL_IDS = 15
@@ -39,6 +42,12 @@ or order amount derived from it can exceed a signed 64-bit integer (journal, sna
 SQLite all store int64)."""
 _SIDES = frozenset({int(Side.BUY), int(Side.SELL)})
 _PRICE_TYPES = frozenset({int(PriceType.LIMIT), int(PriceType.MARKET)})
+_ACCOUNT_TYPES = (int(AccountType.SPOT), int(AccountType.CONTRACT))
+SETTLEMENT = int(AccountType.SETTLEMENT)
+CANCELLED = int(ReportKind.CANCELLED)
+LIMIT = int(PriceType.LIMIT)
+BUY = int(Side.BUY)
+CLOSE = int(FutureDir.CLOSE)
 
 
 class CancelResult(msgspec.Struct, frozen=True):
@@ -46,25 +55,14 @@ class CancelResult(msgspec.Struct, frozen=True):
     failed: list[tuple[int, ErrorCode]]
 
 
-class Engine:
+class EngineFault(Exception):
+    """A command failed after it had started changing state: an engine bug. The state is
+    not what the journal says any more; the server must stop (replay rebuilds it)."""
+
+
+class Engine(State):
     def __init__(self, instruments: Iterable[Instrument], currencies: dict[str, int]) -> None:
-        self.currencies = dict(currencies)
-        self.instruments: dict[tuple[str, str], Instrument] = {}
-        self.books: dict[tuple[str, str], OrderBook] = {}
-        self.exchanges: set[str] = set()
-        for inst in instruments:
-            self.instruments[inst.key] = inst
-            self.books[inst.key] = OrderBook(inst)
-            self.exchanges.add(inst.exchange)
-        self.products: dict[str, Product] = {}
-        self.keys: dict[str, ApiKey] = {}
-        self.open_orders: dict[int, Order] = {}
-        self.ledger = Ledger()
-        self.ids = IdGen()
-        self.contracts = ContractState()
-        self.seq = 0
-        self.now = 0
-        self.events: list[Any] = []
+        super().__init__(instruments, currencies)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             C.Place: self._place,
             C.Cancel: self._cancel,
@@ -90,59 +88,21 @@ class Engine:
             self.now = now
         try:
             return self._handlers[type(cmd)](cmd)
-        except CeresError:
+        except CeresError as exc:
+            events = self.events
+            if events and events[-1].seq == seq and seq != prev_seq:  # it already reported changes
+                raise EngineFault(f"seq {seq}: {type(cmd).__name__} was refused ({exc}) after it "
+                                  "changed state") from exc
             self.seq, self.now = prev_seq, prev_now
             raise
 
-    def take_events(self) -> list[Any]:
-        """Hand over the events of the last command(s), numbering the notice events
-        (order and position events) per product: 19003's gap-free ``seq``."""
+    def take_events(self) -> list[Event]:
+        """Hand over the events of the last command(s)."""
         events, self.events = self.events, []
-        products = self.products
-        for ev in events:
-            cls = ev.__class__
-            if cls is OrderEvent:
-                product = ev.order.product
-            elif cls is PositionEvent:
-                product = products[ev.product]
-            else:
-                continue
-            product.notices += 1
-            ev.nseq = product.notices
         return events
 
-    # --- lookups --------------------------------------------------------------------------
-    def product(self, name: str) -> Product:
-        product = self.products.get(name)
-        if product is None:
-            raise CeresError(ErrorCode.UNKNOWN_PRODUCT, f"unknown product {name!r}", "product")
-        return product
-
-    def instrument(self, exchange: str, contract: str) -> Instrument:
-        inst = self.instruments.get((exchange, contract))
-        if inst is None:
-            if exchange not in self.exchanges:
-                raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
-            raise CeresError(ErrorCode.UNKNOWN_CONTRACT,
-                             f"unknown contract {contract!r} on {exchange}", "contract")
-        return inst
-
-    def register_open(self, order: Order) -> None:
-        self.open_orders[order.oid] = order
-        product = order.product
-        product.open_orders[order.oid] = order
-        if order.client_oid:
-            product.coids[order.client_oid] = order
-
-    def unregister_open(self, order: Order) -> None:
-        del self.open_orders[order.oid]
-        product = order.product
-        del product.open_orders[order.oid]
-        if order.client_oid and product.coids.get(order.client_oid) is order:
-            del product.coids[order.client_oid]
-
     # --- trading --------------------------------------------------------------------------
-    def _place(self, cmd: C.Place) -> int:
+    def _place(self, cmd: C.Place) -> int | list[int]:
         product = self.products.get(cmd.product) or self.product(cmd.product)
         inst = self.instruments.get((cmd.exchange, cmd.contract)) or self.instrument(cmd.exchange, cmd.contract)
         if cmd.side not in _SIDES:
@@ -156,13 +116,33 @@ class Engine:
             if existing is not None:
                 return existing.oid  # idempotent retry of an order that is still open
         if inst.is_contract:
-            return contracts.place(self, cmd, product, inst)
-        return spot.place(self, cmd, product, inst)
+            contracts.check_trading(self, inst)
+        if cmd.price_type == LIMIT:
+            price = cmd.price
+            if not inst.min_price_ticks <= price <= MAX_PRICE_TICKS:
+                raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, f"must be at least min_price {inst.min_price}",
+                                 "entrust_price")
+        else:
+            price = 0
+        if not price and cmd.side == BUY and not inst.is_contract:  # a quote budget, not a volume
+            if cmd.vol <= 0:
+                raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, "must be greater than zero", "entrust_vol")
+        elif not inst.min_volume_lots <= cmd.vol <= MAX_VOLUME_LOTS:
+            raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, f"must be at least min_volume {inst.min_volume}",
+                             "entrust_vol")
+        tif = (lifetime.time_in_force(inst, cmd.side, cmd.price_type, cmd.tif) if cmd.tif
+               else lifetime.DEFAULT_TIF[cmd.price_type])
+        if not inst.is_contract:
+            return spot.place(self, cmd, product, inst, price, tif)
+        result = contracts.place(self, cmd, product, inst, price, tif)
+        triggers.check_triggers(self, inst)
+        return result
 
     def _cancel(self, cmd: C.Cancel) -> CancelResult:
         if len(cmd.ids) > MAX_CANCEL_IDS:
             raise CeresError(ErrorCode.TOO_MANY_IDS, field="system_oid")
-        product = self.product(cmd.product)
+        product = self.products.get(cmd.product) or self.product(cmd.product)
+        # --- decided: each id succeeds or fails on its own ---------------------------------
         ok: list[int] = []
         failed: list[tuple[int, ErrorCode]] = []
         for oid in cmd.ids:
@@ -170,29 +150,23 @@ class Engine:
             if order is None or order.product is not product:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
             elif order.inst.is_contract:
-                contracts.cancel(self, order)
+                contracts.cancel(self, order, CANCELLED)
                 triggers.check_triggers(self, order.inst)
                 ok.append(oid)
             else:
-                spot.cancel(self, order)
+                lifetime.cancel(self, order, CANCELLED)
                 ok.append(oid)
         return CancelResult(ok, failed)
 
     # --- contract market inputs and time -----------------------------------------------
-    def _contract(self, exchange: str, contract: str) -> Instrument:
-        inst = self.instrument(exchange, contract)
-        if not inst.is_contract:
-            raise CeresError(ErrorCode.NOT_A_CONTRACT, f"{contract} is not a contract", "contract")
-        return inst
-
     def _set_index(self, cmd: C.SetIndex) -> None:
-        inst = self._contract(cmd.exchange, cmd.contract)
+        inst = self.contract(cmd.exchange, cmd.contract)
         if not 1 <= cmd.price <= MAX_PRICE_TICKS:
             raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, "index price out of range", "price")
         triggers.set_index(self, inst, cmd.price)
 
     def _set_funding_rate(self, cmd: C.SetFundingRate) -> None:
-        inst = self._contract(cmd.exchange, cmd.contract)
+        inst = self.contract(cmd.exchange, cmd.contract)
         if not inst.funding_interval_ms:
             raise CeresError(ErrorCode.INVALID_VALUE, f"{inst.contract} has no funding", "contract")
         if abs(cmd.rate) > RATE_SCALE // 100:
@@ -246,34 +220,28 @@ class Engine:
     def _deposit(self, cmd: C.Deposit) -> int:
         product = self.product(cmd.product)
         self._check_amount(cmd.currency, cmd.amount)
-        nd = self.ledger.net_deposits
-        if nd.get(cmd.currency, 0) + cmd.amount > MAX_AMOUNT:
+        if self.ledger.net_deposits.get(cmd.currency, 0) + cmd.amount > MAX_AMOUNT:
             raise CeresError(ErrorCode.INVALID_VALUE,
                              f"total {cmd.currency} in the venue would exceed 2^63-1 minor units", "amount")
-        bal = product.account("", AccountType.SETTLEMENT).bal(cmd.currency)
-        bal.total += cmd.amount
-        nd[cmd.currency] = nd.get(cmd.currency, 0) + cmd.amount
+        bal = product.account("", SETTLEMENT).bal(cmd.currency)
+        self.ledger.deposit(bal, cmd.currency, cmd.amount)
         return bal.total
 
     def _withdraw(self, cmd: C.Withdraw) -> int:
         product = self.product(cmd.product)
         self._check_amount(cmd.currency, cmd.amount)
-        bal = product.balance("", AccountType.SETTLEMENT, cmd.currency)
+        bal = product.balance("", SETTLEMENT, cmd.currency)
         if bal is None or bal.available < cmd.amount:
             raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,
                              f"insufficient {cmd.currency} in the settlement account")
-        bal.total -= cmd.amount
-        nd = self.ledger.net_deposits
-        nd[cmd.currency] = nd.get(cmd.currency, 0) - cmd.amount
+        self.ledger.withdraw(bal, cmd.currency, cmd.amount)
         return bal.total
 
     def _account_key(self, type_: int, exchange: str, field: str) -> tuple[str, int]:
-        if type_ == AccountType.SETTLEMENT:
+        if type_ == SETTLEMENT:
             return ("", type_)
-        if type_ in (AccountType.SPOT, AccountType.CONTRACT):
-            if exchange not in self.exchanges:
-                raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
-            return (exchange, type_)
+        if type_ in _ACCOUNT_TYPES:
+            return (self.exchange(exchange), type_)
         raise CeresError(ErrorCode.INVALID_VALUE, "account type must be 2, 3 or 4", field)
 
     def _transfer(self, cmd: C.Transfer) -> int:
@@ -287,9 +255,7 @@ class Engine:
         if src is None or src.available < cmd.amount:
             raise CeresError(ErrorCode.INSUFFICIENT_BALANCE,
                              f"insufficient available {cmd.currency} in account type {cmd.from_type}")
-        src.total -= cmd.amount
-        dst = product.account(dst_key[0], dst_key[1]).bal(cmd.currency)
-        dst.total += cmd.amount
+        self.ledger.transfer(src, product.account(dst_key[0], dst_key[1]).bal(cmd.currency), cmd.amount)
         return src.total
 
     # --- integrity ------------------------------------------------------------------------
@@ -308,8 +274,8 @@ class Engine:
         for order in self.open_orders.values():
             if order.product.open_orders.get(order.oid) is not order:
                 problems.append(f"order {order.oid} missing from its product")
-            frozen[id(order.pay)] = frozen.get(id(order.pay), 0) + order.frozen
-            if order.fdir == 2:
+            frozen[id(order.pay)] = frozen.get(id(order.pay), 0) + order.reserved
+            if order.fdir == CLOSE:
                 closing[order.deal_id] = closing.get(order.deal_id, 0) + order.vol - order.filled
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PART_FILLED):
                 problems.append(f"open order {order.oid} has status {order.status}")
@@ -334,7 +300,7 @@ class Engine:
                 problems.append(f"{key[1]}: open interest unbalanced by {net} lots")
         for product in self.products.values():
             for acc, cur, bal in product.iter_balances():
-                if acc.type in (AccountType.SPOT, AccountType.CONTRACT) and bal.frozen != frozen.get(id(bal), 0):
+                if acc.type in _ACCOUNT_TYPES and bal.frozen != frozen.get(id(bal), 0):
                     problems.append(f"{product.name} {acc.venue}/{acc.type} {cur}: frozen {bal.frozen} "
                                     f"!= open orders and margins {frozen.get(id(bal), 0)}")
         for (_, cur), amount in self.contracts.insurance.items():
@@ -344,7 +310,5 @@ class Engine:
 
     def state_hash(self) -> str:
         """SHA-256 over the canonical encoding of the whole state."""
-        from ceres.engine.snapshot import engine_state
-
         data = msgspec.msgpack.encode(engine_state(self), enc_hook=secret_enc_hook)
         return hashlib.sha256(data).hexdigest()

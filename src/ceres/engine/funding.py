@@ -15,50 +15,53 @@ the contract then rejects orders with INSTRUMENT_NOT_TRADING.
 
 from __future__ import annotations
 
-from ceres.domain.enums import Kind
+from ceres.domain.enums import Kind, ReportKind
 from ceres.domain.instruments import RATE_SCALE, Instrument
-from ceres.engine import contracts, triggers
+from ceres.engine import contracts, marks, triggers
 from ceres.engine.positions import LONG, SHORT, pnl, pool_term
+from ceres.engine.state import State
+
+EXPIRED = int(ReportKind.EXPIRED)
 
 
-def tick(eng) -> None:
-    """Time-driven events due at ``eng.now``: funding boundaries and expiries."""
-    now = eng.now
-    for key, inst in eng.instruments.items():
-        if not inst.is_contract or key in eng.contracts.expired:
+def tick(state: State) -> None:
+    """Time-driven events due at ``state.now``: funding boundaries and expiries."""
+    now = state.now
+    for key, inst in state.instruments.items():
+        if not inst.is_contract or key in state.contracts.expired:
             continue
         if inst.kind == Kind.DATED and now >= inst.expiry_ms:
-            _expire(eng, inst)
+            _expire(state, inst)
         elif inst.kind == Kind.PERPETUAL and inst.funding_interval_ms:
             boundary = now // inst.funding_interval_ms * inst.funding_interval_ms
-            last = eng.contracts.last_funding.get(key)
-            eng.contracts.last_funding[key] = boundary
+            last = state.contracts.last_funding.get(key)
+            state.contracts.last_funding[key] = boundary
             if last is not None and boundary > last:
-                _fund(eng, inst)
-            triggers.check_triggers(eng, inst)
+                _fund(state, inst)
+            triggers.check_triggers(state, inst)
 
 
-def next_due(eng) -> int | None:
+def next_due(state: State) -> int | None:
     """The earliest time (ms) at which ``tick`` has something to do, if any."""
     due = None
-    for key, inst in eng.instruments.items():
-        if not inst.is_contract or key in eng.contracts.expired:
+    for key, inst in state.instruments.items():
+        if not inst.is_contract or key in state.contracts.expired:
             continue
         if inst.kind == Kind.DATED:
             t = inst.expiry_ms
         elif inst.funding_interval_ms:
-            last = eng.contracts.last_funding.get(key)
-            t = eng.now if last is None else last + inst.funding_interval_ms
+            last = state.contracts.last_funding.get(key)
+            t = state.now if last is None else last + inst.funding_interval_ms
         else:
             continue
         due = t if due is None or t < due else due
     return due
 
 
-def _fund(eng, inst: Instrument) -> None:
-    cs = eng.contracts
+def _fund(state: State, inst: Instrument) -> None:
+    cs = state.contracts
     key = (inst.exchange, inst.contract)
-    m = triggers.mark(eng, inst)
+    m = marks.mark(state, inst)
     rate = cs.funding_rates.get(key, inst.funding_rate_e8)
     if m is None or rate == 0:
         return
@@ -72,42 +75,38 @@ def _fund(eng, inst: Instrument) -> None:
         if pos.side == payers_side:
             amount = min(amount, pos.margin)
             pos.margin -= amount
-            pos.bal.total -= amount
-            pos.bal.frozen -= amount
+            pos.bal.spend(amount)
             collected += amount
         else:
             pos.margin += amount
-            pos.bal.total += amount
-            pos.bal.frozen += amount
+            pos.bal.credit_reserved(amount)
             paid_out += amount
-        contracts.position_changed(eng, pos)
+        contracts.position_changed(state, pos)
     cs.add_insurance(inst, collected - paid_out)
 
 
-def _expire(eng, inst: Instrument) -> None:
-    cs = eng.contracts
+def _expire(state: State, inst: Instrument) -> None:
+    cs = state.contracts
     key = (inst.exchange, inst.contract)
-    book = eng.books[key]
-    m = triggers.mark(eng, inst)  # the mark at expiry, before cancelling removes the book mid
+    book = state.books[key]
+    m = marks.mark(state, inst)  # the mark at expiry, before cancelling removes the book mid
     for order in list(book.resting()):
-        contracts.cancel(eng, order)
+        contracts.cancel(state, order, EXPIRED)
     before = sum(pool_term(inst, p.side, p.cost) for p in cs.positions.values() if p.inst is inst)
     moved = 0
     for pos in sorted((p for p in cs.positions.values() if p.inst is inst), key=lambda p: p.deal_id):
         gain = pnl(inst, pos.side, pos.cost, inst.notional(pos.vol, m)) if m else 0
         pos.realized += gain
-        bal = pos.bal
         if pos.margin + gain < 0:
             cs.add_insurance(inst, pos.margin + gain)
             moved += pos.margin + gain
-            bal.total -= pos.margin
+            pos.bal.spend(pos.margin)
             moved -= pos.margin
         else:
-            bal.total += gain
+            pos.bal.settle(-gain, pos.margin)
             moved += gain
-        bal.frozen -= pos.margin
         pos.vol = pos.cost = pos.margin = 0
-        contracts.remove(eng, pos)
+        contracts.remove(state, pos)
     cs.add_insurance(inst, before - moved)  # rounding of inverse notionals (0 for linear)
     cs.expired.add(key)
 

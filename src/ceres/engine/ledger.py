@@ -1,32 +1,42 @@
-"""Products, their accounts and balances, and the venue's fee income.
+"""Products, their accounts and balances, and the venue's fee income: the only code that
+changes an amount of money.
 
 The ledger key is (product, venue, account type, currency): a :class:`Product` owns
 :class:`Account` objects keyed ``(venue, type)`` (venue ``""`` for the settlement account,
 type 2), each holding a :class:`Balance` per currency in integer minor units.
 
-``total`` is the balance, ``frozen`` the part reserved by open orders (available =
-total - frozen). Balance objects are created on first use and never replaced, so open
-orders can hold direct references to the balances they pay from and receive into.
+``total`` is the balance, ``frozen`` the part reserved by open orders and position margins
+(available = total - frozen). Balance objects are created on first use and never replaced,
+so open orders and positions hold direct references to the balances they pay from and
+receive into. Every change goes through a method of :class:`Balance` or :class:`Ledger`
+(freeze, release, spend, settle, credit, debit, fees, deposits); no other module assigns to
+a balance or the fee account (a unit test reads the engine's source to keep it so). Callers
+check availability first: these methods do not refuse, so a command that fails its checks
+has changed nothing.
 
 Conservation (``Ledger.check``): for every currency, the sum of all balance totals plus
-fees collected (plus, once contracts exist, margin held in positions and the insurance
-fund) equals deposits minus withdrawals. No total or frozen is ever negative and frozen
-never exceeds total.
+fees collected (plus margin held in positions, the open-PnL pool and the insurance fund,
+passed in by the engine) equals deposits minus withdrawals. No total or frozen is ever
+negative and frozen never exceeds total.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ceres.domain.enums import AccountType
 from ceres.domain.secret import Secret
 
 if TYPE_CHECKING:
     from ceres.engine.orders import Order
+    from ceres.engine.positions import Position
+
+SETTLEMENT = int(AccountType.SETTLEMENT)
 
 
 class Balance:
-    __slots__ = ("total", "frozen")
+    __slots__ = ("frozen", "total")
 
     def __init__(self, total: int = 0, frozen: int = 0) -> None:
         self.total = total
@@ -36,12 +46,54 @@ class Balance:
     def available(self) -> int:
         return self.total - self.frozen
 
+    def reserve(self, amount: int) -> bool:
+        """Freeze ``amount`` if that much is available (for an order); False, and nothing
+        changed, if not."""
+        frozen = self.frozen + amount
+        if frozen > self.total:
+            return False
+        self.frozen = frozen
+        return True
+
+    def release(self, amount: int) -> None:
+        """Give back ``amount`` of the reserved part."""
+        self.frozen -= amount
+
+    def spend(self, amount: int) -> None:
+        """Pay ``amount`` out of the reserved part."""
+        self.total -= amount
+        self.frozen -= amount
+
+    def settle(self, paid: int, released: int) -> None:
+        """Pay ``paid`` (negative: receive) and release ``released`` of the reserved part."""
+        self.total -= paid
+        self.frozen -= released
+
+    def credit(self, amount: int) -> None:
+        self.total += amount
+
+    def debit(self, amount: int) -> None:
+        """Take ``amount`` from the available part."""
+        self.total -= amount
+
+    def settle_into(self, paid: int, released: int, recv: Balance, received: int) -> None:
+        """One side of a trade: pay ``paid`` from here (releasing ``released`` of the
+        reserved part) and receive ``received`` into ``recv``."""
+        self.total -= paid
+        self.frozen -= released
+        recv.total += received
+
+    def credit_reserved(self, amount: int) -> None:
+        """Receive ``amount`` straight into the reserved part (funding into a margin)."""
+        self.total += amount
+        self.frozen += amount
+
     def __repr__(self) -> str:
         return f"Balance(total={self.total}, frozen={self.frozen})"
 
 
 class Account:
-    __slots__ = ("venue", "type", "balances")
+    __slots__ = ("balances", "type", "venue")
 
     def __init__(self, venue: str, type_: int) -> None:
         self.venue = venue
@@ -54,11 +106,15 @@ class Account:
             b = self.balances[currency] = Balance()
         return b
 
+    def restore(self, currency: str, total: int, frozen: int) -> None:
+        """Load a balance from a snapshot (before any order or position binds to it)."""
+        self.balances[currency] = Balance(total, frozen)
+
 
 class ApiKey:
-    __slots__ = ("api_key", "secret", "product", "permissions", "revoked", "created")
+    __slots__ = ("api_key", "created", "permissions", "product", "revoked", "secret")
 
-    def __init__(self, api_key: str, secret: Secret, product: "Product", permissions: int,
+    def __init__(self, api_key: str, secret: Secret, product: Product, permissions: int,
                  created: int, revoked: bool = False) -> None:
         self.api_key = api_key
         self.secret = secret
@@ -72,9 +128,9 @@ class ApiKey:
 
 
 class Product:
-    """A user or fund account: API keys, accounts, open orders (and later positions)."""
+    """A user or fund account: API keys, accounts, open orders and positions."""
 
-    __slots__ = ("name", "created", "accounts", "open_orders", "coids", "positions", "notices")
+    __slots__ = ("accounts", "coids", "created", "name", "notices", "open_orders", "positions")
 
     def __init__(self, name: str, created: int) -> None:
         self.name = name
@@ -82,11 +138,11 @@ class Product:
         self.accounts: dict[tuple[str, int], Account] = {}
         self.open_orders: dict[int, Order] = {}
         self.coids: dict[str, Order] = {}
-        self.positions: dict[int, object] = {}
+        self.positions: dict[int, Position] = {}
         self.notices = 0  # notices issued so far (order and position events), for 19003 ``seq``
 
     def account(self, venue: str, type_: int) -> Account:
-        key = ("" if type_ == AccountType.SETTLEMENT else venue, type_)
+        key = ("" if type_ == SETTLEMENT else venue, type_)
         acc = self.accounts.get(key)
         if acc is None:
             acc = self.accounts[key] = Account(key[0], type_)
@@ -95,7 +151,7 @@ class Product:
     def balance(self, venue: str, type_: int, currency: str) -> Balance | None:
         """The balance if it exists. Lookups never create accounts or balances, so a
         rejected command leaves no trace in the state."""
-        acc = self.accounts.get(("" if type_ == AccountType.SETTLEMENT else venue, type_))
+        acc = self.accounts.get(("" if type_ == SETTLEMENT else venue, type_))
         return None if acc is None else acc.balances.get(currency)
 
     def iter_balances(self) -> Iterator[tuple[Account, str, Balance]]:
@@ -114,9 +170,24 @@ class Ledger:
         self.fees: dict[tuple[str, str], int] = {}
         self.net_deposits: dict[str, int] = {}
 
-    def add_fee(self, venue: str, currency: str, amount: int) -> None:
+    def collect_fee(self, venue: str, currency: str, amount: int) -> None:
+        """Book a fee (negative: a rebate paid out) to the venue's fee account."""
+        fees = self.fees
         key = (venue, currency)
-        self.fees[key] = self.fees.get(key, 0) + amount
+        fees[key] = fees.get(key, 0) + amount
+
+    def deposit(self, bal: Balance, currency: str, amount: int) -> None:
+        bal.credit(amount)
+        self.net_deposits[currency] = self.net_deposits.get(currency, 0) + amount
+
+    def withdraw(self, bal: Balance, currency: str, amount: int) -> None:
+        bal.debit(amount)
+        self.net_deposits[currency] = self.net_deposits.get(currency, 0) - amount
+
+    @staticmethod
+    def transfer(src: Balance, dst: Balance, amount: int) -> None:
+        src.debit(amount)
+        dst.credit(amount)
 
     def fees_by_currency(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -1,38 +1,46 @@
-"""Orders held by the engine and the events it emits about them.
+"""Orders held by the engine.
 
 An :class:`Order` lives in the engine while it is open (status 3 or 4) and is dropped
-when it reaches a final status; history lives in the projection store. Every change is
-reported as an :class:`OrderEvent` carrying a snapshot of the mutable fields, because the
-order object keeps changing within a batch while events are consumed after the batch is
-durable. A match is reported as one :class:`TradeEvent`.
+when it reaches a final status; history lives in the projection store. What the order is
+(side, price, volume, ...) is fixed at acceptance and kept as an immutable
+:class:`~ceres.domain.events.OrderSpec` that every event about the order carries (events
+never reference the mutable order); what the matching hot path reads is also copied into
+plain attributes.
 
 Units: ``price`` ticks; ``vol`` lots (a spot market buy: quote minor units to spend);
 ``filled`` lots; ``dealt`` sum of ticks x lots over fills (average price = dealt/filled);
-``frozen`` minor units still frozen for the order; ``commission`` minor units of the fee
-currency (quote, or base for a spot market buy).
+``reserved`` minor units still frozen for the order; ``commission`` minor units of the fee
+currency (quote, or base for a spot market buy); ``notional`` (contracts) the notional of
+the opening fills so far; ``pay``/``recv`` the balances it pays from and receives into.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from ceres.domain.enums import OrderStatus, PriceType, Side
+from ceres.domain.events import OrderSpec
 from ceres.domain.instruments import Instrument
+
+if TYPE_CHECKING:
+    from ceres.engine.ledger import Balance, Product
+
+StateRow = list[int | str]
+
+SUBMITTED = int(OrderStatus.SUBMITTED)
 
 
 class Order:
     __slots__ = (
-        "oid", "product", "inst", "side", "ptype", "price", "vol", "client_oid", "time",
-        "fdir", "lever", "profit", "stop", "deal_id",
-        "filled", "dealt", "status", "commission", "frozen",
-        "fee_basis_taker", "fee_basis_maker", "notional", "pay", "recv",
+        "client_oid", "commission", "dealt", "deal_id", "fdir", "fee_basis_maker", "fee_basis_taker",
+        "filled", "inst", "lever", "notional", "oid", "pay", "price", "product", "ptype", "recv",
+        "reserved", "side", "spec", "status", "tif", "vol",
     )
 
-    def __init__(self, oid: int, product: Any, inst: Instrument, side: int, ptype: int,
-                 price: int, vol: int, client_oid: str, time: int, fdir: int = 0,
-                 lever: int = 1, profit: int = 0, stop: int = 0, deal_id: int = 0) -> None:
+    def __init__(self, oid: int, product: Product, inst: Instrument, side: int, ptype: int,
+                 price: int, vol: int, client_oid: str, time: int, pay: Balance, recv: Balance,
+                 fdir: int = 0, lever: int = 1, profit: int = 0, stop: int = 0, deal_id: int = 0,
+                 tif: int = 0) -> None:
         self.oid = oid
         self.product = product
         self.inst = inst
@@ -41,75 +49,38 @@ class Order:
         self.price = price
         self.vol = vol
         self.client_oid = client_oid
-        self.time = time
         self.fdir = fdir
         self.lever = lever
-        self.profit = profit
-        self.stop = stop
+        self.tif = tif
         self.deal_id = deal_id
+        self.spec = OrderSpec(oid, product.name, inst, side, ptype, price, vol, client_oid, time,
+                              fdir, lever, profit, stop, tif, deal_id)
         self.filled = 0
         self.dealt = 0
-        self.status = 3  # OrderStatus.SUBMITTED (plain int on the hot path)
+        self.status = SUBMITTED
         self.commission = 0
-        self.frozen = 0
+        self.reserved = 0
         self.fee_basis_taker = 0
         self.fee_basis_maker = 0
-        self.notional = 0  # contracts: notional of all opening fills so far
-        self.pay: Any = None   # Balance the order pays from (its freeze lives there)
-        self.recv: Any = None  # Balance its proceeds go to
+        self.notional = 0
+        self.pay = pay
+        self.recv = recv
 
     def __repr__(self) -> str:
         return (f"Order({self.oid}, {self.product.name}, {self.inst.contract}, "
                 f"{Side(self.side).wire}, {PriceType(self.ptype).wire}, price={self.price}, "
                 f"vol={self.vol}, filled={self.filled}, status={OrderStatus(self.status).name})")
 
+    @property
+    def rest(self) -> int:
+        """Lots still to fill."""
+        return self.vol - self.filled
+
     # snapshot support ---------------------------------------------------------------
-    def to_state(self) -> list:
+    def to_state(self) -> StateRow:
+        spec = self.spec
         return [self.oid, self.product.name, self.inst.exchange, self.inst.contract, self.side,
-                self.ptype, self.price, self.vol, self.client_oid, self.time, self.fdir, self.lever,
-                self.profit, self.stop, self.deal_id, self.filled, self.dealt, int(self.status),
-                self.commission, self.frozen, self.fee_basis_taker, self.fee_basis_maker,
+                self.ptype, self.price, self.vol, self.client_oid, spec.time, self.fdir, self.lever,
+                spec.profit, spec.stop, self.deal_id, self.filled, self.dealt, int(self.status),
+                self.commission, self.reserved, self.fee_basis_taker, self.fee_basis_maker,
                 self.notional]
-
-    @classmethod
-    def from_state(cls, row: list, products: dict, instruments: dict) -> "Order":
-        (oid, pname, exch, contract, side, ptype, price, vol, coid, time, fdir, lever, profit,
-         stop, deal_id, filled, dealt, status, commission, frozen, fbt, fbm, mf) = row
-        order = cls(oid, products[pname], instruments[(exch, contract)], side, ptype, price, vol,
-                    coid, time, fdir, lever, profit, stop, deal_id)
-        order.filled, order.dealt, order.status = filled, dealt, OrderStatus(status)
-        order.commission, order.frozen = commission, frozen
-        order.fee_basis_taker, order.fee_basis_maker, order.notional = fbt, fbm, mf
-        return order
-
-
-class OrderEvent(msgspec.Struct, gc=False):
-    """An order was accepted or changed. ``deal_vol`` is the lots of the fill that caused
-    the event (0 for status-only changes); the other fields are the state after it."""
-
-    order: Any
-    status: int
-    filled: int
-    dealt: int
-    commission: int
-    deal_vol: int = 0
-    deal_price: int = 0
-    seq: int = 0
-    nseq: int = 0  # the product's notice number (Engine.take_events)
-
-
-class TradeEvent(msgspec.Struct, gc=False):
-    """One match: ``lots`` at ``price`` (ticks) between a resting maker and a taker.
-    Fees are in each order's fee currency (negative = rebate)."""
-
-    tid: int
-    time: int
-    inst: Instrument
-    price: int
-    lots: int
-    taker_side: int
-    maker: Any
-    taker: Any
-    maker_fee: int
-    taker_fee: int
-    seq: int = 0

@@ -31,23 +31,26 @@ is 0: "no liquidation price", shown as ``"0"``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import msgspec
-
+from ceres.domain.enums import PositionSide
 from ceres.domain.instruments import RATE_SCALE, Instrument
 from ceres.domain.money import ceil_div
 
-LONG = 1
-SHORT = 2
+if TYPE_CHECKING:
+    from ceres.engine.ledger import Balance, Product
+
+LONG = int(PositionSide.LONG)
+SHORT = int(PositionSide.SHORT)
+StateRow = list[int | str]
 
 
 class Position:
-    __slots__ = ("deal_id", "product", "inst", "side", "vol", "cost", "margin", "lever",
-                 "realized", "tp", "sl", "oid", "opened", "closing", "force", "bal", "armed")
+    __slots__ = ("armed", "bal", "closing", "cost", "deal_id", "force", "inst", "lever", "margin",
+                 "oid", "opened", "product", "realized", "side", "sl", "tp", "vol")
 
-    def __init__(self, deal_id: int, product: Any, inst: Instrument, side: int, lever: int,
-                 tp: int, sl: int, oid: int, opened: int, bal: Any) -> None:
+    def __init__(self, deal_id: int, product: Product, inst: Instrument, side: int, lever: int,
+                 tp: int, sl: int, oid: int, opened: int, bal: Balance) -> None:
         self.deal_id = deal_id
         self.product = product
         self.inst = inst
@@ -71,7 +74,7 @@ class Position:
                 f"{'long' if self.side == LONG else 'short'}, vol={self.vol}, cost={self.cost}, "
                 f"margin={self.margin}, force={self.force})")
 
-    def to_state(self) -> list:
+    def to_state(self) -> StateRow:
         return [self.deal_id, self.product.name, self.inst.exchange, self.inst.contract, self.side,
                 self.vol, self.cost, self.margin, self.lever, self.realized, self.tp, self.sl,
                 self.oid, self.opened, self.closing]
@@ -114,22 +117,3 @@ def pool_term(inst: Instrument, side: int, cost: int) -> int:
     if (side == LONG) != inst.inverse:
         return -cost
     return cost
-
-
-class PositionEvent(msgspec.Struct, gc=False):
-    """messageType 2: a resting opening order's (``PENDING``, ``deal_id`` 0) or a
-    position's (``POSITION``) margin, TP/SL or liquidation price changed. ``vol`` 0 on a
-    POSITION event means the position is closed."""
-
-    kind: str
-    product: str
-    inst: Instrument
-    oid: int
-    deal_id: int
-    force: int
-    margin: int
-    tp: int
-    sl: int
-    vol: int
-    seq: int = 0
-    nseq: int = 0  # the product's notice number (Engine.take_events)

@@ -3,77 +3,133 @@
 ``engine_state`` turns the engine into plain, deterministically ordered data (sorted
 keys; resting orders in book priority order, best price first, then time), and
 ``restore_engine`` rebuilds an equal engine from it. Encoding is MessagePack; secrets are
-stored as plain text, so snapshot files are written with mode 0600.
+stored as plain text, so snapshot files are written with mode 0600. The layout is
+versioned (``STATE_VERSION``): a snapshot of another version is not loaded (recovery then
+replays the journal instead).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ceres.domain.enums import AccountType
+from ceres.domain.enums import AccountType, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.instruments import Instrument
 from ceres.domain.secret import Secret
-from ceres.engine import contract_state, contracts, spot
+from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product
-from ceres.engine.orders import Order
+from ceres.engine.orders import Order, StateRow
+from ceres.engine.positions import Position, force_price
+from ceres.engine.state import State
 
 STATE_VERSION = 3
+GTC = int(TimeInForce.GTC)  # only GTC orders rest
 
 
-def engine_state(eng) -> dict[str, Any]:
+def engine_state(state: State) -> dict[str, Any]:
     products = []
-    for name in sorted(eng.products):
-        p = eng.products[name]
+    for name in sorted(state.products):
+        p = state.products[name]
         balances = [[acc.venue, acc.type, cur, bal.total, bal.frozen]
                     for acc, cur, bal in p.iter_balances()]
         products.append([name, p.created, balances, p.notices])
     keys = [[k.api_key, k.secret, k.product.name, k.permissions, k.created, k.revoked]
-            for _, k in sorted(eng.keys.items())]
+            for _, k in sorted(state.keys.items())]
     books = []
-    for key in sorted(eng.books):
-        book = eng.books[key]
+    for key in sorted(state.books):
+        book = state.books[key]
         books.append([key[0], key[1], [o.to_state() for o in book.resting()]])
     return {
         "version": STATE_VERSION,
-        "seq": eng.seq,
-        "now": eng.now,
-        "last_id": eng.ids.last,
+        "seq": state.seq,
+        "now": state.now,
+        "last_id": state.ids.last,
         "products": products,
         "keys": keys,
-        "fees": sorted([v, c, a] for (v, c), a in eng.ledger.fees.items()),
-        "net_deposits": sorted([c, a] for c, a in eng.ledger.net_deposits.items()),
+        "fees": sorted([v, c, a] for (v, c), a in state.ledger.fees.items()),
+        "net_deposits": sorted([c, a] for c, a in state.ledger.net_deposits.items()),
         "books": books,
-        "contracts": contract_state.state(eng),
+        "contracts": _contract_state(state),
     }
 
 
-def restore_engine(eng, state: dict[str, Any]) -> None:
-    """Load ``state`` into a freshly constructed engine with the same instruments."""
-    if state.get("version") != STATE_VERSION:
-        raise ValueError(f"snapshot version {state.get('version')} is not {STATE_VERSION}")
-    eng.seq, eng.now, eng.ids.last = state["seq"], state["now"], state["last_id"]
-    for name, created, balances, notices in state["products"]:
-        product = eng.products[name] = Product(name, created)
+def _contract_state(state: State) -> dict[str, Any]:
+    cs = state.contracts
+    return {
+        "positions": [p.to_state() for _, p in sorted(cs.positions.items())],
+        "index": sorted([k[0], k[1], v] for k, v in cs.index.items()),
+        "last": sorted([k[0], k[1], v] for k, v in cs.last.items()),
+        "funding_rates": sorted([k[0], k[1], v] for k, v in cs.funding_rates.items()),
+        "last_funding": sorted([k[0], k[1], v] for k, v in cs.last_funding.items()),
+        "expired": sorted([k[0], k[1]] for k in cs.expired),
+        "insurance": sorted([k[0], k[1], v] for k, v in cs.insurance.items()),
+    }
+
+
+def restore_engine(state: State, data: dict[str, Any]) -> None:
+    """Load ``data`` into a freshly constructed engine with the same instruments."""
+    if data.get("version") != STATE_VERSION:
+        raise ValueError(f"snapshot version {data.get('version')} is not {STATE_VERSION}")
+    state.seq, state.now, state.ids.last = data["seq"], data["now"], data["last_id"]
+    for name, created, balances, notices in data["products"]:
+        product = state.products[name] = Product(name, created)
         product.notices = notices
         for venue, type_, cur, total, frozen in balances:
-            bal = product.account(venue, AccountType(type_)).bal(cur)
-            bal.total, bal.frozen = total, frozen
-    for api_key, secret, pname, perms, created, revoked in state["keys"]:
-        eng.keys[api_key] = ApiKey(api_key, Secret(secret), eng.products[pname], perms, created, revoked)
-    for venue, cur, amount in state["fees"]:
-        eng.ledger.fees[(venue, cur)] = amount
-    for cur, amount in state["net_deposits"]:
-        eng.ledger.net_deposits[cur] = amount
-    instruments: dict[tuple[str, str], Instrument] = eng.instruments
-    contract_state.restore(eng, state["contracts"])
-    for exchange, contract, rows in state["books"]:
-        if (exchange, contract) not in instruments:
+            product.account(venue, AccountType(type_)).restore(cur, total, frozen)
+    for api_key, secret, pname, perms, created, revoked in data["keys"]:
+        state.keys[api_key] = ApiKey(api_key, Secret(secret), state.products[pname], perms, created, revoked)
+    for venue, cur, amount in data["fees"]:
+        state.ledger.fees[(venue, cur)] = amount
+    for cur, amount in data["net_deposits"]:
+        state.ledger.net_deposits[cur] = amount
+    _restore_contracts(state, data["contracts"])
+    for exchange, contract, rows in data["books"]:
+        if (exchange, contract) not in state.instruments:
             raise CeresError(ErrorCode.UNKNOWN_CONTRACT,
                              f"snapshot holds orders on {exchange} {contract}, which the config lacks")
-        book = eng.books[(exchange, contract)]
+        book = state.books[(exchange, contract)]
         for row in rows:
-            order = Order.from_state(row, eng.products, instruments)
-            (contracts.bind if order.inst.is_contract else spot.bind)(order)
-            book.side_of(order.side).add(order, order.vol - order.filled)
-            eng.register_open(order)
+            state.rest(_order(state, row), book)
+
+
+def _order(state: State, row: StateRow) -> Order:
+    (oid, pname, exch, contract, side, ptype, price, vol, coid, time, fdir, lever, profit,
+     stop, deal_id, filled, dealt, status, commission, reserved, fbt, fbm, notional) = row
+    product = state.products[pname]
+    inst = state.instruments[(exch, contract)]
+    if inst.is_contract:
+        pay = recv = contracts.margin_balance(product, inst)
+    else:
+        pay, recv = spot.balances(product, inst, side)
+    order = Order(oid, product, inst, side, ptype, price, vol, coid, time, pay, recv, fdir, lever,
+                  profit, stop, deal_id, GTC)
+    order.filled, order.dealt, order.status = filled, dealt, status
+    order.commission, order.reserved = commission, reserved
+    order.fee_basis_taker, order.fee_basis_maker, order.notional = fbt, fbm, notional
+    return order
+
+
+def _restore_contracts(state: State, data: dict[str, Any]) -> None:
+    cs = state.contracts
+    for row in data["positions"]:
+        (deal, pname, exch, contract, side, vol, cost, margin, lever, realized, tp, sl, oid,
+         opened, closing) = row
+        product = state.products[pname]
+        inst = state.instruments[(exch, contract)]
+        pos = Position(deal, product, inst, side, lever, tp, sl, oid, opened,
+                       contracts.margin_balance(product, inst))
+        pos.vol, pos.cost, pos.margin, pos.realized, pos.closing = vol, cost, margin, realized, closing
+        pos.force = force_price(inst, side, vol, cost, margin)
+        cs.hold(pos)
+    for exch, contract, v in data["index"]:
+        cs.index[(exch, contract)] = v
+    for exch, contract, v in data["last"]:
+        cs.last[(exch, contract)] = v
+    for exch, contract, v in data["funding_rates"]:
+        cs.funding_rates[(exch, contract)] = v
+    for exch, contract, v in data["last_funding"]:
+        cs.last_funding[(exch, contract)] = v
+    for exch, contract in data["expired"]:
+        cs.expired.add((exch, contract))
+    for venue, cur, v in data["insurance"]:
+        cs.insurance[(venue, cur)] = v
+    marks.rearm_all(cs)

@@ -17,7 +17,7 @@ from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.money import parse_decimal, to_scaled
-from ceres.engine import triggers
+from ceres.engine import marks
 from ceres.engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ceres.engine.ledger import ApiKey
 from ceres.store.sqlite import OrderRow, SqliteReader
@@ -278,16 +278,16 @@ class Handlers:
         self._filters(req.exchange, req.contract)
         side = _enum(req.position_dir, _SIDES, "position_dir") if req.position_dir is not None else None
         out = []
-        marks: dict[Any, int | None] = {}
+        mark_of: dict[Any, int | None] = {}
         for pos in key.product.positions.values():
             inst = pos.inst
             if (req.exchange is not None and inst.exchange != req.exchange) or \
                (req.contract is not None and inst.contract != req.contract) or \
                (side is not None and pos.side != side):
                 continue
-            if inst not in marks:
-                marks[inst] = triggers.mark(self.engine, inst)
-            out.append(views.position_object(pos, marks[inst]))
+            if inst not in mark_of:
+                mark_of[inst] = marks.mark(self.engine, inst)
+            out.append(views.position_object(pos, mark_of[inst]))
         return out
 
     async def fills(self, key: ApiKey, req: P.FillsReq) -> list:

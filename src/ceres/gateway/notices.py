@@ -28,8 +28,7 @@ from typing import Any, Callable
 
 from ceres.domain.enums import FutureDir, OrderStatus, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.engine.orders import OrderEvent
-from ceres.engine.positions import PositionEvent
+from ceres.domain.events import OrderEvent, PositionEvent
 from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
 from ceres.gateway.views import avg_price, entrust_amount, wire_time
@@ -45,10 +44,10 @@ _STATUS = {int(s): s.name for s in OrderStatus}
 
 
 def order_notice(ev: OrderEvent, tz: timezone) -> dict:
-    o = ev.order
+    o = ev.spec
     inst = o.inst
     return {
-        "product": o.product.name,
+        "product": o.product,
         "exchange": inst.exchange,
         "contract": inst.contract,
         "entrustId": str(o.oid),
@@ -167,7 +166,7 @@ class Notifier:
             for ev in events:
                 cls = ev.__class__
                 if cls is OrderEvent:
-                    product = ev.order.product.name
+                    product = ev.spec.product
                 elif cls is PositionEvent:
                     product = ev.product
                 else:

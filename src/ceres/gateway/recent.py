@@ -3,7 +3,7 @@
 Fed by the sequencer after each batch is durable, it answers order queries by id and the
 cancel error classification (finished vs unknown) without waiting for the SQLite history
 writer; anything older comes from the projection store. It holds the latest
-:class:`~ceres.engine.orders.OrderEvent` of each order: a snapshot of its state at that
+:class:`~ceres.domain.events.OrderEvent` of each order: a snapshot of its state at that
 event, which is exactly what the history row holds.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ceres.engine.orders import OrderEvent
+from ceres.domain.events import OrderEvent
 
 
 class RecentOrders:
@@ -27,11 +27,11 @@ class RecentOrders:
             for ev in events:
                 if ev.__class__ is not OrderEvent:
                     continue
-                order = ev.order
-                recent = by_product.get(order.product.name)
+                spec = ev.spec
+                recent = by_product.get(spec.product)
                 if recent is None:
-                    recent = by_product[order.product.name] = OrderedDict()
-                oid = order.oid
+                    recent = by_product[spec.product] = OrderedDict()
+                oid = spec.oid
                 if oid in recent:
                     recent.move_to_end(oid)
                 recent[oid] = ev

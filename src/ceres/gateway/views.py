@@ -92,14 +92,15 @@ def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: 
 
 def live_order_object(order, tz: timezone) -> dict:
     """The order object of an open engine order, in its current state."""
-    return order_fields(order.inst, order.oid, order.client_oid, order.side, order.ptype, order.fdir,
-                        order.price, order.vol, order.time, order.lever, order.profit, order.stop,
-                        order.status, order.filled, order.dealt, order.commission, tz)
+    o = order.spec
+    return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
+                        o.lever, o.profit, o.stop, order.status, order.filled, order.dealt,
+                        order.commission, tz)
 
 
 def event_order_object(ev, tz: timezone) -> dict:
     """The order object as of an OrderEvent (the state right after that event)."""
-    o = ev.order
+    o = ev.spec
     return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
                         o.lever, o.profit, o.stop, ev.status, ev.filled, ev.dealt, ev.commission, tz)
 

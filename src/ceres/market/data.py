@@ -27,7 +27,7 @@ from typing import Any, Callable
 from ceres.domain.instruments import Instrument
 from ceres.pipeline.clock import wall_ms
 from ceres.domain.money import format_scaled
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.wire.codec import encode_json
 from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
 
@@ -149,7 +149,7 @@ class MarketData:
                     if subs:
                         self._publish(subs, self.trade_object(ev), depth=False)
                 elif cls is OrderEvent:
-                    inst = ev.order.inst
+                    inst = ev.spec.inst
                     self._dirty_depth.add((inst.exchange, inst.contract))
 
     # --- objects (API.md section 5) ----------------------------------------------------------

@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.domain.candles import DURATIONS, fold_trades
 
 SCHEMA = """
@@ -164,20 +164,20 @@ class SqliteProjection:
             last = seq
             for ev in events:
                 if ev.__class__ is OrderEvent:
-                    o = ev.order
-                    if skip and o.product.name in skip:
+                    o = ev.spec
+                    if skip and o.product in skip:
                         continue
                     inst = o.inst
-                    orders[o.oid] = (o.oid, o.product.name, inst.exchange, inst.contract, o.side,
+                    orders[o.oid] = (o.oid, o.product, inst.exchange, inst.contract, o.side,
                                      o.ptype, o.fdir, o.price, str(o.vol), o.client_oid, o.time,
                                      o.lever, o.profit, o.stop, ev.status, ev.filled, str(ev.dealt),
                                      str(ev.commission), seq)
                 elif ev.__class__ is TradeEvent:
                     inst = ev.inst
                     for o, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
-                        if skip and o.product.name in skip:
+                        if skip and o.product in skip:
                             continue
-                        fills.append((ev.tid, o.oid, o.product.name, inst.exchange, inst.contract,
+                        fills.append((ev.tid, o.oid, o.product, inst.exchange, inst.contract,
                                       o.side, o.ptype, o.fdir, o.client_oid, ev.lots, ev.price,
                                       ev.time, str(fee), seq))
                     trades.append((ev.tid, inst.exchange, inst.contract, ev.time, ev.price, ev.lots,

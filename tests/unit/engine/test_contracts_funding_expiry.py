@@ -18,7 +18,7 @@ from ceres.domain import commands as C
 from ceres.domain.enums import Kind
 from ceres.domain.errors import ErrorCode
 from ceres.domain.instruments import Instrument
-from ceres.engine.positions import PositionEvent
+from ceres.domain.events import PositionEvent
 from contract_helpers import (BUY, CLOSE, EXPIRY_MS, FUNDING_MS, SELL, T0, USDT, contract_harness,
                               dated, perp, xbt)
 from engine_helpers import spot

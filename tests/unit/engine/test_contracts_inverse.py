@@ -180,4 +180,4 @@ def test_inverse_rejections(h):
     # 74_812 -> 99_824_812 <= 1e8: accepted, rests
     oid = h.place_c("alice", BUY, 80_000, 39_900, lever=1)
     assert h.cbal("alice", "BTC") == (START, 99_824_812)
-    assert h.order(oid).frozen == 99_824_812
+    assert h.order(oid).reserved == 99_824_812

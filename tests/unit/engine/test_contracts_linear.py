@@ -15,7 +15,8 @@ import pytest
 
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
-from ceres.engine.positions import PositionEvent, force_price
+from ceres.domain.events import PositionEvent
+from ceres.engine.positions import force_price
 from ceres.gateway.views import position_object
 from contract_helpers import (BUY, LONG, MARKET, SELL, SHORT, USDT, contract_harness,
                               equity_le_maint, perp, xbt)
@@ -80,7 +81,7 @@ def test_partial_fill_then_cancel_releases_the_rest(h):
     # fill of 4 lots (1.2e10): margin ceil(1.2e10 / 5) = 2.4e9 moves to the position, the
     # rebate floor(1.2e10 x 0.00025) = 3_000_000 is credited; the order keeps the rest
     order = h.order(sell)
-    assert order.frozen == 6_022_500_000 - 2_400_000_000
+    assert order.reserved == 6_022_500_000 - 2_400_000_000
     assert h.cbal("bob") == (START + 3_000_000, 6_022_500_000)
     h.cancel("bob", sell)
     assert h.final_status(sell) == 14   # part-cancelled
@@ -97,7 +98,7 @@ def test_price_improvement_vwap_entry_and_later_fills_add_to_the_same_position(h
     oid = h.open_long("alice", 301_000, 10, lever=10)
     # first fill: margin ceil(1.8e10 / 10) = 1.8e9, taker fee floor(1.8e10 x 0.00075) = 13_500_000
     order = h.order(oid)
-    assert order.frozen == 3_026_530_000 - 1_800_000_000 - 13_500_000
+    assert order.reserved == 3_026_530_000 - 1_800_000_000 - 13_500_000
     assert h.cbal("alice") == (START - 13_500_000, 3_026_530_000 - 13_500_000)
     (a,) = h.positions("alice")
     assert (a.vol, a.cost, a.margin) == (6, 18_000_000_000, 1_800_000_000)

@@ -31,8 +31,8 @@ def open_pair(h, lever=10, **kw):
 
 def trigger_orders(h, tag):
     """Events of the trigger-generated orders (client_oid = the trigger's name)."""
-    return [(e.order.side, e.order.ptype, e.status, e.filled) for e in h.order_events()
-            if e.order.client_oid == tag]
+    return [(e.spec.side, e.spec.ptype, e.status, e.filled) for e in h.order_events()
+            if e.spec.client_oid == tag]
 
 
 def test_liquidation_closes_at_market_and_remaining_margin_goes_to_insurance(h):
@@ -130,7 +130,7 @@ def test_several_positions_liquidated_in_deal_order(h):
     h.open_long("dave", 250_000, 20, lever=1)
     h.eng.take_events()
     h.index(260_000)
-    sells = [e.order.deal_id for e in h.order_events() if e.order.client_oid == "liquidation" and e.status == 5]
+    sells = [e.spec.deal_id for e in h.order_events() if e.spec.client_oid == "liquidation" and e.status == 5]
     assert sells == [first, second]
 
 

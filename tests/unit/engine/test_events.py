@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine_helpers import BTC, USDT
 
 from ceres.domain.ids import id_time_ms
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 
 P = 3_000_000
 
@@ -18,10 +18,10 @@ def test_lifecycle_submitted_part_filled_filled(h) -> None:
     h.buy("alice", P, 100)
     h.buy("alice", P + 5, 200)
     maker = [(e.status, e.filled, e.deal_vol, e.deal_price, e.dealt)
-             for e in h.order_events() if e.order.oid == ask]
+             for e in h.order_events() if e.spec.oid == ask]
     assert maker == [(4, 100, 100, P, P * 100), (5, 300, 200, P, P * 300)]
     # bob's maker fee is cumulative: floor(9e10 x 0.0005) = 45_000_000 after both fills
-    assert [e.commission for e in h.order_events() if e.order.oid == ask] == [15_000_000, 45_000_000]
+    assert [e.commission for e in h.order_events() if e.spec.oid == ask] == [15_000_000, 45_000_000]
 
 
 def test_event_order_within_a_match(h) -> None:
@@ -33,13 +33,13 @@ def test_event_order_within_a_match(h) -> None:
     seq_before = h.seq
     bid = h.buy("alice", P + 1, 15)
     events = h.eng.take_events()
-    kinds = [(type(e).__name__, getattr(e, "order", None) and e.order.oid) for e in events]
+    kinds = [(type(e).__name__, getattr(e, "spec", None) and e.spec.oid) for e in events]
     assert kinds == [
         ("OrderEvent", bid),                                      # SUBMITTED
         ("OrderEvent", ask1), ("OrderEvent", bid), ("TradeEvent", None),
         ("OrderEvent", ask2), ("OrderEvent", bid), ("TradeEvent", None),
     ]
-    assert [e.status for e in events if isinstance(e, OrderEvent) and e.order.oid == bid] == [3, 4, 5]
+    assert [e.status for e in events if isinstance(e, OrderEvent) and e.spec.oid == bid] == [3, 4, 5]
     assert all(e.seq == seq_before + 1 for e in events)
     trades = [e for e in events if isinstance(e, TradeEvent)]
     assert [(t.maker.oid, t.taker.oid, t.price, t.lots, t.taker_side) for t in trades] == [
@@ -55,7 +55,7 @@ def test_cancel_and_market_finish_events_carry_no_fill(h) -> None:
     bid = h.buy("alice", P, 10)
     h.cancel("alice", bid)
     ms = h.market_sell("bob", 5)
-    evs = [(e.order.oid, e.status, e.deal_vol, e.deal_price) for e in h.order_events()]
+    evs = [(e.spec.oid, e.status, e.deal_vol, e.deal_price) for e in h.order_events()]
     assert evs == [(bid, 3, 0, 0), (bid, 15, 0, 0), (ms, 3, 0, 0), (ms, 15, 0, 0)]
 
 

@@ -10,7 +10,7 @@ from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.secret import Secret
 from ceres.engine.core import Engine
-from ceres.engine.orders import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.engine.snapshot import engine_state, restore_engine
 
 P = 3_000_000
@@ -49,7 +49,7 @@ def _trace(eng: Engine, cmds: list) -> list:
         evs = []
         for e in eng.take_events():
             if isinstance(e, OrderEvent):
-                evs.append(("o", e.order.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol))
+                evs.append(("o", e.spec.oid, e.status, e.filled, e.dealt, e.commission, e.deal_vol))
             elif isinstance(e, TradeEvent):
                 evs.append(("t", e.tid, e.price, e.lots, e.maker.oid, e.taker.oid, e.maker_fee, e.taker_fee))
         out.append((res, evs))

@@ -56,8 +56,8 @@ def test_sell_pays_fee_from_quote_and_buyer_pays_fee_on_top(make_harness) -> Non
     assert h.bal("alice", "BTC") == (20_000_000, 0)  # no fee in base for a limit buy
     assert h.fees("USDT") == 540_000_000 and h.fees("BTC") == 0
     (trade,) = h.trades()
-    assert (trade.maker.product.name, trade.maker_fee) == ("bob", 120_000_000)
-    assert (trade.taker.product.name, trade.taker_fee) == ("alice", 420_000_000)
+    assert (trade.maker.product, trade.maker_fee) == ("bob", 120_000_000)
+    assert (trade.taker.product, trade.taker_fee) == ("alice", 420_000_000)
 
 
 def test_taker_sell_into_resting_bid(make_harness) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ceres.domain import commands as C
-from ceres.engine.orders import OrderEvent
+from ceres.domain.events import OrderEvent
 from ceres.gateway.recent import RecentOrders
 from engine_helpers import BUY, LIMIT, SELL, btc_usdt_harness
 

@@ -1,0 +1,115 @@
+"""Order lifetime: what time in force an order has, and how it ends.
+
+Time in force (:class:`~ceres.domain.enums.TimeInForce`), the same for spot and contracts:
+
+* GTC: what does not fill at once rests in the book until filled or cancelled;
+* IOC: fills what it can at once; the rest ends (EXPIRED);
+* FOK: fills completely at once, or not at all — when the book cannot fill all of it
+  within its limit price, it ends without any fill (status 15, EXPIRED);
+* a command's ``tif`` 0 (every command journaled before time in force existed) means GTC
+  for a limit order and IOC for a market order. Market orders are IOC or FOK: they never
+  rest. A spot market buy spends a quote budget, which has no volume to check a FOK
+  against, so it is IOC only.
+
+Ending an order (``finish``): what it still reserves is given back (a freeze, or a close
+order's reservation on its position), and its final status is CANCELED (nothing filled),
+PART_CANCELED, or FILLED for a spot market buy that spent its budget down to less than one
+lot at the best price. ``cancel`` takes a resting order out of the book the same way, for
+a cancel request (CANCELLED) or a contract's expiry (EXPIRED).
+"""
+
+from __future__ import annotations
+
+from ceres.domain.enums import FutureDir, OrderStatus, PriceType, ReportKind, Side, TimeInForce
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import Instrument
+from ceres.engine.book import OrderBook
+from ceres.engine.orders import Order
+from ceres.engine.state import State
+
+GTC, IOC, FOK = int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.FOK)
+LIMIT = int(PriceType.LIMIT)
+BUY = int(Side.BUY)
+CLOSE = int(FutureDir.CLOSE)
+FILLED = int(OrderStatus.FILLED)
+PART_CANCELED = int(OrderStatus.PART_CANCELED)
+CANCELED = int(OrderStatus.CANCELED)
+EXPIRED = int(ReportKind.EXPIRED)
+DEFAULT_TIF = {LIMIT: GTC, int(PriceType.MARKET): IOC}
+"""The time in force of a command that names none (``tif`` 0), by price type."""
+
+
+def time_in_force(inst: Instrument, side: int, ptype: int, tif: int) -> int:
+    """The effective time in force of a new order (never 0), or INVALID_VALUE."""
+    if not tif:
+        return DEFAULT_TIF[ptype]
+    if ptype == LIMIT:
+        if tif in (GTC, IOC, FOK):
+            return tif
+    else:
+        if tif == IOC:
+            return IOC
+        if tif == FOK and not (side == BUY and not inst.is_contract):
+            return FOK
+        if tif == FOK:
+            raise CeresError(ErrorCode.INVALID_VALUE, "a spot market buy spends a quote amount: "
+                             "it cannot be fill-or-kill", "time_in_force")
+        if tif == GTC:
+            raise CeresError(ErrorCode.INVALID_VALUE, "a market order cannot rest (GTC)", "time_in_force")
+    raise CeresError(ErrorCode.INVALID_VALUE, "must be GTC, IOC or FOK", "time_in_force")
+
+
+def fills_completely(book: OrderBook, order: Order) -> bool:
+    """Whether the opposite side holds ``order.vol`` lots within its limit (FOK)."""
+    is_buy = order.side == BUY
+    limit = order.price if order.ptype == LIMIT else None
+    need = order.vol
+    for level in (book.asks if is_buy else book.bids).iter_levels():
+        if limit is not None and (level.price > limit if is_buy else level.price < limit):
+            return False
+        need -= level.vol
+        if need <= 0:
+            return True
+    return False
+
+
+def release(state: State, order: Order) -> None:
+    """Give back what an ending order still reserves: its freeze, or (a close order) its
+    reservation on the position it closes."""
+    if order.reserved:
+        order.pay.release(order.reserved)
+        order.reserved = 0
+    elif order.fdir == CLOSE:
+        pos = state.contracts.positions.get(order.deal_id)
+        if pos is not None:
+            pos.closing -= order.vol - order.filled
+
+
+def end_status(order: Order, exhausted: bool) -> int:
+    """Final status of an order that ends after matching. ``exhausted``: the book ran out
+    of eligible liquidity before the order was done."""
+    if order.filled == 0:
+        return CANCELED
+    if order.ptype != LIMIT and order.side == BUY and not order.inst.is_contract and not exhausted:
+        return FILLED  # budget spent down to less than one lot at the best price
+    return PART_CANCELED
+
+
+def finish(state: State, order: Order, exhausted: bool) -> None:
+    """End an order whose lifetime is over after matching (IOC, FOK, market)."""
+    release(state, order)
+    if order.status == FILLED:
+        return
+    order.status = end_status(order, exhausted)
+    state.order_event(order, EXPIRED)
+
+
+def cancel(state: State, order: Order, kind: int) -> None:
+    """Take a resting order out of the book: 15 with no fill, 14 with some (``kind``:
+    CANCELLED for a cancel request, EXPIRED for the contract's expiry)."""
+    book = state.books[order.inst.exchange, order.inst.contract]
+    (book.bids if order.side == BUY else book.asks).remove(order, order.vol - order.filled)
+    order.status = PART_CANCELED if order.filled else CANCELED
+    release(state, order)
+    state.unregister_open(order)
+    state.order_event(order, kind)

@@ -1,0 +1,100 @@
+"""Price-time matching of a new order against the book, then its lifetime.
+
+``execute`` is how every new order (spot, contract, trigger close) trades: a fill-or-kill
+order that the book cannot fill completely does not match at all; otherwise ``match``
+crosses it against the opposite side, best price first and, within a price, oldest first,
+handing each fill to the caller's ``settle`` (``spot.fill`` or ``contracts.fill``, which
+move the money and report the fill). Then the order rests (GTC with volume left) or ends
+(``lifetime.finish``). Complexity: O(1) per fill plus O(L) to drop an emptied level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ceres.domain.enums import OrderStatus, PriceType, Side
+from ceres.engine import lifetime
+from ceres.engine.book import OrderBook
+from ceres.engine.orders import Order
+from ceres.engine.state import State
+
+Settle = Callable[[State, Order, Order, int, int], None]
+
+BUY = int(Side.BUY)
+LIMIT = int(PriceType.LIMIT)
+FILLED = int(OrderStatus.FILLED)
+_LIVE_MAX = int(OrderStatus.PART_FILLED)
+GTC, FOK = lifetime.GTC, lifetime.FOK
+
+
+def execute(state: State, order: Order, book: OrderBook, settle: Settle) -> bool:
+    """Match a new order, then rest it or end it by its time in force. True if it rests."""
+    if order.side == BUY:
+        opp = book.asks.prices
+        crosses = bool(opp) and (order.ptype != LIMIT or opp[0] <= order.price)
+    else:
+        opp = book.bids.prices
+        crosses = bool(opp) and (order.ptype != LIMIT or opp[-1] >= order.price)
+    if crosses and (order.tif != FOK or lifetime.fills_completely(book, order)):
+        exhausted = match(state, order, book, settle)
+    else:
+        exhausted = True
+    if order.status == FILLED:  # done, and holds nothing any more
+        return False
+    if order.tif == GTC:
+        state.rest(order, book)
+        return True
+    lifetime.finish(state, order, exhausted)
+    return False
+
+
+def match(state: State, taker: Order, book: OrderBook, settle: Settle) -> bool:
+    """Cross ``taker`` against the opposite side, settling each fill with ``settle``.
+    Returns True when the book ran out of eligible liquidity before the taker was done
+    (used to classify the end of market orders)."""
+    is_buy = taker.side == BUY
+    opp = book.asks if is_buy else book.bids
+    prices = opp.prices
+    levels = opp.levels
+    limit = taker.price if taker.ptype == LIMIT else None
+    market_buy = limit is None and is_buy and not taker.inst.is_contract
+    mult = taker.inst.notional_mult
+    while prices:
+        best = prices[0] if is_buy else prices[-1]
+        if limit is not None and (best > limit if is_buy else best < limit):
+            return True
+        level = levels[best]
+        q = level.orders
+        while q:
+            maker = q[0]
+            if maker.status > _LIVE_MAX:
+                q.popleft()
+                continue
+            lots = maker.vol - maker.filled
+            if market_buy:
+                afford = taker.reserved // (best * mult)
+                if afford == 0:
+                    return False
+                if afford < lots:
+                    lots = afford
+            else:
+                rest = taker.vol - taker.filled
+                if rest < lots:
+                    lots = rest
+            settle(state, maker, taker, best, lots)
+            level.vol -= lots
+            if maker.status == FILLED:
+                q.popleft()
+                level.live -= 1
+                state.unregister_open(maker)
+            if taker.status == FILLED:
+                break
+        if level.live == 0:
+            del levels[best]
+            if is_buy:
+                del prices[0]
+            else:
+                prices.pop()
+        if taker.status == FILLED:
+            return False
+    return True
