@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import make_engine, make_stream  # noqa: E402  (bench/engine.py)
 
 from ceres.domain import commands as C  # noqa: E402
+from ceres.pipeline.dispatch import Dispatcher  # noqa: E402
 from ceres.pipeline.sequencer import Sequencer  # noqa: E402
 from ceres.gcpolicy import tune_gc  # noqa: E402
 from ceres.pipeline.frames import scan  # noqa: E402
@@ -89,10 +90,9 @@ async def run_once(cmds: list[C.Place], *, fsync: bool, burst: int, window: int,
         engine = make_engine()
         loop = asyncio.get_running_loop()
         writer = TimedWriter(d, engine.seq + 1, fsync=fsync, segment_bytes=1 << 40)
-        seq = Sequencer(engine)
-        committer = GroupCommitter(writer, loop, seq.on_durable, seq.on_failure)
-        seq.attach(committer, None, loop)
-        committer.start()
+        committer = GroupCommitter(writer)
+        seq = Sequencer(engine, committer, Dispatcher([]), None, loop)
+        committer.start(seq)
         submit = seq.submit
         pending: deque[list[asyncio.Future]] = deque()
         inflight = acked = 0
@@ -114,7 +114,7 @@ async def run_once(cmds: list[C.Place], *, fsync: bool, burst: int, window: int,
             await asyncio.gather(*done, return_exceptions=True)
             acked += sum(1 for f in done if f.done() and f.exception() is None)
         elapsed = time.perf_counter() - t0
-        committer.stop()
+        committer.close()
         # frames and commands per group, from the segment itself and the writes' sizes
         log = writer.log
         frames = []

@@ -1,13 +1,13 @@
 """Restart time: recovery from the newest snapshot versus a replay of the whole journal.
 
 Builds a data directory with N journaled commands (default 1,000,000) through the real
-Node + Sequencer (fsync off to build fast; ``snapshot_every`` 100,000; ``keep_snapshots``
+a node (fsync off to build fast; ``snapshot_every`` 100,000; ``keep_snapshots``
 0 so nothing is pruned and a full replay stays possible; the SQLite projection is written
 as in a server). The command mix is ``bench/engine.py``'s on TEST BTC/USDT: 50% passive
 limit orders, 25% crossing ones, 25% cancels of an earlier order. The node is then closed
 *without* a final snapshot, as a crash would leave it. Then it measures:
 
-* restart: ``Node.open`` (lock, projection check, newest snapshot + journal tail);
+* restart: ``open_node`` (lock, projection check, newest snapshot + journal tail);
 * ``recover`` from the newest snapshot, and from the one before it (as when the newest
   is damaged: about ``snapshot_every`` more records to replay);
 * ``recover`` without snapshots: every record from seq 1;
@@ -41,9 +41,9 @@ from engine import make_stream  # noqa: E402  (bench/engine.py)
 from ceres.config import load_config  # noqa: E402
 from ceres.domain import commands as C  # noqa: E402
 from ceres.gcpolicy import tune_gc  # noqa: E402
+from ceres.assembly import engine_factory, open_journal, open_node  # noqa: E402
 from ceres.journal.file.segments import DataDir  # noqa: E402
 from ceres.pipeline.recovery import recover  # noqa: E402
-from ceres.pipeline.node import Node  # noqa: E402
 
 console = Console()
 SETUP_FUNDS = (("USDT", 10**17), ("BTC", 10**15))  # as bench/engine.py (under the int64 cap)
@@ -58,8 +58,7 @@ def node_config(snapshot_every: int):
 async def build(root: Path, n: int, snapshot_every: int, seed: int, burst: int = 1000,
                 window: int = 20_000) -> tuple[int, str]:
     """Journal ``n`` commands; returns (last seq, state hash)."""
-    node = Node(node_config(snapshot_every), root)
-    node.open(asyncio.get_running_loop())
+    node, _ = open_node(node_config(snapshot_every), root)
     seq = node.sequencer
     setup: list[C.Command] = []
     for name in ("alice", "bob"):
@@ -125,8 +124,7 @@ def timed(fn):
 
 
 async def restart(root: Path, snapshot_every: int) -> tuple[float, int, int | None, str]:
-    node = Node(node_config(snapshot_every), root)
-    report, elapsed = timed(lambda: node.open(asyncio.get_running_loop()))
+    (node, report), elapsed = timed(lambda: open_node(node_config(snapshot_every), root))
     h = node.engine.state_hash()
     await node.close(final_snapshot=False)
     rec = report.recovery
@@ -169,18 +167,20 @@ def main() -> None:
               f"{size_mb([snaps[-1][1]]):.1f} MB  projection {size_mb(root.glob('ceres.db*')):.1f} MB")
 
         restart_s, replayed, snap_seq, h_open = run(restart(root, args.snapshot_every))
-        print(f"restart (Node.open, newest snapshot {snap_seq:,} + {replayed:,} records): {restart_s:.2f} s")
+        print(f"restart (open_node, newest snapshot {snap_seq:,} + {replayed:,} records): {restart_s:.2f} s")
 
-        make_engine = Node(node_config(args.snapshot_every), root).make_engine
-        newest, t_newest = timed(lambda: recover(d, make_engine))
+        cfg = node_config(args.snapshot_every)
+        make_engine = engine_factory(cfg)
+        journal = open_journal(cfg, root)
+        newest, t_newest = timed(lambda: recover(journal, make_engine))
         print(f"recover, newest snapshot ({newest.snapshot_seq:,}) + {newest.replayed:,} records: "
               f"{t_newest:.2f} s")
         older = newest
         if len(snaps) > 1:
-            older, t_older = timed(lambda: recover(d, make_engine, max_snapshot_seq=snaps[-1][0] - 1))
+            older, t_older = timed(lambda: recover(journal, make_engine, max_snapshot_seq=snaps[-1][0] - 1))
             print(f"recover, previous snapshot ({older.snapshot_seq:,}) + {older.replayed:,} records "
                   f"(as if the newest were damaged): {t_older:.2f} s")
-        full, t_full = timed(lambda: recover(d, make_engine, use_snapshots=False))
+        full, t_full = timed(lambda: recover(journal, make_engine, use_snapshots=False))
         print(f"recover, no snapshot, full replay of {full.replayed:,} records: {t_full:.2f} s "
               f"({full.replayed / t_full:,.0f} records/s)")
         hashes = {built_hash, h_open, newest.engine.state_hash(), older.engine.state_hash(),

@@ -81,13 +81,13 @@ def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDir
                   notify_ws_port=notify_ws_port, market_ws_port=market_ws_port,
                   admin_port=admin_port, log_json=log_json)
     configure_logging(cfg.server.log_level, cfg.server.log_json)
-    from ceres.server import serve as run_server
     from ceres.pipeline.frames import JournalCorrupt
-    from ceres.journal.file.segments import DataDirLocked
+    from ceres.pipeline.journal import JournalLocked
+    from ceres.server import serve as run_server
 
     try:
         code = _run(run_server(cfg, simulator=False if no_simulator else None))
-    except DataDirLocked as exc:
+    except JournalLocked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except JournalCorrupt as exc:
@@ -113,21 +113,20 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
            full: bool = typer.Option(False, help="Also replay the whole journal from seq 1 "
                                      "(when retained) and compare state hashes.")) -> None:
     """Recover DATA_DIR read-only: snapshot used, records replayed, state hash."""
+    from ceres.assembly import engine_factory, open_journal
     from ceres.pipeline.frames import JournalCorrupt
-    from ceres.journal.file.segments import DataDir
     from ceres.pipeline.recovery import recover
-    from ceres.pipeline.node import Node
 
     cfg = _config(config, data_dir)
-    node = Node(cfg, data_dir)
-    d = DataDir(data_dir)
+    journal = open_journal(cfg, data_dir)
+    make_engine = engine_factory(cfg)
     try:
-        rec = recover(d, node.make_engine, repair=False)
+        rec = recover(journal, make_engine)
     except JournalCorrupt as exc:
         err.print(f"[red]journal damaged:[/red] {exc}")
         raise typer.Exit(4) from None
     problems = rec.engine.check()
-    out.print(f"snapshot used:    {rec.snapshot_path or 'none'}")
+    out.print(f"snapshot used:    {rec.snapshot_name or 'none'}")
     out.print(f"records replayed: {rec.replayed}")
     out.print(f"last seq:         {rec.last_seq}")
     if rec.torn_bytes:
@@ -139,7 +138,7 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
     ok = not problems
     if full:
         try:
-            clean = recover(d, node.make_engine, repair=False, use_snapshots=False)
+            clean = recover(journal, make_engine, use_snapshots=False)
         except JournalCorrupt as exc:
             out.print(f"full replay:      not possible ({exc})")
         else:
@@ -156,27 +155,29 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
     """Bring the SQLite projection up to date from the journal (server must be stopped)."""
     from rich.progress import Progress
 
-    from ceres.journal.file.segments import DataDirLocked
-    from ceres.pipeline.node import Node
+    from ceres.assembly import engine_factory, open_journal, open_projection
+    from ceres.pipeline.journal import JournalLocked
+    from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
-    node = Node(cfg, data_dir)
+    journal = open_journal(cfg, data_dir)
     try:
-        node.data_dir.lock()
-    except DataDirLocked as exc:
+        journal.ownership.acquire()
+    except JournalLocked as exc:
         err.print(f"[red]{exc}[/red] (stop the server first)")
         raise typer.Exit(2) from None
     try:
-        projection = node.make_projection()
+        projection = open_projection(cfg, data_dir)
         if from_scratch:
             projection.reset()
         with Progress(console=err) as progress:
             task = progress.add_task("replaying journal", total=None)
-            report = node.recover_into_projection(
-                projection, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            report = recover_with_history(
+                journal, engine_factory(cfg), projection,
+                progress=lambda done, total: progress.update(task, completed=done, total=total))
         projection.close()
     finally:
-        node.data_dir.unlock()
+        journal.ownership.release()
     out.print(f"projection now at seq {report.recovery.last_seq} (was {report.projection_from})")
     if report.projection_gap:
         out.print("[yellow]history before the oldest retained snapshot is not in the journal any more[/yellow]")
@@ -185,12 +186,12 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
 # --- operator actions ------------------------------------------------------------------------
 def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Optional[Path]) -> Any:
     cfg = _config(config, data_dir)
+    from ceres.assembly import open_journal
     from ceres.domain.errors import CeresError
-    from ceres.journal.file.segments import DataDir, DataDirLocked
+    from ceres.pipeline.journal import JournalLocked
 
-    d = DataDir(cfg.data_path)
-    admin_file = d.root / "admin.json"
-    if d.is_locked():
+    admin_file = cfg.data_path / "admin.json"
+    if open_journal(cfg).ownership.held_elsewhere():
         if not admin_file.exists():
             err.print("[red]the data directory is locked but no admin endpoint is advertised[/red]")
             raise typer.Exit(2)
@@ -212,12 +213,11 @@ def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Opti
             raise typer.Exit(1)
         return reply["data"]
 
-    from ceres.admin import AdminOps
-    from ceres.pipeline.node import Node
+    from ceres.assembly import open_node
+    from ceres.gateway.admin import AdminOps
 
     async def offline() -> Any:
-        node = Node(cfg)
-        node.open(asyncio.get_running_loop())
+        node, _ = open_node(cfg)
         try:
             return await AdminOps(node.engine, node.submit).call(op, args)
         finally:
@@ -225,7 +225,7 @@ def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Opti
 
     try:
         return _run(offline())
-    except DataDirLocked as exc:
+    except JournalLocked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except CeresError as exc:

@@ -11,6 +11,7 @@ Environment variables are ``CERES_<SECTION>_<KEY>`` (e.g. ``CERES_SERVER_HTTP_PO
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -62,6 +63,7 @@ class LimitsConfig(_Section):
 
 
 class JournalConfig(_Section):
+    backend: str = "file"
     fsync: bool = True
     snapshot_every: int = 100000
     segment_mb: int = 64
@@ -249,6 +251,10 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     cfg.tz  # noqa: B018 - validates the timezone
     if cfg.server.base_currency not in cfg.currencies:
         raise ConfigError(f"server.base_currency {cfg.server.base_currency} missing from [currencies]")
+    if not (cfg.journal.backend.isidentifier()
+            and importlib.util.find_spec(f"ceres.journal.{cfg.journal.backend}") is not None):
+        raise ConfigError(f"journal.backend: no journal backend {cfg.journal.backend!r} "
+                          "(ceres/journal/<name>/; the embedded one is \"file\")")
     return cfg
 
 

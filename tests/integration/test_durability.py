@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -26,8 +27,10 @@ from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus
 from ceres.pipeline.frames import FRAME_MAGIC, FRAME_HEADER_SIZE, encode_frame, scan
 from ceres.journal.file.segments import DataDir
+from ceres.assembly import engine_factory
+from ceres.engine.core import Engine
+from ceres.journal.file import FileJournal
 from ceres.pipeline.recovery import recover
-from ceres.pipeline.node import Node
 from tests.serverproc import ServerProcess
 
 SEED = 20240611
@@ -142,18 +145,17 @@ def assert_all_present(srv: ServerProcess, acked: list[str], canceled: set[str])
 
 
 # --- data directory side --------------------------------------------------------------------------
-def node_for(srv: ServerProcess) -> Node:
-    cfg = load_config(srv.config_path)
-    return Node(cfg, srv.data_dir)
+def engine_for(srv: ServerProcess) -> Callable[[], Engine]:
+    return engine_factory(load_config(srv.config_path))
 
 
 def check_recovery_agrees(srv: ServerProcess) -> dict:
     """On the stopped server's data directory (read-only): the state recovered from the
     newest snapshot equals the state from the oldest retained snapshot and, when the
     journal reaches back to seq 1, from a replay of all of it."""
-    node = node_for(srv)
+    make_engine = engine_for(srv)
     d = DataDir(srv.data_dir)
-    newest = recover(d, node.make_engine, repair=False)
+    newest = recover(FileJournal(srv.data_dir), make_engine)
     assert newest.engine.check() == []
     assert newest.skipped_snapshots == []
     h = newest.engine.state_hash()
@@ -161,12 +163,12 @@ def check_recovery_agrees(srv: ServerProcess) -> dict:
     out = {"last_seq": newest.last_seq, "snapshots": snaps, "segments": [s for s, _ in d.segments()],
            "hash": h, "torn": newest.torn_bytes}
     if snaps:
-        oldest = recover(d, node.make_engine, repair=False, max_snapshot_seq=snaps[0])
+        oldest = recover(FileJournal(srv.data_dir), make_engine, max_snapshot_seq=snaps[0])
         assert oldest.snapshot_seq == snaps[0]
         assert oldest.last_seq == newest.last_seq
         assert oldest.engine.state_hash() == h, "snapshot recovery differs from replay"
     if out["segments"] and out["segments"][0] == 1:
-        full = recover(d, node.make_engine, repair=False, use_snapshots=False)
+        full = recover(FileJournal(srv.data_dir), make_engine, use_snapshots=False)
         assert full.last_seq == newest.last_seq
         assert full.engine.state_hash() == h, "snapshot recovery differs from a full replay"
     return out
@@ -327,7 +329,7 @@ def test_torn_tail_is_cut_with_a_warning_and_nothing_acknowledged_is_lost(server
             acked += cl.acked
             canceled |= cl.canceled
         d = DataDir(srv.data_dir)
-        rec = recover(d, node_for(srv).make_engine, repair=False)
+        rec = recover(FileJournal(srv.data_dir), engine_for(srv))
         last_seg = d.segments()[-1][1]
         tail = _tails(rec.last_seq + 1, rng)[kind]
         with open(last_seg, "ab") as f:

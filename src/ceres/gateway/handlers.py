@@ -1,41 +1,46 @@
-"""One handler per operation of API.md section 3, shared by REST and the biz_type socket.
+"""One handler per operation of the operations table (``gateway.operations``), shared by
+REST and the biz_type socket.
 
-A handler takes the authenticated key and a validated request Struct and returns the
-``data`` of the reply, or raises :class:`CeresError`. State changes go through the
-sequencer (so the reply waits for durability); reads use engine memory for open orders,
-the in-memory cache of recently changed orders (``RecentOrders``), and the projection store
-for older history (after it has caught up with everything applied, so a client always sees
-what it was acknowledged).
+A handler takes the authenticated key (its permission already checked against the
+table) and a validated request Struct and returns the ``data`` of the reply, or raises
+:class:`CeresError`. Everything venue-specific goes through the venue the request's
+``exchange`` names (``pipeline.venue.VenueRegistry``): instruments, placing, cancelling,
+balances, positions. State changes are journaled commands, so a reply waits for
+durability. Orders are read from the engine (the book of record of every venue's open
+orders), the in-memory cache of recently changed orders (``RecentOrders``) and the history
+store (after it has caught up with everything applied, so a client always sees what it was
+acknowledged).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ceres.domain import commands as C
-from ceres.domain.enums import AccountType, FutureDir, OrderStatus, Permission, PriceType, Side
+from ceres.domain.enums import AccountType, CloseRule, FutureDir, OrderStatus, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import Instrument
 from ceres.domain.money import parse_decimal, to_scaled
-from ceres.engine import marks
 from ceres.engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ceres.engine.ledger import ApiKey
-from ceres.store.sqlite import OrderRow, SqliteReader
 from ceres.gateway import protocol as P
 from ceres.gateway import views
 from ceres.gateway.recent import RecentOrders
-from ceres.pipeline.sequencer import Sequencer
+from ceres.pipeline.history import HistoryReader, OrderRow
+from ceres.pipeline.venue import VenueRegistry
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _PRICE_TYPES = {"limit": PriceType.LIMIT, "market": PriceType.MARKET}
 _FUTURE_DIRS = {"open": FutureDir.OPEN, "close": FutureDir.CLOSE}
-_CLOSE_RULES = {"time": 1, "1": 1, "risk": 2, "2": 2}
+_CLOSE_RULES = {"time": CloseRule.TIME, "1": CloseRule.TIME, "risk": CloseRule.RISK, "2": CloseRule.RISK}
 _STATUSES = {int(s) for s in OrderStatus}
+SETTLEMENT = int(AccountType.SETTLEMENT)
 MAX_FILLS = 50
-MAX_OPEN_PAGE = 100
 
 
-def _enum(value: str, table: dict, field: str) -> Any:
+def _enum(value: str, table: dict[str, Any], field: str) -> Any:
     found = table.get(value)
     if found is not None:
         return found
@@ -45,7 +50,7 @@ def _enum(value: str, table: dict, field: str) -> Any:
     return found
 
 
-def _trigger_price(inst, text: str | None, field: str) -> int:
+def _trigger_price(inst: Instrument, text: str | None, field: str) -> int:
     """A TP/SL price in ticks; absent or zero ("0", "0.0") means none."""
     if text is None or parse_decimal(text, field)[0] == 0:
         return 0
@@ -67,43 +72,31 @@ def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
 
 
 class Handlers:
-    def __init__(self, engine: Engine, sequencer: Sequencer, reader: SqliteReader, *,
-                 tz: timezone, base_currency: str, max_order_query: int = 100,
-                 last_price: Callable[[str, str], int | None] | None = None,
-                 recent: RecentOrders | None = None) -> None:
+    def __init__(self, engine: Engine, venues: VenueRegistry, history: HistoryReader,
+                 caught_up: Callable[[], Awaitable[None]], recent: RecentOrders, *,
+                 last_price: Callable[[str, str], int | None], tz: timezone, base_currency: str,
+                 max_order_query: int = 100) -> None:
         self.engine = engine
-        self.sequencer = sequencer
-        self.reader = reader
+        self.venues = venues
+        self.history = history
+        self.caught_up = caught_up
+        self.recent = recent
+        self.last_price = last_price
         self.tz = tz
         self.base_currency = base_currency
         self.max_order_query = max_order_query
-        self.last_price = last_price or (lambda exchange, contract: None)
-        self.recent = recent if recent is not None else RecentOrders()
-
-    # --- helpers ------------------------------------------------------------------------
-    @staticmethod
-    def require(key: ApiKey, perm: Permission) -> None:
-        if not key.permissions & perm:
-            raise CeresError(ErrorCode.PERMISSION_DENIED,
-                             f"this api_key lacks the {perm.name.lower()} permission")
-
-    def _exchange(self, exchange: str) -> str:
-        if exchange not in self.engine.exchanges:
-            raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
-        return exchange
 
     def _filters(self, exchange: str | None, contract: str | None) -> None:
         """Optional exchange/contract filters must name a known exchange and instrument."""
         if exchange is not None:
-            self._exchange(exchange)
+            venue = self.venues.get(exchange)
             if contract is not None:
-                self.engine.instrument(exchange, contract)
+                venue.instrument(contract)
 
     # --- place / close ------------------------------------------------------------------
     def place_command(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> C.Place:
         """Convert a validated request into an engine command (exact grid conversion)."""
-        self.require(key, Permission.TRADE)
-        inst = self.engine.instrument(req.exchange, req.contract)
+        inst = self.venues.instrument(req.exchange, req.contract)
         side = _enum(req.entrust_bs, _SIDES, "entrust_bs")
         ptype = _enum(req.price_type, _PRICE_TYPES, "price_type")
         if ptype == PriceType.LIMIT:
@@ -136,55 +129,58 @@ class Handlers:
         elif closing:
             raise CeresError(ErrorCode.NOT_A_CONTRACT, f"{inst.contract} is a spot pair", "contract")
         return C.Place(key.product.name, inst.exchange, inst.contract, int(side), int(ptype), price,
-                       vol, client_oid, int(fdir), lever, profit, stop, deal_id, close_rule)
+                       vol, client_oid, int(fdir), lever, profit, stop, deal_id, int(close_rule))
 
-    async def place(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> dict:
+    async def place(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> dict[str, str]:
         cmd = self.place_command(key, req, closing=closing)
-        result = await self.sequencer.submit(cmd)
+        result = await self.venues.get(cmd.exchange).place(cmd)
         return {"client_oid": cmd.client_oid, "system_oid": _join_ids(result)}
 
-    async def close(self, key: ApiKey, req: P.PlaceReq) -> dict:
+    async def close(self, key: ApiKey, req: P.PlaceReq) -> dict[str, str]:
         """``trade/close``: a placement that must close contract positions."""
         return await self.place(key, req, closing=True)
 
     # --- cancel ---------------------------------------------------------------------------
-    async def cancel(self, key: ApiKey, req: P.CancelReq) -> dict:
-        self.require(key, Permission.TRADE)
+    async def cancel(self, key: ApiKey, req: P.CancelReq) -> dict[str, list[dict[str, str]]]:
         ids = parse_ids(req.system_oid)
-        result = await self.sequencer.submit(C.Cancel(key.product.name, ids))
-        errors = []
         product = key.product.name
+        result = await self.venues.cancel(product, ids)
+        errors = []
         unknown = [oid for oid, _ in result.failed if self.recent.get(product, oid) is None]
         if unknown:
-            await self.sequencer.projection_caught_up()
+            await self.caught_up()
         for oid, _ in result.failed:
-            finished = self.recent.get(product, oid) is not None or self.reader.order_owner(oid) == product
+            finished = self.recent.get(product, oid) is not None or self.history.order_owner(oid) == product
             err = CeresError(ErrorCode.ORDER_FINISHED if finished else ErrorCode.ORDER_NOT_FOUND)
             errors.append({"system_oid": str(oid), "code": err.code, "message": err.message})
         return {"SUCCESS": [{"system_oid": str(oid)} for oid in result.ok], "ERROR": errors}
 
     # --- reads ---------------------------------------------------------------------------
-    async def pairs(self, key: ApiKey, req: P.PairsReq) -> list:
-        self.require(key, Permission.READ)
-        self._exchange(req.exchange)
+    async def pairs(self, key: ApiKey, req: P.PairsReq) -> list[dict[str, str]]:
+        venue = self.venues.get(req.exchange)
         if req.contract is not None:
-            return [views.pair_object(self.engine.instrument(req.exchange, req.contract))]
-        return [views.pair_object(i) for i in self.engine.instruments.values() if i.exchange == req.exchange]
+            return [views.pair_object(venue.instrument(req.contract))]
+        return [views.pair_object(i) for i in venue.instruments()]
 
-    async def account(self, key: ApiKey, req: P.AccountReq) -> list:
-        self.require(key, Permission.READ)
-        if req.exchange is not None:
-            self._exchange(req.exchange)
+    async def account(self, key: ApiKey, req: P.AccountReq) -> list[dict[str, Any]]:
+        venues = [self.venues.get(req.exchange)] if req.exchange is not None else list(self.venues)
+        currencies = self.engine.currencies
+        base_dec = currencies[self.base_currency]
         rows = []
-        base_dec = self.engine.currencies[self.base_currency]
-        for acc, cur, bal in key.product.iter_balances():
-            if req.exchange is not None and acc.venue != req.exchange:
-                continue
-            if acc.type == AccountType.COLLECTION:
-                continue
-            dec = self.engine.currencies[cur]
-            rows.append(views.account_row(acc.type, acc.venue, cur, bal.total, bal.frozen, dec,
-                                          self._value_in_base(cur, bal.total, dec, base_dec), base_dec))
+
+        def row(account_type: int, venue: str, currency: str, total: int, frozen: int) -> dict[str, Any]:
+            dec = currencies[currency]
+            return views.account_row(account_type, venue, currency, total, frozen, dec,
+                                     self._value_in_base(currency, total, dec, base_dec), base_dec)
+
+        if req.exchange is None:
+            settlement = key.product.accounts.get(("", SETTLEMENT))
+            if settlement is not None:
+                rows += [row(SETTLEMENT, "", cur, settlement.balances[cur].total, settlement.balances[cur].frozen)
+                         for cur in sorted(settlement.balances)]
+        for venue in venues:
+            rows += [row(b.account_type, venue.exchange, b.currency, b.total, b.frozen)
+                     for b in await venue.balances(key.product.name)]
         return rows
 
     def _value_in_base(self, currency: str, amount: int, decimals: int, base_dec: int) -> int:
@@ -193,7 +189,7 @@ class Handlers:
         base = self.base_currency
         if currency == base:
             return amount
-        for inst in self.engine.instruments.values():
+        for inst in self.venues.instruments():
             if inst.is_contract:
                 continue
             if inst.base == currency and inst.quote == base:
@@ -209,27 +205,26 @@ class Handlers:
                     return num // (price * inst.tick_units * 10**decimals)
         return 0
 
-    async def orders(self, key: ApiKey, req: P.OrdersReq) -> list:
-        self.require(key, Permission.READ)
+    async def orders(self, key: ApiKey, req: P.OrdersReq) -> list[dict[str, Any]]:
         if req.status is not None and req.status not in _STATUSES:
             raise CeresError(ErrorCode.INVALID_VALUE, "unknown status code", "status")
         self._filters(req.exchange, req.contract)
         product = key.product
         if req.system_oid is not None:
             ids = parse_ids(req.system_oid)
-            found: dict[int, dict] = {}
+            found: dict[int, dict[str, Any]] = {}
             missing = []
             for oid in ids:
                 order = product.open_orders.get(oid)
                 if order is not None:
-                    found[oid] = views.live_order_object(order, self.tz)
+                    found[oid] = views.order_object(order, self.tz)
                 elif (ev := self.recent.get(product.name, oid)) is not None:
-                    found[oid] = views.event_order_object(ev, self.tz)
+                    found[oid] = views.order_object(ev, self.tz)
                 else:
                     missing.append(oid)
             if missing:
-                await self.sequencer.projection_caught_up()
-                for oid, row in self.reader.orders_by_ids(product.name, missing).items():
+                await self.caught_up()
+                for oid, row in self.history.orders_by_ids(product.name, missing).items():
                     obj = self._row_object(row)
                     if obj is not None:
                         found[oid] = obj
@@ -237,25 +232,22 @@ class Handlers:
                 raise CeresError(ErrorCode.ORDER_NOT_FOUND, "no such order for this api_key", "system_oid")
             out = [found[oid] for oid in ids if oid in found]
             return [o for o in out if _matches(o, req)]
-        await self.sequencer.projection_caught_up()
-        rows = self.reader.recent_orders(product.name, exchange=req.exchange, contract=req.contract,
-                                         status=req.status, limit=self.max_order_query)
+        await self.caught_up()
+        rows = self.history.recent_orders(product.name, exchange=req.exchange, contract=req.contract,
+                                          status=req.status, limit=self.max_order_query)
         return [obj for obj in map(self._row_object, rows) if obj is not None]
 
-    def _row_object(self, row: OrderRow) -> dict | None:
-        inst = self.engine.instruments.get((row.exchange, row.contract))
+    def _row_object(self, row: OrderRow) -> dict[str, Any] | None:
+        inst = self.venues.find(row.exchange, row.contract)
         if inst is None:  # instrument removed from the config since
             return None
         return views.order_fields(inst, row.oid, row.client_oid, row.side, row.ptype, row.fdir,
                                   row.price, row.vol, row.time_ms, row.lever, row.profit, row.stop,
                                   row.status, row.filled, row.dealt, row.commission, self.tz)
 
-    async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict:
-        limit = MAX_OPEN_PAGE if req.limit is None else req.limit
-        if not 1 <= limit <= MAX_OPEN_PAGE:
-            raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
-        self.require(key, Permission.READ)
+    async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict[str, Any]:
         self._filters(req.exchange, req.contract)
+        limit = P.MAX_OPEN_PAGE if req.limit is None else req.limit
         after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
         page = []
         more = False
@@ -270,68 +262,41 @@ class Handlers:
                 more = True
                 break
             page.append(order)
-        return {"orderDetailRes": [views.live_order_object(o, self.tz) for o in page],
+        return {"orderDetailRes": [views.order_object(o, self.tz) for o in page],
                 "nextFrom": str(page[-1].oid) if more else ""}
 
-    async def positions(self, key: ApiKey, req: P.PositionsReq) -> list:
-        self.require(key, Permission.READ)
+    async def positions(self, key: ApiKey, req: P.PositionsReq) -> list[dict[str, str]]:
         self._filters(req.exchange, req.contract)
         side = _enum(req.position_dir, _SIDES, "position_dir") if req.position_dir is not None else None
+        venues = [self.venues.get(req.exchange)] if req.exchange is not None else list(self.venues)
         out = []
-        mark_of: dict[Any, int | None] = {}
-        for pos in key.product.positions.values():
-            inst = pos.inst
-            if (req.exchange is not None and inst.exchange != req.exchange) or \
-               (req.contract is not None and inst.contract != req.contract) or \
-               (side is not None and pos.side != side):
-                continue
-            if inst not in mark_of:
-                mark_of[inst] = marks.mark(self.engine, inst)
-            out.append(views.position_object(pos, mark_of[inst]))
+        for venue in venues:
+            for pos in await venue.positions(key.product.name):
+                if (req.contract is not None and pos.inst.contract != req.contract) or \
+                   (side is not None and pos.side != side):
+                    continue
+                out.append(views.position_object(pos))
         return out
 
-    async def fills(self, key: ApiKey, req: P.FillsReq) -> list:
-        self.require(key, Permission.READ)
+    async def fills(self, key: ApiKey, req: P.FillsReq) -> list[dict[str, str]]:
         if not 1 <= req.count <= MAX_FILLS:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"count must be 1..{MAX_FILLS}", "count")
-        inst = self.engine.instrument(req.exchange, req.contract)
-        await self.sequencer.projection_caught_up()
+        inst = self.venues.instrument(req.exchange, req.contract)
+        await self.caught_up()
         return [views.fill_fields(inst, r.oid, r.tid, r.client_oid, r.side, r.ptype, r.fdir, r.lots,
                                   r.price, r.time_ms, r.fee, self.tz)
-                for r in self.reader.fills(key.product.name, req.exchange, req.contract, req.count)]
+                for r in self.history.fills(key.product.name, req.exchange, req.contract, req.count)]
 
 
-def _join_ids(result: Any) -> str:
-    if isinstance(result, (list, tuple)):
+def _join_ids(result: int | list[int]) -> str:
+    if isinstance(result, list):
         return ",".join(str(i) for i in result)
     return str(result)
 
 
-def _matches(order: dict, req: P.OrdersReq) -> bool:
+def _matches(order: dict[str, Any], req: P.OrdersReq) -> bool:
     if req.status is not None and order["status"] != req.status:
         return False
     if req.contract is not None and order["contract"] != req.contract:
         return False
     return True
-
-
-Operation = Callable[[ApiKey, Any], Awaitable[Any]]
-
-
-def operations(h: Handlers) -> dict[str, tuple[type[P.Request], Operation]]:
-    """Operation name -> (request Struct, handler); transports route to these."""
-    return {
-        "place": (P.PlaceReq, h.place),
-        "close": (P.PlaceReq, h.close),
-        "cancel": (P.CancelReq, h.cancel),
-        "pairs": (P.PairsReq, h.pairs),
-        "account": (P.AccountReq, h.account),
-        "orders": (P.OrdersReq, h.orders),
-        "open_orders": (P.OpenOrdersReq, h.open_orders),
-        "positions": (P.PositionsReq, h.positions),
-        "fills": (P.FillsReq, h.fills),
-    }
-
-
-BIZ_TYPES = {11: "place", 12: "cancel", 13: "pairs", 14: "account", 15: "orders",
-             16: "positions", 17: "fills"}

@@ -19,11 +19,11 @@ from ceres.pipeline.clock import wall_ms
 from ceres.gateway import protocol as P
 from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
-from ceres.gateway.handlers import Handlers, operations
+from ceres.gateway.handlers import Handlers
+from ceres.gateway.operations import OPERATIONS, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("ceres.http")
-API = "/api/v1/"
 
 
 def envelope_response(body: bytes, status: int = 200) -> web.Response:
@@ -35,30 +35,19 @@ def error_response(err: CeresError) -> web.Response:
 
 
 class RestApi:
+    """The trading routes of the operations table, signed and in the envelope."""
+
     def __init__(self, handlers: Handlers, auth: Authenticator, *, max_body: int = 65536,
                  on_reject: Callable[[str], None] | None = None, limiter: RateLimiter | None = None) -> None:
         self.handlers = handlers
         self.auth = auth
         self.max_body = max_body
-        self.ops = operations(handlers)
+        self.ops = bind(handlers)
         self.on_reject = on_reject or (lambda code: None)
         self.limiter = limiter or RateLimiter(0, 0)
 
     def routes(self) -> list[web.RouteDef]:
-        get, post, delete = web.get, web.post, web.delete
-        return [
-            get(API + "basic/contracts", self._op("pairs")),
-            get(API + "trade/account", self._op("account")),
-            get(API + "trade/order", self._op("orders")),
-            get(API + "trade/open_orders", self._op("open_orders")),
-            post(API + "trade/open_orders", self._op("open_orders")),
-            post(API + "trade/input", self._op("place")),
-            post(API + "trade/close", self._op("close")),
-            delete(API + "trade/order/{ids}", self._op("cancel")),
-            delete(API + "trade/order", self._op("cancel")),
-            get(API + "trade/position", self._op("positions")),
-            get(API + "trade/trans", self._op("fills")),
-        ]
+        return [web.route(method, path, self._op(op.name)) for op in OPERATIONS for method, path, _ in op.routes]
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
         """The request's parameters as a dict (for validation) and as signed pairs."""
@@ -73,7 +62,7 @@ class RestApi:
         return query, [(k, v) for k, v in query.items()]
 
     def _op(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        req_cls, handler = self.ops[name]
+        op, handler = self.ops[name]
 
         async def route(request: web.Request) -> web.Response:
             try:
@@ -83,7 +72,8 @@ class RestApi:
                 key = self.auth.verify_rest(request.headers.get("api_key"), request.headers.get("sign"),
                                             signed, wall_ms())
                 self.limiter.check(key.api_key, time.monotonic())
-                req = P.parse_request(req_cls, obj)
+                req = P.parse_request(op.request, obj)
+                authorize(key, op)
                 data = await handler(key, req)
             except CeresError as err:
                 self.on_reject(err.code)

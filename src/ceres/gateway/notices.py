@@ -6,9 +6,9 @@ product. Text ``ping`` is answered with ``pong``. Notice formats are API.md sect
 TP/SL and liquidation-price changes of resting opening orders (``PENDING``) and positions
 (``POSITION``).
 
-Every notice carries ``seq``: the product's notice number, assigned by the engine
-(``Engine.take_events``), so it is +1 per notice, gap-free, and survives restarts.
-Notices leave only after their batch is durable (the sequencer calls ``on_batch`` then).
+Every notice carries ``seq``: the product's notice number, assigned by the engine when
+it creates the event, so it is +1 per notice, gap-free, and survives restarts. Notices
+leave only after their batch is durable (the dispatcher calls ``on_notices`` then).
 The last ``retention`` notices per product are kept in memory (events, formatted on
 demand); connecting with ``&since=SEQ`` first replays the retained notices after SEQ,
 then continues live — replay and registration happen in one loop callback, so there is
@@ -29,6 +29,7 @@ from typing import Any, Callable
 from ceres.domain.enums import FutureDir, OrderStatus, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderEvent, PositionEvent
+from ceres.pipeline.dispatch import Subscription
 from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
 from ceres.gateway.views import avg_price, entrust_amount, wire_time
@@ -130,9 +131,10 @@ class Notifier:
             raise CeresError(ErrorCode.INVALID_VALUE, "since must be a notice seq", "since")
         return NotifyListener(self, key.product.name, key.api_key, int(since) if since is not None else None)
 
-    def format(self, ev: Any) -> bytes:
-        obj = order_notice(ev, self.tz) if ev.__class__ is OrderEvent else position_notice(ev)
-        return codec.encode_json(obj)
+    def format(self, ev: OrderEvent | PositionEvent) -> bytes:
+        if isinstance(ev, PositionEvent):
+            return codec.encode_json(position_notice(ev))
+        return codec.encode_json(order_notice(ev, self.tz))
 
     # --- subscribers --------------------------------------------------------------------
     def subscribe(self, sub: NotifyListener) -> None:
@@ -157,28 +159,25 @@ class Notifier:
             if not subs:
                 del self.subs[sub.product]
 
-    # --- events (sequencer listener, after durability) ------------------------------------
-    def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:
+    # --- events (a dispatcher subscription, after durability) ---------------------------------
+    def subscription(self) -> Subscription:
+        return ((OrderEvent, PositionEvent), self.on_notices)
+
+    def on_notices(self, events: list[OrderEvent | PositionEvent]) -> None:
+        """Order and position events, in the order the engine numbered them."""
         rings = self.rings
         subs = self.subs
         retention = self.retention
-        for _, events in items:
-            for ev in events:
-                cls = ev.__class__
-                if cls is OrderEvent:
-                    product = ev.spec.product
-                elif cls is PositionEvent:
-                    product = ev.product
-                else:
-                    continue
-                ring = rings.get(product)
-                if ring is None:
-                    ring = rings[product] = deque(maxlen=retention)
-                ring.append(ev)
-                self.delivered[product] = ev.nseq
-                targets = subs.get(product)
-                if targets:
-                    data = self.format(ev)
-                    for sub in list(targets):
-                        sub.send_text(data)
-                        self.sent += 1
+        for ev in events:
+            product = ev.product if isinstance(ev, PositionEvent) else ev.spec.product
+            ring = rings.get(product)
+            if ring is None:
+                ring = rings[product] = deque(maxlen=retention)
+            ring.append(ev)
+            self.delivered[product] = ev.nseq
+            targets = subs.get(product)
+            if targets:
+                data = self.format(ev)
+                for sub in list(targets):
+                    sub.send_text(data)
+                    self.sent += 1

@@ -19,6 +19,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.wire.codec import NumberText, encode_json
 
 MAX_REQ_ID = 64
+MAX_OPEN_PAGE = 100
 
 
 def param_text(value: Any) -> str | None:
@@ -41,6 +42,9 @@ class Request(msgspec.Struct, kw_only=True, frozen=True):
     """Base: every request may carry ``timestamp`` (signed, checked by auth)."""
 
     timestamp: str | None = None
+
+    def check(self) -> None:
+        """Range checks of a request's own fields (before permissions and lookups)."""
 
 
 class PlaceReq(Request):
@@ -85,6 +89,10 @@ class OpenOrdersReq(Request):
     from_: str | None = msgspec.field(default=None, name="from")
     limit: int | None = None
 
+    def check(self) -> None:
+        if self.limit is not None and not 1 <= self.limit <= MAX_OPEN_PAGE:
+            raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
+
 
 class PositionsReq(Request):
     exchange: str | None = None
@@ -126,13 +134,17 @@ def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
 
     Fast path: a well-formed request converts in C (msgspec); anything unusual (aliases,
     empty strings, numbers where strings go, errors) takes the field-by-field path, which
-    also produces the precise error."""
+    also produces the precise error. Then the request's own range checks (``check``)."""
+    req = None
     if "" not in obj.values() and not _ALIAS_KEYS.intersection(obj):
         try:
-            return msgspec.convert(obj, cls)
+            req = msgspec.convert(obj, cls)
         except msgspec.ValidationError:
             pass
-    return _parse_slow(cls, obj)
+    if req is None:
+        req = _parse_slow(cls, obj)
+    req.check()
+    return req
 
 
 _ALIAS_KEYS = frozenset(ALIASES.values())

@@ -1,6 +1,6 @@
 """Recently changed orders per product, in memory (the last ``per_product`` of each).
 
-Fed by the sequencer after each batch is durable, it answers order queries by id and the
+Fed by the dispatcher after each batch is durable, it answers order queries by id and the
 cancel error classification (finished vs unknown) without waiting for the SQLite history
 writer; anything older comes from the projection store. It holds the latest
 :class:`~ceres.domain.events.OrderEvent` of each order: a snapshot of its state at that
@@ -10,9 +10,8 @@ event, which is exactly what the history row holds.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
-
 from ceres.domain.events import OrderEvent
+from ceres.pipeline.dispatch import Subscription
 
 
 class RecentOrders:
@@ -20,23 +19,23 @@ class RecentOrders:
         self.per_product = per_product
         self.by_product: dict[str, OrderedDict[int, OrderEvent]] = {}
 
-    def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:
+    def subscription(self) -> Subscription:
+        return ((OrderEvent,), self.on_orders)
+
+    def on_orders(self, events: list[OrderEvent]) -> None:
         by_product = self.by_product
         limit = self.per_product
-        for _, events in items:
-            for ev in events:
-                if ev.__class__ is not OrderEvent:
-                    continue
-                spec = ev.spec
-                recent = by_product.get(spec.product)
-                if recent is None:
-                    recent = by_product[spec.product] = OrderedDict()
-                oid = spec.oid
-                if oid in recent:
-                    recent.move_to_end(oid)
-                recent[oid] = ev
-                if len(recent) > limit:
-                    recent.popitem(last=False)
+        for ev in events:
+            spec = ev.spec
+            recent = by_product.get(spec.product)
+            if recent is None:
+                recent = by_product[spec.product] = OrderedDict()
+            oid = spec.oid
+            if oid in recent:
+                recent.move_to_end(oid)
+            recent[oid] = ev
+            if len(recent) > limit:
+                recent.popitem(last=False)
 
     def get(self, product: str, oid: int) -> OrderEvent | None:
         recent = self.by_product.get(product)

@@ -1,4 +1,5 @@
-"""Wire objects of API.md section 3, built from engine state (pure formatting).
+"""Wire objects of API.md section 3, built from orders, events and venue views (pure
+formatting).
 
 Each function returns exactly the keys API.md lists for that object (the 2019 Java SDK
 rejects unknown keys), with decimals as plain strings and ints where API.md says int.
@@ -8,13 +9,35 @@ The projection store keeps these same strings, so live and historical answers ag
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from ceres.domain.enums import SPOT_FILL_FUTURE_DIR, FutureDir, PriceType, Side
+from ceres.domain.events import OrderSpec
 from ceres.domain.instruments import Instrument
 from ceres.domain.money import format_scaled
 from ceres.engine.positions import pnl
+from ceres.pipeline.venue import VenuePosition
 
 AVG_EXTRA_DECIMALS = 8
+
+
+class OrderLike(Protocol):
+    """An engine order, an order event or a venue's order state."""
+
+    @property
+    def spec(self) -> OrderSpec: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def filled(self) -> int: ...
+
+    @property
+    def dealt(self) -> int: ...
+
+    @property
+    def commission(self) -> int: ...
 
 
 def wire_time(ms: int, tz: timezone) -> str:
@@ -90,19 +113,13 @@ def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: 
     }
 
 
-def live_order_object(order, tz: timezone) -> dict:
-    """The order object of an open engine order, in its current state."""
+def order_object(order: OrderLike, tz: timezone) -> dict[str, Any]:
+    """The order object of an open order, a cached order event or a venue's order state:
+    what the order is (``spec``) and how far it got."""
     o = order.spec
     return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
                         o.lever, o.profit, o.stop, order.status, order.filled, order.dealt,
                         order.commission, tz)
-
-
-def event_order_object(ev, tz: timezone) -> dict:
-    """The order object as of an OrderEvent (the state right after that event)."""
-    o = ev.spec
-    return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
-                        o.lever, o.profit, o.stop, ev.status, ev.filled, ev.dealt, ev.commission, tz)
 
 
 def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,
@@ -124,10 +141,11 @@ def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int
     }
 
 
-def position_object(pos, mark: int | None) -> dict:
+def position_object(pos: VenuePosition) -> dict[str, str]:
     """The position object (API.md section 3). ``position_value`` and ``position_profit``
     are at the mark price (entry notional and 0 when no mark is known yet)."""
     inst = pos.inst
+    mark = pos.mark
     value = inst.notional(pos.vol, mark) if mark else pos.cost
     profit = pnl(inst, pos.side, pos.cost, value) if mark else 0
     return {

@@ -30,12 +30,14 @@ from ceres.engine.ledger import ApiKey
 from ceres.gateway import protocol as P
 from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
-from ceres.gateway.handlers import BIZ_TYPES, Handlers, operations
+from ceres.gateway.handlers import Handlers
+from ceres.gateway.operations import BY_BIZ_TYPE, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
 from ceres.gateway.handshake import signed_upgrade
 from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.trade")
+BIZ_TYPE_RANGE = f"{min(BY_BIZ_TYPE)}-{max(BY_BIZ_TYPE)}"
 PATHS = ("/", "/ws/trade")
 PING = b"ping"
 PONG = b"pong"
@@ -101,10 +103,12 @@ class TradeListener(BaseListener):
             if isinstance(raw, int) and not isinstance(raw, bool):
                 biz_type = raw  # echoed even when unknown
             biz_type = _biz_type(raw)
-            req_cls, handler = self.server.ops[BIZ_TYPES[biz_type]]
+            op, handler = self.server.by_biz_type[biz_type]
             self.server.check_key(self.key)
             self.server.limiter.check(self.key.api_key, time.monotonic())
-            coro = handler(self.key, P.parse_request(req_cls, obj))
+            req = P.parse_request(op.request, obj)
+            authorize(self.key, op)
+            coro = handler(self.key, req)
         except CeresError as err:
             self.server.on_reject(err.code)
             self._immediate(codec.error(err, biz_type, req_id))
@@ -124,8 +128,8 @@ def _biz_type(value: Any) -> int:
         raise CeresError(ErrorCode.MISSING_FIELD, "biz_type is required", "biz_type")
     if isinstance(value, bool) or not isinstance(value, int):
         raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", "biz_type")
-    if value not in BIZ_TYPES:
-        raise CeresError(ErrorCode.UNKNOWN_BIZ_TYPE, f"unknown biz_type {value} (11-17)", "biz_type")
+    if value not in BY_BIZ_TYPE:
+        raise CeresError(ErrorCode.UNKNOWN_BIZ_TYPE, f"unknown biz_type {value} ({BIZ_TYPE_RANGE})", "biz_type")
     return value
 
 
@@ -178,7 +182,8 @@ class TradeServer:
         self.max_pending = max_pending
         self.max_buffer = max_buffer
         self.limiter = limiter or RateLimiter(0, 0)
-        self.ops = operations(handlers)
+        ops = bind(handlers)
+        self.by_biz_type = {bt: ops[op.name] for bt, op in BY_BIZ_TYPE.items()}
         self.on_reject = on_reject or (lambda code: None)
         self.factory = listener_factory_guard(self._upgrade, self.on_reject)
 

@@ -1,7 +1,7 @@
 """Live market state and its fan-out: ticks over a rolling 24 h, current candles, trades,
 depth — fed by engine events after each batch is durable.
 
-* ``on_batch`` (a sequencer listener, loop thread): each trade updates the instrument's
+* ``on_trades``/``on_orders`` (dispatcher subscriptions, loop thread): each trade updates the instrument's
   last price and its 1-minute bars of the last 24 h (longer bars are folded from them
   when needed: every duration's current bar starts within the last 24 h), and is
   pushed at once (``push-trade``); instruments whose book or trades changed are marked.
@@ -28,6 +28,7 @@ from ceres.domain.instruments import Instrument
 from ceres.pipeline.clock import wall_ms
 from ceres.domain.money import format_scaled
 from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.pipeline.dispatch import Subscription
 from ceres.wire.codec import encode_json
 from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
 
@@ -133,24 +134,28 @@ class MarketData:
                 if bars:
                     m.last = bars[-1][4]
 
-    # --- events --------------------------------------------------------------------------
-    def on_batch(self, items: list[tuple[int, list[Any]]]) -> None:
+    # --- events (dispatcher subscriptions, after durability) -------------------------------
+    def subscriptions(self) -> list[Subscription]:
+        return [((TradeEvent,), self.on_trades), ((OrderEvent,), self.on_orders)]
+
+    def on_trades(self, events: list[TradeEvent]) -> None:
         markets = self.markets
-        for _, events in items:
-            for ev in events:
-                cls = ev.__class__
-                if cls is TradeEvent:
-                    inst = ev.inst
-                    key = (inst.exchange, inst.contract)
-                    markets[key].add_trade(ev.time, ev.price, ev.lots)
-                    self._dirty_trade.add(key)
-                    self._dirty_depth.add(key)
-                    subs = self.topics.get(("trade", key[0], key[1], None))
-                    if subs:
-                        self._publish(subs, self.trade_object(ev), depth=False)
-                elif cls is OrderEvent:
-                    inst = ev.spec.inst
-                    self._dirty_depth.add((inst.exchange, inst.contract))
+        for ev in events:
+            inst = ev.inst
+            key = (inst.exchange, inst.contract)
+            markets[key].add_trade(ev.time, ev.price, ev.lots)
+            self._dirty_trade.add(key)
+            self._dirty_depth.add(key)
+            subs = self.topics.get(("trade", key[0], key[1], None))
+            if subs:
+                self._publish(subs, self.trade_object(ev), depth=False)
+
+    def on_orders(self, events: list[OrderEvent]) -> None:
+        """Any order change may change the book: its depth is pushed at the next flush."""
+        dirty = self._dirty_depth
+        for ev in events:
+            inst = ev.spec.inst
+            dirty.add((inst.exchange, inst.contract))
 
     # --- objects (API.md section 5) ----------------------------------------------------------
     def trade_object(self, ev: TradeEvent) -> dict:

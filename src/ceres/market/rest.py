@@ -18,12 +18,23 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ceres.domain.errors import CeresError
+from ceres.pipeline.history import HistoryReader
 from ceres.wire.codec import decode_json_object, encode_json
 from ceres.domain.candles import DURATIONS, Bar
 from ceres.market.data import MarketData, bar_fields, trade_fields
 
 DEFAULT_SIZE = 100
 MAX_SIZE = 2000
+API = "/api/v1/"
+MARKET_ROUTES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("candle", (("GET", API + "market/candle", "candles"),
+                ("POST", API + "query/cycle/data/history", "candlesPost"))),
+    ("trade", (("GET", API + "market/trade", "trades"), ("POST", API + "query/trade/data", "tradesPost"))),
+    ("depth10", (("GET", API + "market/depth10", "depth10"),
+                 ("POST", API + "query/depth10/data", "depth10Post"))),
+    ("tick", (("GET", API + "market/tick", "tick"), ("POST", API + "query/tick/data", "tickPost"))),
+)
+"""Method name -> its routes ``(HTTP method, path, operationId in docs/openapi.yaml)``."""
 
 
 class BadRequest(Exception):
@@ -45,21 +56,15 @@ def _int(params: dict, name: str) -> int | None:
 
 
 class MarketRest:
-    def __init__(self, market: MarketData, reader: Any, caught_up: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, market: MarketData, reader: HistoryReader,
+                 caught_up: Callable[[], Awaitable[None]]) -> None:
         self.market = market
         self.reader = reader
         self.caught_up = caught_up
 
     def routes(self) -> list[web.RouteDef]:
-        api = "/api/v1/"
-        out = []
-        for name, get_path, post_path in (("candle", "market/candle", "query/cycle/data/history"),
-                                          ("trade", "market/trade", "query/trade/data"),
-                                          ("depth10", "market/depth10", "query/depth10/data"),
-                                          ("tick", "market/tick", "query/tick/data")):
-            handler = self._route(getattr(self, name))
-            out += [web.get(api + get_path, handler), web.post(api + post_path, handler)]
-        return out
+        return [web.route(method, path, self._route(getattr(self, name)))
+                for name, routes in MARKET_ROUTES for method, path, _ in routes]
 
     def _route(self, fn: Callable[[dict], Awaitable[dict]]) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:

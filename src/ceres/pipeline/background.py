@@ -1,67 +1,92 @@
 """The background thread behind durability: projections, then snapshots.
 
 After a batch is durable the sequencer passes its events here, in sequence order. This
-thread feeds them to the projection store (SQLite) and, when the batch carries a
-snapshot, writes the snapshot file *after* the projection has committed everything up
-to it and then prunes old snapshots and segments. So the newest snapshot never runs
-ahead of the projection, and a restart can always bring the projection up to date by
-replaying the journal after it.
+thread feeds them to the projection store (a :class:`~ceres.pipeline.history.Projector`)
+and, when the batch carries a snapshot, encodes and stores it (the journal's
+:class:`~ceres.pipeline.journal.SnapshotStore`) *after* the projection has committed
+everything up to it, then prunes old snapshots and the journal only they needed. So the
+newest snapshot never runs ahead of the projection, and a restart can always bring the
+projection up to date by replaying the journal after it.
+
+Progress is reported on the event loop (``ProjectionSink``): the sequence number the
+projection holds, or its failure (projecting then stops: applying later batches would
+leave a hole; the next start catches the store up from the journal).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from ceres.journal.file.segments import DataDir
-from ceres.journal.file.group_commit import take_all
+from ceres.pipeline.frames import encode_snapshot
+from ceres.pipeline.history import Batch, Projector
+from ceres.pipeline.journal import SnapshotStore
 
-log = logging.getLogger("ceres.journal")
+log = logging.getLogger("ceres.background")
 _STOP = object()
+Snapshot = tuple[int, dict[str, Any]]
 
 
-class Projection(Protocol):
-    def last_seq(self) -> int: ...
+def take_all(q: queue.SimpleQueue[Any]) -> list[Any]:
+    """Block for one item, then take whatever else is queued (a group)."""
+    items = [q.get()]
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
 
-    def apply(self, items: list[tuple[int, list[Any]]]) -> None:
-        """Apply ``(seq, events)`` pairs in order, idempotently (seq <= last_seq ignored)."""
 
-    def close(self) -> None: ...
+class ProjectionSink(Protocol):
+    """Where progress goes; both are called on the event-loop thread."""
+
+    def on_projected(self, seq: int) -> None: ...
+
+    def on_projection_failed(self, exc: BaseException) -> None: ...
 
 
 class BackgroundWriter:
-    def __init__(self, data_dir: DataDir, projection: Projection | None, keep_snapshots: int,
-                 on_projected: Callable[[int], None] | None = None,
-                 on_failed: Callable[[BaseException], None] | None = None, gather_ms: float = 0) -> None:
-        self.data_dir = data_dir
-        self.projection = projection
+    def __init__(self, snapshots: SnapshotStore, projector: Projector | None, *, keep_snapshots: int,
+                 gather_ms: float = 0) -> None:
+        self.snapshots = snapshots
+        self.projector = projector
         self.keep_snapshots = keep_snapshots
-        self.on_projected = on_projected
-        self.on_failed = on_failed
         self.gather_s = gather_ms / 1000
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ceres-background", daemon=True)
+        self._sink: ProjectionSink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.snapshots_written = 0
         self.last_snapshot_seq = 0
         self.failed: BaseException | None = None
 
-    def start(self) -> None:
+    def start(self, sink: ProjectionSink | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._sink = sink
+        self._loop = loop
         self._thread.start()
 
-    def submit(self, items: list[tuple[int, list[Any]]], snapshot: tuple[int, dict] | None) -> None:
+    def submit(self, items: Batch, snapshot: Snapshot | None) -> None:
         self._q.put((items, snapshot))
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish queued work; the thread closes the projection (its connection is
+        """Finish queued work; the thread closes the projector (its connection may be
         bound to that thread)."""
         if self._thread.is_alive():
             self._q.put(_STOP)
             self._thread.join(timeout)
-        elif self.projection is not None:
-            self.projection.close()
+        elif self.projector is not None:
+            self.projector.close()
+
+    def _report(self, method: str, value: Any) -> None:
+        if self._sink is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(getattr(self._sink, method), value)
+            except RuntimeError:  # the loop closed during shutdown
+                pass
 
     def _run(self) -> None:
         q = self._q
@@ -71,7 +96,7 @@ class BackgroundWriter:
                 time.sleep(self.gather_s)  # let a few batches gather: fewer, larger transactions
                 work += take_all(q) if not q.empty() else []
             stop = False
-            items: list[tuple[int, list[Any]]] = []
+            items: Batch = []
             for entry in work:
                 if entry is _STOP:
                     stop = True
@@ -84,30 +109,26 @@ class BackgroundWriter:
                     self._snapshot(*snapshot)
             self._project(items)
             if stop:
-                if self.projection is not None:
-                    self.projection.close()
+                if self.projector is not None:
+                    self.projector.close()
                 return
 
-    def _project(self, items: list[tuple[int, list[Any]]]) -> None:
-        if not items or self.projection is None or self.failed is not None:
+    def _project(self, items: Batch) -> None:
+        if not items or self.projector is None or self.failed is not None:
             return
         try:
-            self.projection.apply(items)
+            self.projector.apply(items)
         except Exception as exc:
-            # stop projecting: applying later batches would leave a hole. The journal still
-            # has everything, and the next start (or `ceres rebuild`) catches the store up.
             self.failed = exc
             log.exception("projection write failed; history is frozen until restart")
-            if self.on_failed is not None:
-                self.on_failed(exc)
+            self._report("on_projection_failed", exc)
             return
-        if self.on_projected is not None:
-            self.on_projected(items[-1][0])
+        self._report("on_projected", items[-1][0])
 
-    def _snapshot(self, seq: int, state: dict) -> None:
+    def _snapshot(self, seq: int, state: dict[str, Any]) -> None:
         try:
-            self.data_dir.write_snapshot(seq, state)
-            self.data_dir.prune(self.keep_snapshots)
+            self.snapshots.write(seq, encode_snapshot(seq, state))
+            self.snapshots.prune(self.keep_snapshots)
         except OSError:
             log.exception("snapshot %s failed (the journal still holds everything)", seq)
             return

@@ -1,31 +1,38 @@
-"""Restart: newest valid snapshot, then replay of the journal after it.
+"""Restart: newest valid snapshot, then replay of the journal after it (through the
+journal port, so any backend recovers the same way).
 
-``recover`` rebuilds the engine from a data directory and reports what it used:
+``recover`` rebuilds the engine from a journal and reports what it used:
 
 1. snapshots are tried newest first; a damaged one is skipped (and reported);
-2. journal segments are scanned in order; records after the snapshot are applied through
-   the same ``Engine.apply`` as live commands, with their journaled seq and time;
-3. a torn tail (a final write cut short by a crash, see ``codec.scan``) is cut off the
-   last segment (when ``repair`` is set); damage anywhere else, a gap in sequence numbers,
-   or a journal that starts after the snapshot, raises :class:`JournalCorrupt` with the
-   file and byte offset, and the server refuses to start.
+2. the journal's frames after the snapshot are applied through the same
+   ``Engine.apply`` as live commands, with their journaled seq and time;
+3. a torn tail (a final write cut short by a crash) is skipped and reported (the writer
+   removes it before appending); damage anywhere else, a gap in sequence numbers, or a
+   journal that starts after the snapshot raises
+   :class:`~ceres.pipeline.frames.JournalCorrupt` (:class:`~ceres.pipeline.frames.JournalGap`
+   for the last), naming where, and the server refuses to start.
 
 Rejected commands are not journaled, so every replayed record must apply cleanly; one
 that raises means the journal and the code disagree, which is also reported as corrupt.
+
+``recover_with_history`` does the same while feeding a projector every event it lacks,
+which is how a server (and ``ceres rebuild``) brings its history store up to date.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 from ceres.domain.errors import CeresError
+from ceres.domain.events import Event
 from ceres.engine.core import Engine
 from ceres.engine.snapshot import restore_engine
-from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, decode_snapshot, scan
-from ceres.journal.file.segments import DataDir
+from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, decode_snapshot
+from ceres.pipeline.history import Batch, Projector
+from ceres.pipeline.journal import Journal, Progress
+
+REPLAY_CHUNK = 2000
 
 
 @dataclass
@@ -33,75 +40,99 @@ class Recovery:
     engine: Engine
     last_seq: int
     snapshot_seq: int | None
-    snapshot_path: Path | None
+    snapshot_name: str | None
     replayed: int
     torn_bytes: int = 0
     skipped_snapshots: list[str] = field(default_factory=list)
 
 
-EventSink = Callable[[int, list], None]
+EventSink = Callable[[int, list[Event]], None]
 
 
-def recover(data_dir: DataDir, make_engine: Callable[[], Engine], *, repair: bool = True,
-            on_events: EventSink | None = None, use_snapshots: bool = True,
-            max_snapshot_seq: int | None = None,
-            progress: Callable[[int, int], None] | None = None) -> Recovery:
+def recover(journal: Journal, make_engine: Callable[[], Engine], *, on_events: EventSink | None = None,
+            use_snapshots: bool = True, max_snapshot_seq: int | None = None,
+            progress: Progress | None = None) -> Recovery:
     """Rebuild the engine. ``on_events(seq, events)`` receives the events of every replayed
-    record (for projections); ``progress(done, total)`` is called per segment;
-    ``max_snapshot_seq`` ignores newer snapshots (to replay events a projection lacks).
-    Raises JournalGap when the journal starts after the chosen starting point."""
+    record (for projections); ``progress(done, total)`` is the reader's; ``max_snapshot_seq``
+    ignores newer snapshots (to replay events a projection lacks). Raises JournalGap when
+    the journal starts after the chosen starting point."""
     engine = make_engine()
-    snap_seq, snap_path, skipped = None, None, []
+    snap_seq: int | None = None
+    snap_name: str | None = None
+    skipped: list[str] = []
+    store = journal.snapshots
     if use_snapshots:
-        for seq, path in reversed(data_dir.snapshot_files()):
+        for seq in reversed(store.seqs()):
             if max_snapshot_seq is not None and seq > max_snapshot_seq:
                 continue
+            name = store.name(seq)
             try:
-                file_seq, state = decode_snapshot(path.read_bytes(), str(path))
+                file_seq, state = decode_snapshot(store.read(seq), name)
                 if file_seq != seq:
-                    raise JournalCorrupt(f"{path}: holds seq {file_seq}")
+                    raise JournalCorrupt(f"{name}: holds seq {file_seq}")
                 restore_engine(engine, state)
-            except (JournalCorrupt, ValueError, KeyError, CeresError) as exc:
-                skipped.append(f"{path.name}: {exc}")
+            except (JournalCorrupt, OSError, ValueError, KeyError, CeresError) as exc:
+                skipped.append(f"{name}: {exc}")
                 engine = make_engine()
                 continue
-            snap_seq, snap_path = seq, path
+            snap_seq, snap_name = seq, name
             break
     last = snap_seq or 0
     replayed = 0
-    torn_bytes = 0
-    segments = data_dir.segments()
-    total = len(segments)
-    for index, (_, path) in enumerate(segments):
-        data = path.read_bytes()
-        result = scan(data, str(path))
-        if result.torn:
-            if index != total - 1:
-                raise JournalCorrupt(f"{path}: damaged at byte {result.valid_end}, and it is "
-                                     "not the last segment")
-            torn_bytes = len(data) - result.valid_end
-            if repair:
-                os.truncate(path, result.valid_end)
-        for frame in result.frames:
-            if frame.last_seq <= last:
+    reader = journal.reader
+    for frame in reader.frames(last, progress):
+        if frame.last_seq <= last:
+            continue
+        if frame.first_seq > last + 1:
+            gap = JournalGap if replayed == 0 else JournalCorrupt
+            raise gap(f"{journal.describe()}: records jump from seq {last} to {frame.first_seq}")
+        for i, (now, cmd) in enumerate(decode_records(frame.payload)):
+            seq = frame.first_seq + i
+            if seq <= last:
                 continue
-            if frame.first_seq > last + 1:
-                gap = JournalGap if replayed == 0 else JournalCorrupt
-                raise gap(f"{path}: records jump from seq {last} to {frame.first_seq}")
-            for i, (now, cmd) in enumerate(decode_records(frame.payload)):
-                seq = frame.first_seq + i
-                if seq <= last:
-                    continue
-                try:
-                    engine.apply(cmd, seq, now)
-                except CeresError as exc:
-                    raise JournalCorrupt(f"{path}: record seq {seq} no longer applies: {exc}") from None
-                events = engine.take_events()
-                if on_events is not None:
-                    on_events(seq, events)
-                last = seq
-                replayed += 1
-        if progress is not None:
-            progress(index + 1, total)
+            try:
+                engine.apply(cmd, seq, now)
+            except CeresError as exc:
+                raise JournalCorrupt(f"{journal.describe()}: record seq {seq} no longer applies: "
+                                     f"{exc}") from None
+            events = engine.take_events()
+            if on_events is not None:
+                on_events(seq, events)
+            last = seq
+            replayed += 1
     engine.take_events()
-    return Recovery(engine, last, snap_seq, snap_path, replayed, torn_bytes, skipped)
+    return Recovery(engine, last, snap_seq, snap_name, replayed, reader.torn_bytes, skipped)
+
+
+@dataclass
+class HistoryReport:
+    recovery: Recovery
+    projection_from: int
+    projection_gap: bool
+
+
+def recover_with_history(journal: Journal, make_engine: Callable[[], Engine], projector: Projector, *,
+                         progress: Progress | None = None) -> HistoryReport:
+    """Recover the engine while feeding ``projector`` every event it lacks. Starts from a
+    snapshot no newer than what the projector holds; if the journal no longer reaches back
+    that far, recovers normally and reports the gap (history between is missing)."""
+    start = projector.last_seq()
+    pending: Batch = []
+
+    def sink(seq: int, events: list[Event]) -> None:
+        if seq > start:
+            pending.append((seq, events))
+            if len(pending) >= REPLAY_CHUNK:
+                projector.apply(pending)
+                pending.clear()
+
+    gap = False
+    try:
+        rec = recover(journal, make_engine, on_events=sink, max_snapshot_seq=start, progress=progress)
+    except JournalGap:
+        gap = True
+        pending.clear()
+        rec = recover(journal, make_engine, on_events=sink, progress=progress)
+    if pending:
+        projector.apply(pending)
+    return HistoryReport(rec, start, gap)

@@ -4,18 +4,21 @@ All state-changing commands go through :meth:`Sequencer.submit`, called on the e
 thread. It stamps the command with the next sequence number and a time (wall clock in
 ms, never going backward), applies it to the engine at once, and returns a future that
 resolves only after the command's batch is durable. Commands submitted during one loop
-iteration form a batch: one frame, encoded here and handed to the journal thread, which
-groups frames further while an fsync runs (``GroupCommitter``). When a batch is durable
-its futures resolve and its events go, in order, to the listeners (push notices, market
-data) and to the background thread (projections, snapshots).
+iteration form a batch: one frame (``pipeline.frames``), handed to the journal writer
+(the port in ``pipeline.journal``), which may group frames further while it syncs. When
+a batch is durable its futures resolve and its events go, in order, to the dispatcher
+(push notices, market data, caches) and to the background writer (projection,
+snapshots).
 
 A rejected command changes nothing and is not journaled; its reply still waits for the
-batches before it, so no reply is ever based on state that could be lost.
+batches before it, so no reply is ever based on state that could be lost. If the journal
+fails, or the engine faults (``EngineFault``: a command broke after changing state), the
+sequencer refuses everything from then on and calls ``on_fatal``: the server stops, and a
+restart replays what is durable.
 
 Because applying happens on the loop thread between awaits, there is exactly one writer
 and queries that read engine state on the same loop need no locks. (Decision record
-``docs/decisions/0001-inline-sequencer.md``: applying inline instead of in a separate
-queue-draining task gives the same ordering with one less hop per command.)
+``docs/decisions/0001-inline-sequencer.md``.)
 """
 
 from __future__ import annotations
@@ -24,26 +27,40 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ceres.domain.commands import Command
-from ceres.pipeline.clock import wall_ms
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.engine.core import Engine
+from ceres.engine.core import Engine, EngineFault
 from ceres.engine.snapshot import engine_state
-from ceres.pipeline.background import BackgroundWriter
+from ceres.pipeline.clock import wall_ms
 from ceres.pipeline.frames import encode_frame
-from ceres.journal.file.group_commit import GroupCommitter
+from ceres.pipeline.history import Batch
+from ceres.pipeline.journal import JournalWriter
 
 log = logging.getLogger("ceres.sequencer")
 HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"
-Listener = Callable[[list[tuple[int, list[Any]]]], None]
+Snapshot = tuple[int, dict[str, Any]]
+
+
+class BatchSink(Protocol):
+    """Receives every durable batch on the loop (``pipeline.dispatch.Dispatcher``)."""
+
+    def dispatch(self, items: Batch) -> None: ...
+
+
+class Background(Protocol):
+    """The projection and snapshot writer (``pipeline.background.BackgroundWriter``)."""
+
+    def submit(self, items: Batch, snapshot: Snapshot | None) -> None: ...
 
 
 class _Batch:
-    __slots__ = ("last_seq", "replies", "items", "snapshot")
+    __slots__ = ("items", "last_seq", "replies", "snapshot")
 
-    def __init__(self, last_seq: int, replies: list, items: list, snapshot: Any) -> None:
+    def __init__(self, last_seq: int, replies: list[tuple[asyncio.Future[Any], Any, bool]], items: Batch,
+                 snapshot: Snapshot | None) -> None:
         self.last_seq = last_seq
         self.replies = replies
         self.items = items
@@ -51,43 +68,44 @@ class _Batch:
 
 
 class Sequencer:
-    def __init__(self, engine: Engine, *, snapshot_every: int = 0,
-                 clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(self, engine: Engine, writer: JournalWriter, sink: BatchSink, background: Background | None,
+                 loop: asyncio.AbstractEventLoop, *, snapshot_every: int = 0, last_snapshot_seq: int = 0,
+                 projected_seq: int | None = None, clock: Callable[[], int] = wall_ms,
+                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
         self.engine = engine
+        self.writer = writer
+        self.sink = sink
+        self.background = background
         self.clock = clock
         self.snapshot_every = snapshot_every
+        self.on_fatal = on_fatal
         self.seq = engine.seq
         self.now = engine.now
         self.durable_seq = engine.seq
-        self.projected_seq = engine.seq
-        self.last_snapshot_seq = engine.seq
+        self.projected_seq = engine.seq if projected_seq is None else projected_seq
+        self.last_snapshot_seq = last_snapshot_seq
         self.failed: BaseException | None = None
         self.projection_failed: BaseException | None = None
-        self.listeners: list[Listener] = []
-        self.committer: GroupCommitter | None = None
-        self.background: BackgroundWriter | None = None
-        self.on_fatal: Callable[[BaseException], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = loop
         self._records: list[tuple[int, Command]] = []
-        self._items: list[tuple[int, list[Any]]] = []
-        self._replies: list[tuple[asyncio.Future, Any, bool]] = []
+        self._items: Batch = []
+        self._replies: list[tuple[asyncio.Future[Any], Any, bool]] = []
         self._first_seq = 0
         self._scheduled = False
         self._inflight: deque[_Batch] = deque()
-        self._projection_waiters: list[tuple[int, asyncio.Future]] = []
-        # statistics for /metrics
+        self._projection_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # statistics
         self.commands = 0
-        self.rejects: dict[str, int] = {}
         self.batches = 0
+        self.rejects: dict[str, int] = {}  # commands the engine refused, by error code
 
-    def attach(self, committer: GroupCommitter, background: BackgroundWriter | None,
-               loop: asyncio.AbstractEventLoop) -> None:
-        self.committer = committer
-        self.background = background
-        self._loop = loop
+    @property
+    def in_flight(self) -> int:
+        """Batches waiting for durability."""
+        return len(self._inflight)
 
     # --- submitting -----------------------------------------------------------------------
-    def submit(self, cmd: Command) -> asyncio.Future:
+    def submit(self, cmd: Command) -> asyncio.Future[Any]:
         """Apply ``cmd`` now; the returned future gives its result (or raises its
         CeresError) once everything up to it is durable."""
         loop = self._loop
@@ -108,6 +126,10 @@ class Sequencer:
                 fut.set_exception(exc)  # nothing before it is pending: answer at once
                 return fut
             self._replies.append((fut, exc, True))
+        except EngineFault as exc:
+            self.on_failure(exc)
+            fut.set_exception(CeresError(ErrorCode.INTERNAL))
+            return fut
         else:
             if not self._records:
                 self._first_seq = seq
@@ -124,6 +146,8 @@ class Sequencer:
     def _flush(self) -> None:
         self._scheduled = False
         replies, self._replies = self._replies, []
+        if self.failed is not None:
+            return
         if not self._records:
             if replies:
                 self._inflight.append(_Batch(self.seq, replies, [], None))
@@ -145,11 +169,11 @@ class Sequencer:
             # batch would release this one and the journal would have a hole
             self.on_failure(exc)
             return
-        self.committer.submit(frame, self.seq, snapshot is not None)
+        self.writer.submit(frame, self.seq, snapshot is not None)
 
-    # --- durability -------------------------------------------------------------------------
+    # --- durability (DurabilitySink) -------------------------------------------------------
     def on_durable(self, seq: int) -> None:
-        """Called on the loop by the journal thread."""
+        """Called on the loop by the journal writer."""
         if seq > self.durable_seq:
             self.durable_seq = seq
         self._release(self.durable_seq)
@@ -166,27 +190,29 @@ class Sequencer:
                 else:
                     fut.set_result(value)
             if batch.items:
-                for listener in self.listeners:
-                    try:
-                        listener(batch.items)
-                    except Exception:
-                        log.exception("event listener failed")
+                self.sink.dispatch(batch.items)
                 if self.background is not None:
                     self.background.submit(batch.items, batch.snapshot)
 
     def on_failure(self, exc: BaseException) -> None:
-        """The journal failed: refuse everything from now on and stop the server."""
-        log.critical("journal write failed: %s; refusing commands and shutting down", exc)
+        """The journal (or the engine) failed: refuse everything from now on and stop
+        the server."""
+        if self.failed is not None:
+            return
+        log.critical("%s: %s; refusing commands and shutting down",
+                     "engine fault" if isinstance(exc, EngineFault) else "journal write failed", exc)
         self.failed = exc
         err = CeresError(ErrorCode.JOURNAL_FAILURE)
-        while self._inflight:
-            for fut, _, _ in self._inflight.popleft().replies:
-                if not fut.done():
-                    fut.set_exception(err)
+        pending = [r for b in self._inflight for r in b.replies] + self._replies
+        self._inflight.clear()
+        self._replies = []
+        for fut, _, _ in pending:
+            if not fut.done():
+                fut.set_exception(err)
         if self.on_fatal is not None:
             self.on_fatal(exc)
 
-    # --- projection catch-up ---------------------------------------------------------------
+    # --- projection catch-up (ProjectionSink) ----------------------------------------------
     def on_projected(self, seq: int) -> None:
         """Called on the loop when the projection has committed through ``seq``."""
         if seq > self.projected_seq:
@@ -217,7 +243,7 @@ class Sequencer:
             return
         if self.projection_failed is not None:
             raise CeresError(ErrorCode.INTERNAL, HISTORY_DOWN)
-        fut = self._loop.create_future()
+        fut: asyncio.Future[None] = self._loop.create_future()
         self._projection_waiters.append((target, fut))
         await fut
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any
 
-from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.domain.candles import DURATIONS, fold_trades
+from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.pipeline.dispatch import Dispatcher
+from ceres.pipeline.history import Bar, Batch, FillRow, OrderRow, TradeRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -74,50 +76,6 @@ ON CONFLICT (exchange, contract, duration, time_ms) DO UPDATE SET
 """
 
 
-class OrderRow(NamedTuple):
-    oid: int
-    product: str
-    exchange: str
-    contract: str
-    side: int
-    ptype: int
-    fdir: int
-    price: int
-    vol: int
-    client_oid: str
-    time_ms: int
-    lever: int
-    profit: int
-    stop: int
-    status: int
-    filled: int
-    dealt: int
-    commission: int
-
-
-class FillRow(NamedTuple):
-    tid: int
-    oid: int
-    exchange: str
-    contract: str
-    side: int
-    ptype: int
-    fdir: int
-    client_oid: str
-    lots: int
-    price: int
-    time_ms: int
-    fee: int
-
-
-class TradeRow(NamedTuple):
-    tid: int
-    time_ms: int
-    price: int
-    lots: int
-    taker_side: int
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -126,8 +84,44 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class _Rows:
+    """The rows one ``apply`` writes, collected from its events (the simulator's orders
+    and fills, ``skip``, are left out; its trades are public and kept)."""
+
+    def __init__(self, skip: frozenset[str]) -> None:
+        self.skip = skip
+        self.orders: dict[int, tuple[Any, ...]] = {}
+        self.fills: list[tuple[Any, ...]] = []
+        self.trades: list[tuple[Any, ...]] = []
+        self.tape: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+
+    def on_orders(self, events: list[OrderEvent]) -> None:
+        skip, orders = self.skip, self.orders
+        for ev in events:
+            o = ev.spec
+            if skip and o.product in skip:
+                continue
+            inst = o.inst
+            orders[o.oid] = (o.oid, o.product, inst.exchange, inst.contract, o.side, o.ptype, o.fdir, o.price,
+                             str(o.vol), o.client_oid, o.time, o.lever, o.profit, o.stop, ev.status, ev.filled,
+                             str(ev.dealt), str(ev.commission), ev.seq)
+
+    def on_trades(self, events: list[TradeEvent]) -> None:
+        skip = self.skip
+        for ev in events:
+            inst = ev.inst
+            for o, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
+                if skip and o.product in skip:
+                    continue
+                self.fills.append((ev.tid, o.oid, o.product, inst.exchange, inst.contract, o.side, o.ptype,
+                                   o.fdir, o.client_oid, ev.lots, ev.price, ev.time, str(fee), ev.seq))
+            self.trades.append((ev.tid, inst.exchange, inst.contract, ev.time, ev.price, ev.lots, ev.taker_side,
+                                ev.seq))
+            self.tape.setdefault((inst.exchange, inst.contract), []).append((ev.time, ev.price, ev.lots))
+
+
 class SqliteProjection:
-    """The writer side. Its connection opens in the first thread that writes (the
+    """The writer side (a :class:`~ceres.pipeline.history.Projector`). Its connection opens in the first thread that writes (the
     background thread) and must be closed there."""
 
     def __init__(self, path: Path | str, tz: Any = None, *, skip_products: frozenset[str] = frozenset(),
@@ -151,54 +145,29 @@ class SqliteProjection:
             self._conn = _connect(self.path)
         return self._conn
 
-    def apply(self, items: Iterable[tuple[int, list[Any]]]) -> None:
-        orders: dict[int, tuple] = {}
-        fills: list[tuple] = []
-        trades: list[tuple] = []
-        tape: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
-        skip = self.skip
-        start = last = self._last_seq
-        for seq, events in items:
-            if seq <= start:
-                continue
-            last = seq
-            for ev in events:
-                if ev.__class__ is OrderEvent:
-                    o = ev.spec
-                    if skip and o.product in skip:
-                        continue
-                    inst = o.inst
-                    orders[o.oid] = (o.oid, o.product, inst.exchange, inst.contract, o.side,
-                                     o.ptype, o.fdir, o.price, str(o.vol), o.client_oid, o.time,
-                                     o.lever, o.profit, o.stop, ev.status, ev.filled, str(ev.dealt),
-                                     str(ev.commission), seq)
-                elif ev.__class__ is TradeEvent:
-                    inst = ev.inst
-                    for o, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
-                        if skip and o.product in skip:
-                            continue
-                        fills.append((ev.tid, o.oid, o.product, inst.exchange, inst.contract,
-                                      o.side, o.ptype, o.fdir, o.client_oid, ev.lots, ev.price,
-                                      ev.time, str(fee), seq))
-                    trades.append((ev.tid, inst.exchange, inst.contract, ev.time, ev.price, ev.lots,
-                                   ev.taker_side, seq))
-                    tape.setdefault((inst.exchange, inst.contract), []).append((ev.time, ev.price, ev.lots))
-        if last == start:
+    def apply(self, items: Batch) -> None:
+        start = self._last_seq
+        fresh = [item for item in items if item[0] > start]
+        if not fresh:
             return
+        rows = _Rows(self.skip)
+        Dispatcher([((OrderEvent,), rows.on_orders), ((TradeEvent,), rows.on_trades)]).dispatch(fresh)
+        last = fresh[-1][0]
         db = self._db()
         db.execute("BEGIN")
         try:
-            db.executemany(ORDER_UPSERT, orders.values())
-            if fills:
-                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
-            if trades:
-                db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", trades)
-                db.executemany(CANDLE_UPSERT, self._candle_rows(tape))
-                self._maybe_prune(db, trades[-1][3])
+            db.executemany(ORDER_UPSERT, rows.orders.values())
+            if rows.fills:
+                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows.fills)
+            if rows.trades:
+                db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", rows.trades)
+                db.executemany(CANDLE_UPSERT, self._candle_rows(rows.tape))
+                self._maybe_prune(db, rows.trades[-1][3])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (last,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         self._last_seq = last
 
@@ -239,7 +208,8 @@ def _order_row(r: tuple) -> OrderRow:
 
 
 class SqliteReader:
-    """Read side, used on the event-loop thread; returns integer rows."""
+    """Read side (a :class:`~ceres.pipeline.history.HistoryReader`), used on the
+    event-loop thread; returns integer rows."""
 
     def __init__(self, path: Path | str) -> None:
         self._conn = _connect(Path(path))
@@ -302,7 +272,7 @@ class SqliteReader:
         return [TradeRow(*r) for r in rows]
 
     def candles(self, exchange: str, contract: str, duration: int, begin: int | None, end: int | None,
-                size: int) -> list[tuple[int, int, int, int, int, int]]:
+                size: int) -> list[Bar]:
         """Bars ``(time, open, high, low, close, volume)`` in time order (range rules of
         ``_ranged``)."""
         return self._ranged("SELECT time_ms, open, high, low, close, volume FROM candles "

@@ -15,6 +15,7 @@ import pytest
 from ceres.domain.errors import ErrorCode
 from ceres.engine.positions import force_price
 from ceres.gateway.views import position_object
+from ceres.venues.simulated import position_view
 from contract_helpers import (BUY, LONG, MARKET, SHORT, BTC, contract_harness, equity_le_maint,
                               perp, xbt)
 
@@ -64,7 +65,7 @@ def test_per_fill_notionals_are_floored_and_the_freeze_covers_them(h):
     assert a.force == 30_153
     # lever 1 inverse short: cost - margin = 0 -> no liquidation price
     assert [p.force for p in h.positions("bob") + h.positions("carol")] == [0, 0]
-    assert position_object(h.positions("bob")[0], None)["force_price"] == "0"
+    assert position_object(position_view(h.positions("bob")[0], None))["force_price"] == "0"
 
 
 def test_partial_then_full_close_realised_and_floating(h):
@@ -81,7 +82,7 @@ def test_partial_then_full_close_realised_and_floating(h):
     assert h.cbal("alice", "BTC") == (START - 187 + 9_113, 15_000)
     h.index(88_000)
     # value at the mark 6e10 // 440_000 = 136_363, long PnL 150_000 - 136_363 = 13_637
-    assert position_object(a, 88_000) == {
+    assert position_object(position_view(a, 88_000)) == {
         "dealId": str(a.deal_id), "exchange": "TEST", "contract": "XBTUSD", "position_dir": "buy",
         "vol": "60", "margin": "0.00015",
         # entry = vol x inv_num / (cost x tick_units) = 6e10 / 750_000 = 80_000 ticks
@@ -91,7 +92,7 @@ def test_partial_then_full_close_realised_and_floating(h):
         "position_profit": "0.00013637",
     }
     # bob's short: value 1e11 // 440_000 = 227_272, short PnL 227_272 - 250_000 = -22_728
-    assert position_object(b, 88_000)["position_profit"] == "-0.00022728"
+    assert position_object(position_view(b, 88_000))["position_profit"] == "-0.00022728"
     # full close at market into bob's resting close buy @ 43000 (86_000 ticks)
     h.close_short("bob", 86_000, 60, deal_id=b.deal_id)
     h.close_long("alice", 0, 60, deal_id=a.deal_id, ptype=MARKET)

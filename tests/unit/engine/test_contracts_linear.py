@@ -18,6 +18,7 @@ from ceres.domain.errors import ErrorCode
 from ceres.domain.events import PositionEvent
 from ceres.engine.positions import force_price
 from ceres.gateway.views import position_object
+from ceres.venues.simulated import position_view
 from contract_helpers import (BUY, LONG, MARKET, SELL, SHORT, USDT, contract_harness,
                               equity_le_maint, perp, xbt)
 
@@ -112,7 +113,7 @@ def test_price_improvement_vwap_entry_and_later_fills_add_to_the_same_position(h
     assert (a.vol, a.cost, a.margin) == (10, 30_040_000_000, 3_004_000_000)
     assert h.cbal("alice") == (START - 13_500_000 + 3_010_000, 3_004_000_000)
     # entry price = cost / (vol x mult) = 3.004e10 / 1e5 = 300_400 ticks = 30040
-    assert position_object(a, None)["open_price"] == "30040"
+    assert position_object(position_view(a, None))["open_price"] == "30040"
 
 
 def test_hedge_mode_long_and_short_in_one_contract(h):
@@ -154,18 +155,18 @@ def test_full_round_trip_realised_and_floating_pnl(h):
     # floating PnL at the mark: index 30500.0 -> value 305_000 x 6 x 1e4 = 1.83e10,
     # long PnL 1.83e10 - 1.8e10 = 3e8 (3 USDT); bob's short: 3e10 - 3.05e10 = -5e8
     h.index(305_000)
-    obj = position_object(a, 305_000)
+    obj = position_object(position_view(a, 305_000))
     assert obj == {
         "dealId": str(a.deal_id), "exchange": "TEST", "contract": "BTCUSDT_PERP", "position_dir": "buy",
         "vol": "6", "margin": "18", "open_price": "30000", "position_value": "183",
         # floor((1.8e10 - 1.8e9) x 1e8 / (6e4 x 99_500_000)) = floor(271_356.78) = 271_356
         "force_price": "27135.6", "lever": "10", "close_profit": "4", "position_profit": "3",
     }
-    bobj = position_object(b, 305_000)
+    bobj = position_object(position_view(b, 305_000))
     assert (bobj["position_dir"], bobj["position_profit"], bobj["position_value"], bobj["close_profit"]) == \
         ("sell", "-5", "305", "0")
     # no mark known: value = entry notional, profit 0
-    assert (position_object(a, None)["position_value"], position_object(a, None)["position_profit"]) == ("180", "0")
+    assert (position_object(position_view(a, None))["position_value"], position_object(position_view(a, None))["position_profit"]) == ("180", "0")
     # bob rests a close buy of 6 @ 29900.0; alice closes the rest at market into it
     h.close_short("bob", 299_000, 6, deal_id=b.deal_id)
     out = h.close_long("alice", 0, 6, deal_id=a.deal_id, ptype=MARKET)

@@ -15,8 +15,9 @@ from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import Engine
 from ceres.engine.snapshot import engine_state
-from ceres.pipeline.frames import encode_frame
+from ceres.journal.file import FileJournal
 from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.frames import encode_frame, encode_snapshot
 
 T0 = 1_760_000_000_000
 PRODUCTS = ("alice", "bob")
@@ -80,6 +81,11 @@ class Built:
     hashes: dict[int, str] = field(default_factory=dict)   # seq -> state hash after it
     records: list[tuple[int, int, C.Command]] = field(default_factory=list)  # (seq, time, cmd)
 
+    @property
+    def journal(self) -> FileJournal:
+        """The directory as a journal backend (a fresh reader each time)."""
+        return FileJournal(self.data_dir.root, fsync=False)
+
 
 def build_dir(root: Path, n: int = 120, *, batch: int = 7, snapshots: tuple[int, ...] = (),
               rolls: tuple[int, ...] = (), seed: int = 1, fsync: bool = False) -> Built:
@@ -118,7 +124,7 @@ def build_dir(root: Path, n: int = 120, *, batch: int = 7, snapshots: tuple[int,
         if len(pending) >= batch or seq in snapshots or seq + 1 in rolls:
             flush()
         if seq in snapshots:
-            d.write_snapshot(seq, engine_state(eng))
+            d.write_snapshot(seq, encode_snapshot(seq, engine_state(eng)))
             built.hashes[seq] = eng.state_hash()
         if seq + 1 in rolls:
             writer.roll(seq + 1)

@@ -10,8 +10,10 @@ import textwrap
 
 import pytest
 
-from ceres.pipeline.frames import decode_snapshot, encode_frame, scan
-from ceres.journal.file.segments import DataDir, DataDirLocked, SegmentWriter
+from ceres.journal.file.lock import FileOwnership
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.frames import decode_snapshot, encode_frame, encode_snapshot, scan
+from ceres.pipeline.journal import JournalLocked
 from journal_helpers import T0
 
 
@@ -28,7 +30,7 @@ def touch_segments(d: DataDir, firsts: list[int]) -> None:
 
 def touch_snapshots(d: DataDir, seqs: list[int]) -> None:
     for s in seqs:
-        d.write_snapshot(s, {"version": 1, "seq": s})
+        d.write_snapshot(s, encode_snapshot(s, {"version": 1, "seq": s}))
 
 
 def names(paths) -> list[str]:
@@ -61,13 +63,13 @@ def test_listing_a_missing_directory_is_empty(tmp_path):
 
 
 def test_write_snapshot_is_atomic_and_private(d):
-    path = d.write_snapshot(12345, {"version": 1, "seq": 12345, "x": [1, 2]})
+    path = d.write_snapshot(12345, encode_snapshot(12345, {"version": 1, "seq": 12345, "x": [1, 2]}))
     assert path.name == "00000000000000012345.snap"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert list(d.snapshots.glob("*.tmp")) == []
     assert decode_snapshot(path.read_bytes()) == (12345, {"version": 1, "seq": 12345, "x": [1, 2]})
     # rewriting the same seq replaces the file whole
-    d.write_snapshot(12345, {"version": 1, "seq": 12345, "x": []})
+    d.write_snapshot(12345, encode_snapshot(12345, {"version": 1, "seq": 12345, "x": []}))
     assert decode_snapshot(path.read_bytes())[1]["x"] == []
 
 
@@ -174,28 +176,32 @@ def test_maybe_roll_only_past_the_size_limit(d):
 
 # --- the owner lock --------------------------------------------------------------------------------
 def test_lock_refuses_a_second_owner_in_the_same_process(d):
-    d.lock()
+    owner = FileOwnership(d.root)
+    assert owner.acquire() == 1
     try:
-        assert d.is_locked()
+        assert FileOwnership(d.root).held_elsewhere()
         assert (d.root / "LOCK").read_text().strip() == str(os.getpid())
-        with pytest.raises(DataDirLocked, match="in use"):
-            DataDir(d.root).lock()
+        with pytest.raises(JournalLocked, match="in use"):
+            FileOwnership(d.root).acquire()
     finally:
-        d.unlock()
-    assert not d.is_locked()
-    other = DataDir(d.root)
-    other.lock()  # free again
-    other.unlock()
+        owner.release()
+    assert not FileOwnership(d.root).held_elsewhere()
+    other = FileOwnership(d.root)
+    other.acquire()  # free again
+    other.release()
 
 
 def test_lock_refuses_a_second_owner_in_another_process(d):
-    d.lock()
+    owner = FileOwnership(d.root)
+    owner.acquire()
     script = textwrap.dedent(f"""
         import sys
-        from ceres.journal.file.segments import DataDir, DataDirLocked
+        from pathlib import Path
+        from ceres.journal.file.lock import FileOwnership
+        from ceres.pipeline.journal import JournalLocked
         try:
-            DataDir({str(d.root)!r}).lock()
-        except DataDirLocked:
+            FileOwnership(Path({str(d.root)!r})).acquire()
+        except JournalLocked:
             sys.exit(7)
         sys.exit(0)
     """)
@@ -203,10 +209,10 @@ def test_lock_refuses_a_second_owner_in_another_process(d):
         r = subprocess.run([sys.executable, "-c", script], timeout=60)
         assert r.returncode == 7
     finally:
-        d.unlock()
+        owner.release()
     r = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert r.returncode == 0
 
 
 def test_is_locked_without_a_lock_file(tmp_path):
-    assert not DataDir(tmp_path / "fresh").is_locked()
+    assert not FileOwnership(tmp_path / "fresh").held_elsewhere()

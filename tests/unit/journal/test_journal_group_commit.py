@@ -13,6 +13,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.pipeline.sequencer import Sequencer
 from ceres.pipeline.frames import decode_records, encode_frame, scan
 from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.journal.file import FileJournal
 from ceres.journal.file.group_commit import GroupCommitter
 from ceres.pipeline.recovery import recover
 from journal_helpers import T0, make_engine, setup_commands
@@ -71,16 +72,24 @@ def d(tmp_path) -> DataDir:
 
 # --- GroupCommitter ---------------------------------------------------------------------------
 class Recorder:
+    """A DurabilitySink that remembers what it was told."""
+
     def __init__(self) -> None:
         self.durable: list[int] = []
         self.failures: list[BaseException] = []
+
+    def on_durable(self, seq: int) -> None:
+        self.durable.append(seq)
+
+    def on_failure(self, exc: BaseException) -> None:
+        self.failures.append(exc)
 
 
 def committer(d: DataDir, writer: SegmentWriter | None = None) -> tuple[GroupCommitter, HeldWriter, Recorder]:
     w = writer or HeldWriter(d, 1, fsync=True)
     rec = Recorder()
-    gc = GroupCommitter(w, asyncio.get_running_loop(), rec.durable.append, rec.failures.append)
-    gc.start()
+    gc = GroupCommitter(w)
+    gc.start(rec)
     return gc, w, rec
 
 
@@ -97,7 +106,7 @@ async def test_frames_queued_during_a_write_go_out_as_one_group(d):
     assert w.writes == [len(frame(1)), sum(len(frame(s)) for s in (2, 3, 4, 5))]
     assert (gc.groups, gc.frames, gc.last_group_frames) == (2, 5, 4)
     assert gc.max_fsync_s >= gc.last_fsync_s > 0
-    gc.stop()
+    gc.close()
     assert [s for s, _ in records_in(d)] == [1, 2, 3, 4, 5]
 
 
@@ -108,7 +117,7 @@ async def test_roll_flag_starts_a_new_segment_after_its_group(d):
     await wait_for(lambda: rec.durable and rec.durable[-1] == 2)
     gc.submit(frame(3), 3)
     await wait_for(lambda: rec.durable[-1] == 3)
-    gc.stop()
+    gc.close()
     assert [s for s, _ in d.segments()] == [1, 3]
     assert [f.first_seq for f in scan(d.segment_path(3).read_bytes()).frames] == [3]
 
@@ -119,7 +128,7 @@ async def test_stop_writes_everything_queued(d):
     for seq in range(1, 21):
         gc.submit(frame(seq), seq)
     threading.Timer(0.05, w.gate.set).start()
-    gc.stop()
+    gc.close()
     assert [s for s, _ in records_in(d)] == list(range(1, 21))
     assert not gc._thread.is_alive()
 
@@ -132,7 +141,7 @@ async def test_a_failed_write_reports_and_stops_the_thread(d):
     assert rec.failures == [w.fail] and rec.durable == []
     gc._thread.join(WAIT)
     assert not gc._thread.is_alive()
-    gc.stop()
+    gc.close()
 
 
 # --- Sequencer + GroupCommitter ---------------------------------------------------------------
@@ -141,16 +150,17 @@ class Rig:
         self.d = d
         self.engine = make_engine()
         ticks = iter(range(T0, T0 + 10**9))
-        self.seq = Sequencer(self.engine, snapshot_every=snapshot_every, clock=lambda: next(ticks))
         self.writer = HeldWriter(d, 1, fsync=True)
         self.fatal: list[BaseException] = []
-        self.seq.on_fatal = self.fatal.append
-        self.committer = GroupCommitter(self.writer, asyncio.get_running_loop(),
-                                        self.seq.on_durable, self.seq.on_failure)
-        self.seq.attach(self.committer, None, asyncio.get_running_loop())
-        self.committer.start()
+        self.committer = GroupCommitter(self.writer)
         self.delivered: list[int] = []
-        self.seq.listeners.append(lambda items: self.delivered.extend(s for s, _ in items))
+        self.seq = Sequencer(self.engine, self.committer, self, None, asyncio.get_running_loop(),
+                             snapshot_every=snapshot_every, clock=lambda: next(ticks), on_fatal=self.fatal.append)
+        self.committer.start(self.seq)
+
+    def dispatch(self, items) -> None:
+        """The sequencer's batch sink: record which commands were released."""
+        self.delivered.extend(s for s, _ in items)
 
     async def setup(self) -> None:
         for cmd in setup_commands():
@@ -158,7 +168,7 @@ class Rig:
 
     def close(self) -> None:
         self.writer.gate.set()
-        self.committer.stop()
+        self.committer.close()
 
 
 @pytest.fixture
@@ -224,7 +234,7 @@ async def test_rejected_command_is_not_journaled_and_waits_for_earlier_batches(r
     assert [s for s, _ in journaled] == list(range(1, base + 3))  # no hole for the reject
     assert journaled[-2:] == [(base + 1, C.Deposit("alice", "USDT", 7)),
                               (base + 2, C.Deposit("bob", "USDT", 9))]
-    rec = recover(rig.d, make_engine)
+    rec = recover(FileJournal(rig.d.root), make_engine)
     assert rec.engine.state_hash() == rig.engine.state_hash()
 
 
@@ -255,7 +265,7 @@ async def test_journal_failure_fails_pending_and_later_commands(rig):
     later = rig.seq.submit(C.Deposit("alice", "USDT", 1))
     assert later.done() and later.exception().error is ErrorCode.JOURNAL_FAILURE
     assert rig.engine.seq == before + 1  # applied in memory, never acknowledged
-    assert recover(rig.d, make_engine).last_seq == before
+    assert recover(FileJournal(rig.d.root), make_engine).last_seq == before
 
 
 async def test_drain_waits_until_everything_is_durable(rig):
@@ -290,5 +300,5 @@ async def test_a_batch_that_cannot_be_encoded_stops_the_sequencer(rig, monkeypat
     assert rig.fatal and isinstance(rig.seq.failed, OverflowError)
     later = rig.seq.submit(C.CreateProduct("fine"))
     assert later.done() and later.exception().error is ErrorCode.JOURNAL_FAILURE
-    rec = recover(rig.d, make_engine)
+    rec = recover(FileJournal(rig.d.root), make_engine)
     assert rec.last_seq == before and "boom" not in rec.engine.products

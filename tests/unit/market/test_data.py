@@ -4,7 +4,7 @@ depth/tick/candle pushes per flush, and warming the state from the projection st
 loaded window must equal the live one at any ``now``).
 
 Events come from a real engine (``engine_helpers.Harness``), so they are the events the
-sequencer hands to ``MarketData.on_batch``.
+dispatcher hands to ``MarketData`` (its subscriptions).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ceres.domain.candles import DURATIONS
+from ceres.pipeline.dispatch import Dispatcher
 from ceres.market.data import DAY_MS, InstrumentMarket, MarketData, change_rate
 from ceres.store.sqlite import SqliteProjection, SqliteReader
 from engine_helpers import BTC, USDT, btc_usdt_harness
@@ -111,7 +112,7 @@ def setup_market():
 
 
 def feed(h, market) -> None:
-    market.on_batch([(h.seq, h.eng.take_events())])
+    Dispatcher(market.subscriptions()).dispatch([(h.seq, h.eng.take_events())])
 
 
 def test_trade_pushed_at_once_state_pushes_on_flush_only():
@@ -193,7 +194,7 @@ def test_loaded_window_equals_live_window(tmp_path):
         h.sell("bob", price, 1_000)
         h.buy("alice", price, 1_000)
         events = h.eng.take_events()
-        live.on_batch([(h.seq, events)])
+        Dispatcher(live.subscriptions()).dispatch([(h.seq, events)])
         proj.apply([(h.seq, events)])
     proj.close()
     reader = SqliteReader(tmp_path / "p.sqlite")

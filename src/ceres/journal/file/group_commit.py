@@ -1,16 +1,18 @@
-"""The journal thread: group commit with one fsync per group.
+"""The journal thread: group commit with one fsync per group (the file backend's
+:class:`~ceres.pipeline.journal.JournalWriter`).
 
 The sequencer (on the event-loop thread) hands over encoded frames in sequence order.
 This thread takes everything queued, writes it with one ``write`` and one ``fdatasync``,
-then tells the loop the highest durable sequence number (``on_durable``). While one fsync
-runs, the next group queues up, so batches grow by themselves under load.
+then tells the loop the highest durable sequence number (``sink.on_durable``). While one
+fsync runs, the next group queues up, so batches grow by themselves under load.
 
-A frame submitted with ``roll=True`` (the batch a snapshot was taken at) makes the writer
-start a new segment after the group holding it, so segments older than a snapshot become
-whole files that pruning can delete (``DataDir.prune``).
+A frame submitted with ``snapshot=True`` (the batch a snapshot was taken at) makes the
+writer start a new segment after the group holding it, so segments older than a snapshot
+become whole files that pruning can delete (``DataDir.prune``).
 
-If a write or fsync fails, nothing after it can be trusted: ``on_failure`` is called on
-the loop and the thread stops; the server must stop too (restart replays what is durable).
+If a write or fsync fails, nothing after it can be trusted: ``sink.on_failure`` is called
+on the loop and the thread stops; the server must stop too (restart replays what is
+durable).
 """
 
 from __future__ import annotations
@@ -19,31 +21,21 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Any
 
 from ceres.journal.file.segments import SegmentWriter
+from ceres.pipeline.background import take_all
+from ceres.pipeline.journal import DurabilitySink
 
 _STOP = object()
 
 
-def take_all(q: queue.SimpleQueue) -> list:
-    """Block for one item, then take whatever else is queued (a group)."""
-    items = [q.get()]
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
-
-
 class GroupCommitter:
-    def __init__(self, writer: SegmentWriter, loop: asyncio.AbstractEventLoop,
-                 on_durable: Callable[[int], None], on_failure: Callable[[BaseException], None]) -> None:
+    def __init__(self, writer: SegmentWriter) -> None:
         self.writer = writer
-        self.loop = loop
-        self.on_durable = on_durable
-        self.on_failure = on_failure
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.sink: DurabilitySink | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ceres-journal", daemon=True)
         # statistics (read by /metrics; written only by the journal thread)
         self.groups = 0
@@ -53,20 +45,32 @@ class GroupCommitter:
         self.last_fsync_s = 0.0
         self.max_fsync_s = 0.0
 
-    def start(self) -> None:
+    def start(self, sink: DurabilitySink) -> None:
+        """Begin; called on the event loop, where ``sink`` is told of progress."""
+        self.sink = sink
+        self.loop = asyncio.get_running_loop()
         self._thread.start()
 
-    def submit(self, frame: bytes, last_seq: int, roll: bool = False) -> None:
-        """Queue ``frame`` (records up to ``last_seq``); ``roll`` starts a new segment
+    def submit(self, frame: bytes, last_seq: int, snapshot: bool = False) -> None:
+        """Queue ``frame`` (records up to ``last_seq``); ``snapshot`` starts a new segment
         after the group that holds it."""
-        self._q.put((frame, last_seq, roll))
+        self._q.put((frame, last_seq, snapshot))
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then end the thread."""
         if self._thread.is_alive():
             self._q.put(_STOP)
             self._thread.join(timeout)
         self.writer.close()
+
+    def stats(self) -> list[tuple[str, str, str, float]]:
+        return [
+            ("journal_groups_total", "counter", "Group commits (one fsync each).", self.groups),
+            ("journal_bytes_total", "counter", "Bytes written to the journal.", self.bytes),
+            ("journal_group_frames_last", "gauge", "Frames in the last group commit.", self.last_group_frames),
+            ("journal_fsync_seconds_last", "gauge", "Duration of the last write+fsync.", self.last_fsync_s),
+            ("journal_fsync_seconds_max", "gauge", "Longest write+fsync so far.", self.max_fsync_s),
+        ]
 
     def _run(self) -> None:
         q = self._q
@@ -94,7 +98,7 @@ class GroupCommitter:
                     else:
                         self.writer.maybe_roll(last + 1)
                 except BaseException as exc:  # the disk failed us: stop accepting anything
-                    self.loop.call_soon_threadsafe(self.on_failure, exc)
+                    self._tell("on_failure", exc)
                     return
                 self.groups += 1
                 self.frames += len(frames)
@@ -103,9 +107,16 @@ class GroupCommitter:
                 self.last_fsync_s = elapsed
                 if elapsed > self.max_fsync_s:
                     self.max_fsync_s = elapsed
-                try:
-                    self.loop.call_soon_threadsafe(self.on_durable, last)
-                except RuntimeError:  # loop closed during shutdown
+                if not self._tell("on_durable", last):
                     return
             if stop:
                 return
+
+    def _tell(self, method: str, value: Any) -> bool:
+        """Call the sink on the loop; False if the loop has closed (shutdown)."""
+        assert self.loop is not None and self.sink is not None
+        try:
+            self.loop.call_soon_threadsafe(getattr(self.sink, method), value)
+        except RuntimeError:
+            return False
+        return True

@@ -1,10 +1,11 @@
-"""The data directory's journal segments and snapshot files.
+"""The data directory's journal segments and snapshot files (the file backend's storage).
 
 Layout under ``DATA_DIR``::
 
     journal/00000000000000000001.wal   segments, named by their first sequence number
     snapshots/00000000000000100000.snap  state after that sequence number
     LOCK                                 held (flock) by the process that owns the data
+                                         (``lock.FileOwnership``)
 
 A segment is rolled (a new file started) when it grows past ``segment_bytes`` and right
 after each snapshot, so whole segments become prunable: a segment can be deleted once a
@@ -15,19 +16,12 @@ Files are created with mode 0600: they hold API secrets.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
-
-from ceres.pipeline.frames import encode_snapshot
 
 SEGMENT_SUFFIX = ".wal"
 SNAPSHOT_SUFFIX = ".snap"
 FILE_MODE = 0o600
-
-
-class DataDirLocked(Exception):
-    """Another process owns this data directory."""
 
 
 def _numbered(directory: Path, suffix: str) -> list[tuple[int, Path]]:
@@ -52,44 +46,10 @@ class DataDir:
         self.root = Path(root)
         self.journal = self.root / "journal"
         self.snapshots = self.root / "snapshots"
-        self._lock_fd: int | None = None
 
     def create(self) -> None:
         for d in (self.root, self.journal, self.snapshots):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    # --- ownership ------------------------------------------------------------------
-    def lock(self) -> None:
-        """Take the exclusive lock; raises DataDirLocked if a server or tool holds it."""
-        self.create()
-        fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataDirLocked(f"{self.root} is in use by another Ceres process") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
-
-    def unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def is_locked(self) -> bool:
-        path = self.root / "LOCK"
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
 
     # --- listing --------------------------------------------------------------------
     def segments(self) -> list[tuple[int, Path]]:
@@ -102,10 +62,14 @@ class DataDir:
         return self.journal / f"{first_seq:020d}{SEGMENT_SUFFIX}"
 
     # --- snapshots ------------------------------------------------------------------
-    def write_snapshot(self, seq: int, state: dict) -> Path:
-        """Write atomically: temp file, fsync, rename, fsync the directory."""
-        data = encode_snapshot(seq, state)
-        final = self.snapshots / f"{seq:020d}{SNAPSHOT_SUFFIX}"
+    def snapshot_path(self, seq: int) -> Path:
+        return self.snapshots / f"{seq:020d}{SNAPSHOT_SUFFIX}"
+
+    def write_snapshot(self, seq: int, data: bytes) -> Path:
+        """Write ``data`` (an encoded snapshot) atomically: temp file, fsync, rename,
+        fsync the directory."""
+        self.create()
+        final = self.snapshot_path(seq)
         tmp = final.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         try:

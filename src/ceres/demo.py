@@ -1,0 +1,82 @@
+"""The first-start demo and the start-up banner.
+
+On the first start with ``[demo] enabled``, a demo product and key are created and funded
+on the first simulated exchange (``TEST``) through the same journaled commands an
+operator would use; the credentials are kept in ``DATA_DIR/demo-credentials.json``
+(mode 0600) and printed once. Later starts print the key and where the secret is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ceres.config import Config
+from ceres.domain import commands as C
+from ceres.engine.core import Engine
+from ceres.gateway.admin import AdminOps
+
+DEMO_FILE = "demo-credentials.json"
+ADMIN_FILE = "admin.json"
+
+
+def write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON with mode 0600, atomically."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+async def bootstrap_demo(cfg: Config, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
+                         root: Path) -> dict[str, Any] | None:
+    """The demo credentials (``first``: created now), or None when the demo is off."""
+    demo = cfg.demo
+    path = root / DEMO_FILE
+    if not demo.enabled:
+        return None
+    if demo.product in engine.products:
+        if path.exists():
+            return {**json.loads(path.read_text()), "first": False}
+        return None
+    ops = AdminOps(engine, submit)
+    await ops.create_product(demo.product)
+    cred = await ops.create_key(demo.product, "read,trade")
+    exchange = next(iter(sorted(engine.exchanges)), "TEST")
+    for funds, account_type in ((demo.funds, 3), (demo.contract_funds, 4)):
+        for currency, amount in funds.items():
+            await ops.deposit(demo.product, currency, amount)
+            await ops.transfer(demo.product, currency, amount, 2, account_type, exchange)
+    write_private(path, {"product": demo.product, "api_key": cred["api_key"], "secret": cred["secret"]})
+    return {**cred, "first": True}
+
+
+def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | None) -> str:
+    lines = [
+        f"Ceres is running (data in {root})",
+        f"  REST       http://{host}:{ports['http']}/api/v1/   health: http://{host}:{ports['http']}/health",
+        f"  trade WS   ws://{host}:{ports['trade_ws']}/",
+    ]
+    if ports["notify_ws"]:
+        lines.append(f"  notices WS ws://{host}:{ports['notify_ws']}/")
+    if ports["market_ws"]:
+        lines.append(f"  market WS  ws://{host}:{ports['market_ws']}/")
+    lines.append(f"  admin      http://127.0.0.1:{ports['admin']}/ (token in {root / ADMIN_FILE})")
+    if demo is not None:
+        if demo.get("first"):
+            lines += [
+                f"Demo product {demo['product']!r} created and funded on TEST:",
+                f"  api_key {demo['api_key']}",
+                f"  secret  {demo['secret']}",
+            ]
+        else:
+            lines.append(f"Demo api_key {demo['api_key']} (secret in {root / DEMO_FILE})")
+        secret = demo["secret"] if demo.get("first") else "$SECRET"
+        lines.append(
+            f"Try it:  curl -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' "
+            f"{secret} | sha256sum | cut -d' ' -f1)\" 'http://{host}:{ports['http']}/api/v1/basic/contracts?exchange=TEST'")
+    return "\n".join(lines)
