@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test lint setup system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ run: setup
 system-deps:
 	./scripts/system-deps.sh
 
-## test: set up (first time) and run every test
-test: setup system-deps
+## lint: layer contracts (import-linter), ruff, mypy (strict on domain, engine, pipeline)
+lint: setup
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## test: set up (first time), check the code and run every test
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q
 
 ## bench: print the benchmark figures (see README, Performance)

@@ -190,7 +190,7 @@ def main() -> int:
             med = {s: statistics.median(v) if v else None for s, v in vals.items()}
             ratio = f"{med['current'] / med['baseline']:.2f}" if med["baseline"] and med["current"] else "-"
             per = [f"{c[k] / b[k]:.2f}" if b and c and b.get(k) and k in c else "-"
-                   for b, c in zip(runs["baseline"], runs["current"])]
+                   for b, c in zip(runs["baseline"], runs["current"], strict=False)]
             fmt = {s: "-" if m is None else f"{m:,.0f}" if m >= 100 else f"{m:.3g}" for s, m in med.items()}
             print(f"{f'{k[0]} [{k[1]} #{k[2]}]':<{width}} {fmt['baseline']:>12} {fmt['current']:>12}"
                   f" {ratio:>6}  {' '.join(per)}")

@@ -95,10 +95,10 @@ def _subscribers(market_url: str, notify_url: str, n_market: int, n_notice: int,
 
     async def main() -> None:
         transports = []
-        for i in range(n_market):
+        for _ in range(n_market):
             t, _ = await ws_connect(MarketClient, market_url)
             transports.append(t)
-        for i in range(n_notice):
+        for _ in range(n_notice):
             t, _ = await ws_connect(NoticeClient, notify_url)
             transports.append(t)
         deadline = time.monotonic() + 60
@@ -244,8 +244,9 @@ def fd_limit(pid: int) -> str:
 
 
 def fanout(args: argparse.Namespace, tmp: Path) -> None:
-    from ceres.client import ws_sign
     from tests.serverproc import ServerProcess
+
+    from ceres.client import ws_sign
 
     server = ServerProcess(tmp / "fanout", extra_args=("--no-simulator",),
                            config=f"[market]\npush_interval_ms = {args.push_interval_ms}\n"
@@ -261,7 +262,7 @@ def fanout(args: argparse.Namespace, tmp: Path) -> None:
         per = [args.market_subs // args.client_procs + (1 if i < args.market_subs % args.client_procs else 0)
                for i in range(args.client_procs)]
         notices = [args.notice_subs if i == 0 else 0 for i in range(args.client_procs)]
-        for m, nn in zip(per, notices):
+        for m, nn in zip(per, notices, strict=True):
             p = mp.Process(target=_subscribers, args=(market_url, notify_url, m, nn, ready, go, out))
             p.start()
             procs.append(p)

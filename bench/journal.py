@@ -31,15 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import make_engine, make_stream  # noqa: E402  (bench/engine.py)
-
-from ceres.domain import commands as C  # noqa: E402
-from ceres.pipeline.dispatch import Dispatcher  # noqa: E402
-from ceres.pipeline.sequencer import Sequencer  # noqa: E402
-from ceres.gcpolicy import tune_gc  # noqa: E402
-from ceres.pipeline.frames import scan  # noqa: E402
-from ceres.journal.file.segments import DataDir, SegmentWriter  # noqa: E402
-from ceres.journal.file.group_commit import GroupCommitter  # noqa: E402
+from ceres.domain import commands as C
+from ceres.gcpolicy import tune_gc
+from ceres.journal.file.group_commit import GroupCommitter
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.dispatch import Dispatcher
+from ceres.pipeline.frames import scan
+from ceres.pipeline.sequencer import Sequencer
+from engine import make_engine, make_stream
 
 
 class TimedWriter(SegmentWriter):

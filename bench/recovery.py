@@ -36,14 +36,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import make_stream  # noqa: E402  (bench/engine.py)
-
-from ceres.config import load_config  # noqa: E402
-from ceres.domain import commands as C  # noqa: E402
-from ceres.gcpolicy import tune_gc  # noqa: E402
-from ceres.assembly import engine_factory, open_journal, open_node  # noqa: E402
-from ceres.journal.file.segments import DataDir  # noqa: E402
-from ceres.pipeline.recovery import recover  # noqa: E402
+from ceres.assembly import engine_factory, open_journal, open_node
+from ceres.config import load_config
+from ceres.domain import commands as C
+from ceres.gcpolicy import tune_gc
+from ceres.journal.file.segments import DataDir
+from ceres.pipeline.recovery import recover
+from engine import make_stream
 
 console = Console()
 SETUP_FUNDS = (("USDT", 10**17), ("BTC", 10**15))  # as bench/engine.py (under the int64 cap)

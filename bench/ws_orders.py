@@ -47,7 +47,7 @@ def _load(url: str, conns: int, window: int, seconds: float, payloads: list[byte
             self.k = 0
             self.t = None
 
-        def on_ws_connected(self, transport):  # noqa: D401
+        def on_ws_connected(self, transport):
             self.t = transport
 
         def fire(self) -> None:
@@ -124,12 +124,9 @@ def _echo_server(port_q: mp.Queue) -> None:
 
 
 def payloads(product_hint: str = "") -> list[bytes]:
-    out = []
-    for side in ("buy", "sell"):
-        out.append(json.dumps({"exchange": "TEST", "contract": "BTC/USDT", "price_type": "limit",
-                               "entrust_price": "30000", "entrust_vol": "0.001", "entrust_bs": side,
-                               "biz_type": 11}).encode())
-    return out
+    return [json.dumps({"exchange": "TEST", "contract": "BTC/USDT", "price_type": "limit",
+                        "entrust_price": "30000", "entrust_vol": "0.001", "entrust_bs": side,
+                        "biz_type": 11}).encode() for side in ("buy", "sell")]
 
 
 def measure(url: str, conns: int, window: int, seconds: float) -> dict:
@@ -149,22 +146,25 @@ def main() -> None:
     args = ap.parse_args()
     conn_counts = [int(c) for c in args.conns.split(",")]
 
-    from ceres.client import ws_sign
     from tests.serverproc import ServerProcess
+
+    from ceres.client import ws_sign
 
     mp.set_start_method("spawn")
     tmp = Path(tempfile.mkdtemp(prefix="ceres-bench-"))
     server = ServerProcess(tmp / "data", extra_args=("--no-simulator",),
                            config="[journal]\nsnapshot_every = 0\n").start()
     demo = server.demo()
-    url = f"ws://127.0.0.1:{server.info['trade_ws']}/?api_key={demo['api_key']}&sign={ws_sign(demo['api_key'], demo['secret'])}"
+    sign = ws_sign(demo["api_key"], demo["secret"])
+    url = f"ws://127.0.0.1:{server.info['trade_ws']}/?api_key={demo['api_key']}&sign={sign}"
     port_q: mp.Queue = mp.Queue()
     echo = mp.Process(target=_echo_server, args=(port_q,), daemon=True)
     echo.start()
     echo_url = f"ws://127.0.0.1:{port_q.get(timeout=30)}/"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"fsync on; window {args.window} per connection; {args.seconds:.0f} s per run")
-    print(f"{'conns':>5} {'placements/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'echo msg/s':>11} {'ratio':>6} {'errors':>6}")
+    print(f"{'conns':>5} {'placements/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'echo msg/s':>11} {'ratio':>6} "
+          f"{'errors':>6}")
     try:
         for conns in conn_counts:
             window = 1 if conns == 1 and args.window == 0 else args.window

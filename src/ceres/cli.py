@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -41,7 +41,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default
 DataDirOpt = typer.Option(None, "--data-dir", "-d", help="Data directory (default from config).")
 
 
-def _config(config: Optional[Path], data_dir: Optional[Path] = None, **server: Any) -> Config:
+def _config(config: Path | None, data_dir: Path | None = None, **server: Any) -> Config:
     overrides: dict[str, dict[str, Any]] = {}
     server = {k: v for k, v in server.items() if v is not None}
     if data_dir is not None:
@@ -66,14 +66,14 @@ def _run(coro: Any) -> Any:
 
 # --- serve ---------------------------------------------------------------------------------
 @app.command()
-def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt,
-          host: Optional[str] = typer.Option(None, help="Interface for the public ports."),
-          http_port: Optional[int] = typer.Option(None, help="REST port (0 = any free port)."),
-          trade_ws_port: Optional[int] = typer.Option(None, help="biz_type WebSocket port."),
-          notify_ws_port: Optional[int] = typer.Option(None, help="Notice WebSocket port."),
-          market_ws_port: Optional[int] = typer.Option(None, help="Market WebSocket port."),
-          admin_port: Optional[int] = typer.Option(None, help="Admin port (127.0.0.1 only)."),
-          log_json: Optional[bool] = typer.Option(None, "--log-json/--log-text", help="JSON log lines."),
+def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+          host: str | None = typer.Option(None, help="Interface for the public ports."),
+          http_port: int | None = typer.Option(None, help="REST port (0 = any free port)."),
+          trade_ws_port: int | None = typer.Option(None, help="biz_type WebSocket port."),
+          notify_ws_port: int | None = typer.Option(None, help="Notice WebSocket port."),
+          market_ws_port: int | None = typer.Option(None, help="Market WebSocket port."),
+          admin_port: int | None = typer.Option(None, help="Admin port (127.0.0.1 only)."),
+          log_json: bool | None = typer.Option(None, "--log-json/--log-text", help="JSON log lines."),
           no_simulator: bool = typer.Option(False, "--no-simulator", help="No liquidity simulator."),
           ) -> None:
     """Start the server on the embedded defaults (or CONFIG)."""
@@ -101,7 +101,7 @@ def serve(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDir
 
 
 @config_app.command("show")
-def config_show(config: Optional[Path] = ConfigOpt) -> None:
+def config_show(config: Path | None = ConfigOpt) -> None:
     """Print the effective configuration (TOML)."""
     out.print(to_toml(_config(config)), markup=False, highlight=False)
 
@@ -109,7 +109,7 @@ def config_show(config: Optional[Path] = ConfigOpt) -> None:
 # --- data directory tools --------------------------------------------------------------------
 @app.command()
 def verify(data_dir: Path = typer.Argument(..., help="Data directory to check."),
-           config: Optional[Path] = ConfigOpt,
+           config: Path | None = ConfigOpt,
            full: bool = typer.Option(False, help="Also replay the whole journal from seq 1 "
                                      "(when retained) and compare state hashes.")) -> None:
     """Recover DATA_DIR read-only: snapshot used, records replayed, state hash."""
@@ -149,8 +149,8 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
 
 
 @app.command()
-def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory."),
-            config: Optional[Path] = ConfigOpt,
+def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory."),
+            config: Path | None = ConfigOpt,
             from_scratch: bool = typer.Option(False, help="Empty the projection first.")) -> None:
     """Bring the SQLite projection up to date from the journal (server must be stopped)."""
     from rich.progress import Progress
@@ -184,7 +184,7 @@ def rebuild(data_dir: Optional[Path] = typer.Argument(None, help="Data directory
 
 
 # --- operator actions ------------------------------------------------------------------------
-def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Optional[Path]) -> Any:
+def _admin(op: str, args: dict[str, Any], config: Path | None, data_dir: Path | None) -> Any:
     cfg = _config(config, data_dir)
     from ceres.assembly import open_journal
     from ceres.domain.errors import CeresError
@@ -233,7 +233,7 @@ def _admin(op: str, args: dict[str, Any], config: Optional[Path], data_dir: Opti
         raise typer.Exit(1) from None
 
 
-def _table(rows: list[dict], title: str | None = None) -> None:
+def _table(rows: list[dict[str, Any]], title: str | None = None) -> None:
     if not rows:
         out.print("(none)")
         return
@@ -246,54 +246,54 @@ def _table(rows: list[dict], title: str | None = None) -> None:
 
 
 @products_app.command("create")
-def products_create(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+def products_create(name: str, config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """Create a product (with empty accounts)."""
     _admin("create_product", {"name": name}, config, data_dir)
     out.print(f"product {name} created")
 
 
 @products_app.command("list")
-def products_list(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+def products_list(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     _table(_admin("list_products", {}, config, data_dir))
 
 
 @keys_app.command("create")
 def keys_create(product: str, permissions: str = typer.Option("read,trade", help="read, trade or both."),
-                config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+                config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """Create an API key; the secret is shown once."""
     r = _admin("create_key", {"product": product, "permissions": permissions}, config, data_dir)
     out.print(f"api_key {r['api_key']}\nsecret  {r['secret']}\npermissions {r['permissions']}")
 
 
 @keys_app.command("list")
-def keys_list(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+def keys_list(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """List API keys (secrets redacted)."""
     _table(_admin("list_keys", {}, config, data_dir))
 
 
 @keys_app.command("revoke")
-def keys_revoke(api_key: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+def keys_revoke(api_key: str, config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """Revoke a key: refused at its next request, its sockets closed."""
     r = _admin("revoke_key", {"api_key": api_key}, config, data_dir)
     out.print(f"revoked {api_key}" + (f" ({r['connections_closed']} connections closed)"
                                       if "connections_closed" in r else ""))
 
 
-def _show(result: dict) -> None:
+def _show(result: dict[str, Any]) -> None:
     out.print(f"product {result['product']}, open orders {result['open_orders']}")
     _table(result["accounts"])
 
 
 @accounts_app.command("deposit")
-def accounts_deposit(product: str, currency: str, amount: str, config: Optional[Path] = ConfigOpt,
-                     data_dir: Optional[Path] = DataDirOpt) -> None:
+def accounts_deposit(product: str, currency: str, amount: str, config: Path | None = ConfigOpt,
+                     data_dir: Path | None = DataDirOpt) -> None:
     """Credit the product's settlement account (type 2)."""
     _show(_admin("deposit", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
 
 
 @accounts_app.command("withdraw")
-def accounts_withdraw(product: str, currency: str, amount: str, config: Optional[Path] = ConfigOpt,
-                      data_dir: Optional[Path] = DataDirOpt) -> None:
+def accounts_withdraw(product: str, currency: str, amount: str, config: Path | None = ConfigOpt,
+                      data_dir: Path | None = DataDirOpt) -> None:
     """Debit the product's settlement account (type 2)."""
     _show(_admin("withdraw", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
 
@@ -303,7 +303,7 @@ def accounts_transfer(product: str, currency: str, amount: str,
                       from_type: int = typer.Option(..., "--from", help="Account type 2, 3 or 4."),
                       to_type: int = typer.Option(..., "--to", help="Account type 2, 3 or 4."),
                       exchange: str = typer.Option("TEST", help="Venue of types 3 and 4."),
-                      config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+                      config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """Move available funds between the product's accounts."""
     _show(_admin("transfer", {"product": product, "currency": currency, "amount": amount,
                               "from_type": from_type, "to_type": to_type, "exchange": exchange},
@@ -311,7 +311,7 @@ def accounts_transfer(product: str, currency: str, amount: str,
 
 
 @accounts_app.command("show")
-def accounts_show(product: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+def accounts_show(product: str, config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     _show(_admin("show_accounts", {"product": product}, config, data_dir))
 
 

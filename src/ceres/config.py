@@ -15,10 +15,11 @@ import importlib.util
 import os
 import re
 import tomllib
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import msgspec
 
@@ -35,7 +36,7 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     pass
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True):
     host: str = "127.0.0.1"
     http_port: int = 19000
     trade_ws_port: int = 19001
@@ -49,12 +50,12 @@ class ServerConfig(_Section):
     log_json: bool = False
 
 
-class AuthConfig(_Section):
+class AuthConfig(_Section, frozen=True):
     timestamp_window_ms: int = 5000
     require_timestamp: bool = False
 
 
-class LimitsConfig(_Section):
+class LimitsConfig(_Section, frozen=True):
     max_body_bytes: int = 65536
     max_order_query: int = 100
     max_unsent_kib: int = 4096
@@ -62,7 +63,7 @@ class LimitsConfig(_Section):
     burst: int = 0
 
 
-class JournalConfig(_Section):
+class JournalConfig(_Section, frozen=True):
     backend: str = "file"
     fsync: bool = True
     snapshot_every: int = 100000
@@ -70,13 +71,13 @@ class JournalConfig(_Section):
     keep_snapshots: int = 3
 
 
-class MarketConfig(_Section):
+class MarketConfig(_Section, frozen=True):
     push_interval_ms: int = 100
     notice_retention: int = 10000
     trade_retention_days: int = 7
 
 
-class SimMarketConfig(_Section):
+class SimMarketConfig(_Section, frozen=True):
     contract: str
     price: str
     size: str
@@ -88,7 +89,7 @@ class SimMarketConfig(_Section):
     activity: str = "0.5"
 
 
-class SimulatorConfig(_Section):
+class SimulatorConfig(_Section, frozen=True):
     enabled: bool = True
     product: str = "simulator"
     seed: int = 42
@@ -98,14 +99,14 @@ class SimulatorConfig(_Section):
     markets: list[SimMarketConfig] = []
 
 
-class DemoConfig(_Section):
+class DemoConfig(_Section, frozen=True):
     enabled: bool = True
     product: str = "demo"
     funds: dict[str, str] = {}
     contract_funds: dict[str, str] = {}
 
 
-class InstrumentConfig(_Section):
+class InstrumentConfig(_Section, frozen=True):
     exchange: str
     contract: str
     kind: int
@@ -127,7 +128,7 @@ class InstrumentConfig(_Section):
     funding_rate: str = "0"         # perpetual, until set by a SetFundingRate command
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -185,7 +186,7 @@ def parse_time_ms(text: str) -> int:
 def parse_tz(text: str) -> timezone:
     m = re.fullmatch(r"(?:UTC)?([+-])(\d{2}):?(\d{2})", text.strip())
     if text.strip().upper() in ("UTC", "Z"):
-        return timezone.utc
+        return UTC
     if not m:
         raise ConfigError(f"server.timezone: {text!r} is not an offset like +08:00")
     sign = 1 if m.group(1) == "+" else -1
@@ -200,10 +201,10 @@ _REPLACED_WHOLE = {("instruments",), ("demo", "funds"), ("demo", "contract_funds
                    ("simulator", "funds"), ("simulator", "markets")}
 
 
-def _merge(base: dict, override: Mapping, path: tuple[str, ...] = ()) -> dict:
+def _merge(base: dict[str, Any], override: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
-        sub = path + (key,)
+        sub = (*path, key)
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and sub not in _REPLACED_WHOLE:
             out[key] = _merge(out[key], value, sub)
         else:
@@ -211,7 +212,7 @@ def _merge(base: dict, override: Mapping, path: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict:
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, dict[str, str]] = {}
     sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
     for name, value in env.items():

@@ -126,7 +126,8 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
                         max_order_query=lim.max_order_query)
     metrics = Metrics(node.sequencer, node.writer, engine, registry,
-                      gauges={"notices_sent_total": lambda: notifier.sent, "market_pushes_total": lambda: market.pushes})
+                      gauges={"notices_sent_total": lambda: notifier.sent,
+                              "market_pushes_total": lambda: market.pushes})
     limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)
     app = make_app(lim.max_body_bytes)
     app.add_routes(RestApi(handlers, auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,

@@ -72,9 +72,27 @@ def test_error_code_enum_is_the_error_table():
     assert set(DOC["components"]["schemas"]["ErrorCode"]["enum"]) == {m.code for m in ErrorCode}
 
 
-def test_every_server_route_is_documented():
-    """The REST route table (read, not called) matches the documented paths."""
+def documented_routes() -> set[tuple[str, str, str]]:
+    return {(m.upper(), p, op["operationId"]) for p, item in DOC["paths"].items() for m, op in item.items()
+            if m in ("get", "post", "delete", "put")}
+
+
+def test_the_operations_table_and_the_document_agree():
+    """Every REST route of the operations table (trading), the market routes and the
+    service routes is documented under its operationId, and nothing else is."""
+    from ceres.gateway.operations import OPERATIONS, SERVICE_ROUTES
+    from ceres.market.rest import MARKET_ROUTES
+
+    table = {route for op in OPERATIONS for route in op.routes}
+    table |= {route for _, routes in MARKET_ROUTES for route in routes}
+    table |= set(SERVICE_ROUTES)
+    assert documented_routes() == table
+
+
+def test_the_servers_routes_are_the_tables():
+    """What the REST app actually routes (read, not called) is what the table says."""
     from ceres.gateway.http import RestApi
+    from ceres.gateway.operations import OPERATIONS
     from ceres.market.rest import MarketRest
 
     class Stub:  # any handler attribute: a coroutine that is never called
@@ -83,13 +101,18 @@ def test_every_server_route_is_documented():
                 raise AssertionError(name)
             return nothing
 
-    routes = {(r.method.lower(), r.path) for r in RestApi(Stub(), None).routes()}
-    routes |= {(r.method.lower(), r.path) for r in MarketRest(None, None, None).routes()}
-    # plus /health and /metrics; the browser console's static files (/, /console.js,
-    # /console/config.json) are not part of the API
-    routes |= {("get", "/health"), ("get", "/metrics")}
-    documented = {(m, p) for p, item in DOC["paths"].items() for m in item if m in ("get", "post", "delete", "put")}
-    assert documented == routes
+    routes = {(r.method, r.path) for r in RestApi(Stub(), None).routes()}
+    assert routes == {(m, p) for op in OPERATIONS for m, p, _ in op.routes}
+    market = {(r.method, r.path) for r in MarketRest(None, None, None).routes()}
+    assert routes | market | {("GET", "/health"), ("GET", "/metrics")} == {(m, p) for m, p, _ in documented_routes()}
+
+
+def test_every_biz_type_is_an_operation_with_a_rest_twin():
+    from ceres.gateway.operations import BY_BIZ_TYPE
+
+    assert sorted(BY_BIZ_TYPE) == [11, 12, 13, 14, 15, 16, 17]
+    for op in BY_BIZ_TYPE.values():
+        assert op.routes, op.name
 
 
 def test_strict_objects_reject_unknown_keys():

@@ -50,7 +50,7 @@ def ws_sign(api_key: str, secret: str) -> str:
     return hashlib.sha256(f"api_key={api_key}&secret={secret}".encode()).hexdigest()
 
 
-def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict, bytes | None]:
+def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], bytes | None]:
     """URL suffix, params to sign, body for one call."""
     params = {k: v for k, v in params.items() if v is not None}
     if method == "POST":
@@ -74,7 +74,7 @@ class RestClient:
         self.raise_for_code = raise_for_code
         self.timeout = timeout
 
-    def call(self, method: str, path: str, **params: Any) -> dict:
+    def call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         suffix, signed, body = _request_parts(method, path, params)
         headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
                    "Content-Type": "application/json"}
@@ -91,31 +91,31 @@ class RestClient:
         return reply
 
     # conveniences named after the operations
-    def pairs(self, exchange: str = "TEST", **kw: Any) -> dict:
+    def pairs(self, exchange: str = "TEST", **kw: Any) -> dict[str, Any]:
         return self.call("GET", "basic/contracts", exchange=exchange, **kw)
 
-    def account(self, **kw: Any) -> dict:
+    def account(self, **kw: Any) -> dict[str, Any]:
         return self.call("GET", "trade/account", **kw)
 
-    def place(self, **kw: Any) -> dict:
+    def place(self, **kw: Any) -> dict[str, Any]:
         return self.call("POST", "trade/input", **kw)
 
-    def close(self, **kw: Any) -> dict:
+    def close(self, **kw: Any) -> dict[str, Any]:
         return self.call("POST", "trade/close", **kw)
 
-    def cancel(self, system_oid: str) -> dict:
+    def cancel(self, system_oid: str) -> dict[str, Any]:
         return self.call("DELETE", "trade/order", system_oid=system_oid)
 
-    def orders(self, **kw: Any) -> dict:
+    def orders(self, **kw: Any) -> dict[str, Any]:
         return self.call("GET", "trade/order", **kw)
 
-    def open_orders(self, **kw: Any) -> dict:
+    def open_orders(self, **kw: Any) -> dict[str, Any]:
         return self.call("GET", "trade/open_orders", **kw)
 
-    def positions(self, **kw: Any) -> dict:
+    def positions(self, **kw: Any) -> dict[str, Any]:
         return self.call("GET", "trade/position", **kw)
 
-    def fills(self, exchange: str, contract: str, count: int) -> dict:
+    def fills(self, exchange: str, contract: str, count: int) -> dict[str, Any]:
         return self.call("GET", "trade/trans", exchange=exchange, contract=contract, count=count)
 
 
@@ -126,12 +126,12 @@ class AsyncRestClient:
         self.api_key = api_key
         self.secret = secret
 
-    async def call(self, method: str, path: str, **params: Any) -> dict:
+    async def call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         suffix, signed, body = _request_parts(method, path, params)
         headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
                    "Content-Type": "application/json"}
         async with self.session.request(method, self.base + suffix, data=body, headers=headers) as resp:
-            reply = await resp.json(content_type=None)
+            reply: dict[str, Any] = await resp.json(content_type=None)
             reply["_status"] = resp.status
             return reply
 
@@ -143,12 +143,12 @@ class TradeSocket:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self._ids = itertools.count(1)
-        self._waiting: dict[str, asyncio.Future] = {}
-        self._reader: asyncio.Task | None = None
-        self.unmatched: asyncio.Queue = asyncio.Queue()
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.unmatched: asyncio.Queue[Any] = asyncio.Queue()
 
     @classmethod
-    async def connect(cls, session: Any, url: str, api_key: str, secret: str) -> "TradeSocket":
+    async def connect(cls, session: Any, url: str, api_key: str, secret: str) -> TradeSocket:
         ws = await session.ws_connect(f"{url}?api_key={api_key}&sign={ws_sign(api_key, secret)}")
         sock = cls(ws)
         sock._reader = asyncio.ensure_future(sock._read())
@@ -171,9 +171,9 @@ class TradeSocket:
             if not fut.done():
                 fut.set_exception(ConnectionError("socket closed"))
 
-    async def request(self, biz_type: int, **fields: Any) -> dict:
+    async def request(self, biz_type: int, **fields: Any) -> dict[str, Any]:
         req_id = f"r{next(self._ids)}"
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[req_id] = fut
         await self.ws.send_str(json.dumps({"biz_type": biz_type, "req_id": req_id, **fields}))
         return await fut

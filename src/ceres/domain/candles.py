@@ -24,7 +24,7 @@ def bar_start(time_ms: int, duration_ms: int) -> int:
 
 
 class Bar:
-    __slots__ = ("time", "open", "high", "low", "close", "volume")
+    __slots__ = ("close", "high", "low", "open", "time", "volume")
 
     def __init__(self, time: int, price: int, lots: int = 0) -> None:
         self.time = time
@@ -39,7 +39,7 @@ class Bar:
         self.close = price
         self.volume += lots
 
-    def merge(self, other: "Bar") -> None:
+    def merge(self, other: Bar) -> None:
         """Fold a later bar of the same period into this one."""
         self.high = max(self.high, other.high)
         self.low = min(self.low, other.low)
@@ -50,7 +50,7 @@ class Bar:
         return (self.time, self.open, self.high, self.low, self.close, self.volume)
 
     @classmethod
-    def from_row(cls, row: tuple) -> "Bar":
+    def from_row(cls, row: tuple[int, ...]) -> Bar:
         bar = cls(row[0], row[1])
         bar.high, bar.low, bar.close, bar.volume = row[2], row[3], row[4], row[5]
         return bar

@@ -20,7 +20,7 @@ class Command(msgspec.Struct, array_like=True, tag=True, frozen=True, gc=False):
     """Base class; each subclass names its journal tag, which never changes."""
 
 
-class Place(Command, tag="place"):
+class Place(Command, tag="place", frozen=True):
     """Place an order. ``vol`` is lots, except a spot market buy: quote minor units to spend.
 
     ``price`` is ticks (0 for market). Contract fields are ignored on spot instruments.
@@ -45,18 +45,18 @@ class Place(Command, tag="place"):
     tif: int = 0
 
 
-class Cancel(Command, tag="cancel"):
+class Cancel(Command, tag="cancel", frozen=True):
     """Cancel up to 15 orders of ``product``; each id succeeds or fails on its own."""
 
     product: str
     ids: tuple[int, ...]
 
 
-class CreateProduct(Command, tag="product"):
+class CreateProduct(Command, tag="product", frozen=True):
     name: str
 
 
-class CreateKey(Command, tag="key"):
+class CreateKey(Command, tag="key", frozen=True):
     """``secret`` is generated outside the engine (randomness) and journaled here."""
 
     product: str
@@ -68,11 +68,11 @@ class CreateKey(Command, tag="key"):
         return f"CreateKey(product={self.product!r}, api_key={self.api_key!r}, secret=***)"
 
 
-class RevokeKey(Command, tag="revoke"):
+class RevokeKey(Command, tag="revoke", frozen=True):
     api_key: str
 
 
-class Deposit(Command, tag="deposit"):
+class Deposit(Command, tag="deposit", frozen=True):
     """Credit the product's settlement account (type 2)."""
 
     product: str
@@ -80,7 +80,7 @@ class Deposit(Command, tag="deposit"):
     amount: int
 
 
-class Withdraw(Command, tag="withdraw"):
+class Withdraw(Command, tag="withdraw", frozen=True):
     """Debit the product's settlement account (type 2); fails on insufficient funds."""
 
     product: str
@@ -88,7 +88,7 @@ class Withdraw(Command, tag="withdraw"):
     amount: int
 
 
-class Transfer(Command, tag="transfer"):
+class Transfer(Command, tag="transfer", frozen=True):
     """Move available funds between two accounts of one product.
 
     ``exchange`` names the venue of the per-venue account types (3 spot, 4 contract).
@@ -102,7 +102,7 @@ class Transfer(Command, tag="transfer"):
     exchange: str = ""
 
 
-class SetIndex(Command, tag="index"):
+class SetIndex(Command, tag="index", frozen=True):
     """Set a contract's index price (ticks): its mark price from now on."""
 
     exchange: str
@@ -110,7 +110,7 @@ class SetIndex(Command, tag="index"):
     price: int
 
 
-class SetFundingRate(Command, tag="funding"):
+class SetFundingRate(Command, tag="funding", frozen=True):
     """Set a perpetual's funding rate (signed, over 1e8) for the next funding times."""
 
     exchange: str
@@ -118,7 +118,7 @@ class SetFundingRate(Command, tag="funding"):
     rate: int
 
 
-class Tick(Command, tag="tick"):
+class Tick(Command, tag="tick", frozen=True):
     """Let time-driven events due at the command's time happen (funding, expiry). The
     server submits one when the engine reports something due."""
 

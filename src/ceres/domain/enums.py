@@ -76,7 +76,7 @@ class Side(IntEnum):
         return "buy" if self is Side.BUY else "sell"
 
     @property
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
 

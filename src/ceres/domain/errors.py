@@ -89,7 +89,7 @@ class ErrorCode(Enum):
 class CeresError(Exception):
     """A failure with a code from the table; ``field`` names the offending input."""
 
-    __slots__ = ("error", "detail", "field")
+    __slots__ = ("detail", "error", "field")
 
     def __init__(self, error: ErrorCode, detail: str | None = None, field: str | None = None):
         super().__init__(error.code)

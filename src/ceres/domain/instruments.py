@@ -9,9 +9,10 @@ price times a volume is always a whole number of quote minor units:
 * ``base_mult``: base minor units of one lot (spot).
 
 Fee rates are integers over ``RATE_SCALE`` (1e8): ``0.0005`` is ``50000``. A negative
-maker rate is a rebate; ``freeze_rate`` is the largest fee an order can pay. Contract fields (``contract_value``, ``inverse``, ``max_lever``,
-``maint_margin``, ``expiry_ms``, funding) are zero/False on spot instruments; ``settle`` is
-the currency margin, PnL and fees are paid in (spot: the quote).
+maker rate is a rebate; ``freeze_rate`` is the largest fee an order can pay. Contract
+fields (``contract_value``, ``inverse``, ``max_lever``, ``maint_margin``, ``expiry_ms``,
+funding) are zero/False on spot instruments; ``settle`` is the currency margin, PnL and
+fees are paid in (spot: the quote).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.money import format_scaled, parse_decimal, to_steps
 
 RATE_DECIMALS = 8
-RATE_SCALE = 10**RATE_DECIMALS
-MAX_PRICE_TICKS = 10**15
-MAX_VOLUME_LOTS = 10**15
+RATE_SCALE: int = 10**RATE_DECIMALS
+MAX_PRICE_TICKS: int = 10**15
+MAX_VOLUME_LOTS: int = 10**15
 
 
 def parse_rate(text: str, field_name: str) -> int:
@@ -34,7 +35,7 @@ def parse_rate(text: str, field_name: str) -> int:
     digits, n = parse_decimal(text[1:] if negative else text, field_name)
     if n > RATE_DECIMALS:
         raise ValueError(f"{field_name}: {text} has more than {RATE_DECIMALS} decimals")
-    value = digits * 10 ** (RATE_DECIMALS - n)
+    value: int = digits * 10 ** (RATE_DECIMALS - n)
     return -value if negative else value
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ceres.domain.errors import CeresError, ErrorCode
 
 MAX_DECIMAL_LEN = 40
-_POW10 = [10**i for i in range(64)]
+_POW10: list[int] = [10**i for i in range(64)]
 
 
 def _is_digits(part: str) -> bool:
@@ -87,6 +87,11 @@ def format_scaled(value: int, decimals: int) -> str:
 def decimals_of(text: str, field: str = "value") -> int:
     """Number of significant decimals in a config value such as ``"0.05"`` (2)."""
     return parse_decimal(text, field)[1]
+
+
+def pow10(n: int) -> int:
+    """``10**n`` for ``0 <= n < 64`` (as an int; ``**`` on ints types as Any)."""
+    return _POW10[n]
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -15,7 +15,7 @@ REDACTED = "***"
 class Secret(str):
     __slots__ = ()
 
-    def __new__(cls, value: object = "") -> "Secret":
+    def __new__(cls, value: object = "") -> Secret:
         # str(value) of a Secret is the redacted text: wrap its real value instead
         if isinstance(value, Secret):
             value = value.reveal()

@@ -133,9 +133,8 @@ class OrderBook:
                     problems.append(f"{self.inst.contract}: level {price} live count {level.live}")
                 if level.vol != sum(_remaining(o) for o in live):
                     problems.append(f"{self.inst.contract}: level {price} volume mismatch")
-                for o in live:
-                    if o.price != price or o.side != side.side:
-                        problems.append(f"{self.inst.contract}: order {o.oid} in wrong level")
+                problems += [f"{self.inst.contract}: order {o.oid} in wrong level"
+                             for o in live if o.price != price or o.side != side.side]
         bid, ask = self.bids.best(), self.asks.best()
         if bid is not None and ask is not None and bid >= ask:
             problems.append(f"{self.inst.contract}: book crossed {bid} >= {ask}")

@@ -189,6 +189,11 @@ class Ledger:
         src.debit(amount)
         dst.credit(amount)
 
+    def restore(self, fees: dict[tuple[str, str], int], net_deposits: dict[str, int]) -> None:
+        """Load the totals from a snapshot into a fresh ledger."""
+        self.fees.update(fees)
+        self.net_deposits.update(net_deposits)
+
     def fees_by_currency(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for (_, cur), amount in self.fees.items():
@@ -205,9 +210,7 @@ class Ledger:
                 held[cur] = held.get(cur, 0) + bal.total
         for cur, amount in self.fees_by_currency().items():
             held[cur] = held.get(cur, 0) + amount
-        for cur in set(held) | set(self.net_deposits):
-            if held.get(cur, 0) != self.net_deposits.get(cur, 0):
-                problems.append(
-                    f"conservation {cur}: held {held.get(cur, 0)} != net deposits {self.net_deposits.get(cur, 0)}"
-                )
+        problems += [f"conservation {cur}: held {held.get(cur, 0)} != net deposits {self.net_deposits.get(cur, 0)}"
+                     for cur in sorted(set(held) | set(self.net_deposits))
+                     if held.get(cur, 0) != self.net_deposits.get(cur, 0)]
         return problems

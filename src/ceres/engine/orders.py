@@ -32,9 +32,29 @@ SUBMITTED = int(OrderStatus.SUBMITTED)
 
 class Order:
     __slots__ = (
-        "client_oid", "commission", "dealt", "deal_id", "fdir", "fee_basis_maker", "fee_basis_taker",
-        "filled", "inst", "lever", "notional", "oid", "pay", "price", "product", "ptype", "recv",
-        "reserved", "side", "spec", "status", "tif", "vol",
+        "client_oid",
+        "commission",
+        "deal_id",
+        "dealt",
+        "fdir",
+        "fee_basis_maker",
+        "fee_basis_taker",
+        "filled",
+        "inst",
+        "lever",
+        "notional",
+        "oid",
+        "pay",
+        "price",
+        "product",
+        "ptype",
+        "recv",
+        "reserved",
+        "side",
+        "spec",
+        "status",
+        "tif",
+        "vol",
     )
 
     def __init__(self, oid: int, product: Product, inst: Instrument, side: int, ptype: int,

@@ -17,7 +17,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.secret import Secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product
-from ceres.engine.orders import Order, StateRow
+from ceres.engine.orders import Order
 from ceres.engine.positions import Position, force_price
 from ceres.engine.state import State
 
@@ -77,10 +77,8 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
             product.account(venue, AccountType(type_)).restore(cur, total, frozen)
     for api_key, secret, pname, perms, created, revoked in data["keys"]:
         state.keys[api_key] = ApiKey(api_key, Secret(secret), state.products[pname], perms, created, revoked)
-    for venue, cur, amount in data["fees"]:
-        state.ledger.fees[(venue, cur)] = amount
-    for cur, amount in data["net_deposits"]:
-        state.ledger.net_deposits[cur] = amount
+    state.ledger.restore({(venue, cur): amount for venue, cur, amount in data["fees"]},
+                         dict(data["net_deposits"]))
     _restore_contracts(state, data["contracts"])
     for exchange, contract, rows in data["books"]:
         if (exchange, contract) not in state.instruments:
@@ -91,7 +89,7 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
             state.rest(_order(state, row), book)
 
 
-def _order(state: State, row: StateRow) -> Order:
+def _order(state: State, row: list[Any]) -> Order:
     (oid, pname, exch, contract, side, ptype, price, vol, coid, time, fdir, lever, profit,
      stop, deal_id, filled, dealt, status, commission, reserved, fbt, fbm, notional) = row
     product = state.products[pname]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ceres.domain import commands as C
 from ceres.domain.enums import permission_names, permissions_mask
@@ -40,11 +41,11 @@ class AdminOps:
             raise CeresError(ErrorCode.INVALID_VALUE, f"unknown currency {currency!r}", "currency")
         return to_scaled(amount, decimals, "amount")
 
-    async def create_product(self, name: str) -> dict:
+    async def create_product(self, name: str) -> dict[str, Any]:
         await self.submit(C.CreateProduct(name))
         return {"product": name}
 
-    async def create_key(self, product: str, permissions: str = "read,trade") -> dict:
+    async def create_key(self, product: str, permissions: str = "read,trade") -> dict[str, Any]:
         try:
             mask = permissions_mask([p for p in permissions.split(",") if p.strip()])
         except ValueError as exc:
@@ -57,30 +58,30 @@ class AdminOps:
         return {"product": product, "api_key": api_key, "secret": secret,
                 "permissions": ",".join(permission_names(mask))}
 
-    async def list_keys(self) -> list[dict]:
+    async def list_keys(self) -> list[dict[str, Any]]:
         return [{"api_key": k.api_key, "product": k.product.name, "secret": "***",
                  "permissions": ",".join(permission_names(k.permissions)),
                  "revoked": k.revoked} for _, k in sorted(self.engine.keys.items())]
 
-    async def revoke_key(self, api_key: str) -> dict:
+    async def revoke_key(self, api_key: str) -> dict[str, Any]:
         await self.submit(C.RevokeKey(api_key))
         return {"api_key": api_key, "revoked": True}
 
-    async def deposit(self, product: str, currency: str, amount: str) -> dict:
+    async def deposit(self, product: str, currency: str, amount: str) -> dict[str, Any]:
         await self.submit(C.Deposit(product, currency, self._amount(currency, amount)))
         return await self.show_accounts(product)
 
-    async def withdraw(self, product: str, currency: str, amount: str) -> dict:
+    async def withdraw(self, product: str, currency: str, amount: str) -> dict[str, Any]:
         await self.submit(C.Withdraw(product, currency, self._amount(currency, amount)))
         return await self.show_accounts(product)
 
     async def transfer(self, product: str, currency: str, amount: str, from_type: int,
-                       to_type: int, exchange: str = "") -> dict:
+                       to_type: int, exchange: str = "") -> dict[str, Any]:
         await self.submit(C.Transfer(product, currency, self._amount(currency, amount),
                                      int(from_type), int(to_type), exchange))
         return await self.show_accounts(product)
 
-    async def show_accounts(self, product: str) -> dict:
+    async def show_accounts(self, product: str) -> dict[str, Any]:
         p = self.engine.product(product)
         rows = []
         for acc, cur, bal in p.iter_balances():
@@ -91,7 +92,7 @@ class AdminOps:
                          "available": format_scaled(bal.available, dec)})
         return {"product": product, "open_orders": len(p.open_orders), "accounts": rows}
 
-    async def list_products(self) -> list[dict]:
+    async def list_products(self) -> list[dict[str, Any]]:
         return [{"product": name, "open_orders": len(p.open_orders),
                  "keys": sum(1 for k in self.engine.keys.values() if k.product is p)}
                 for name, p in sorted(self.engine.products.items())]

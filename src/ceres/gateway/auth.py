@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from typing import Iterable
+from collections.abc import Iterable
 
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.ledger import ApiKey
@@ -60,7 +60,8 @@ class Authenticator:
         self.replay_capacity = replay_capacity
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
 
-    def _key(self, api_key: str | None, sign: str | None) -> ApiKey:
+    def _key(self, api_key: str | None, sign: str | None) -> tuple[ApiKey, str]:
+        """The key and its sign, both present; the key known and not revoked."""
         if not api_key or not sign:
             raise CeresError(ErrorCode.AUTH_MISSING)
         key = self.keys.get(api_key)
@@ -68,7 +69,7 @@ class Authenticator:
             raise CeresError(ErrorCode.AUTH_UNKNOWN_KEY)
         if key.revoked:
             raise CeresError(ErrorCode.AUTH_KEY_REVOKED)
-        return key
+        return key, sign
 
     def _check_timestamp(self, api_key: str, sign: str, timestamp: str | None, now_ms: int) -> None:
         if timestamp is None or timestamp == "":
@@ -82,7 +83,7 @@ class Authenticator:
                              f"timestamp is more than {self.window_ms} ms from server time", "timestamp")
         seen = self._seen
         while seen:
-            (oldest, expiry) = next(iter(seen.items()))
+            expiry = next(iter(seen.values()))
             if expiry >= now_ms and len(seen) < self.replay_capacity:
                 break
             seen.popitem(last=False)
@@ -93,7 +94,7 @@ class Authenticator:
 
     def verify_rest(self, api_key: str | None, sign: str | None,
                     params: list[tuple[str, str | None]], now_ms: int) -> ApiKey:
-        key = self._key(api_key, sign)
+        key, sign = self._key(api_key, sign)
         secret = key.secret.reveal()
         if not _same(compute_sign(params, secret), sign):
             has_empty = any(v == "" for _, v in params)
@@ -105,7 +106,7 @@ class Authenticator:
 
     def verify_ws(self, api_key: str | None, sign: str | None, timestamp: str | None,
                   now_ms: int) -> ApiKey:
-        key = self._key(api_key, sign)
+        key, sign = self._key(api_key, sign)
         if not _same(ws_sign(key.api_key, key.secret.reveal(), timestamp or None), sign):
             raise CeresError(ErrorCode.AUTH_BAD_SIGN)
         self._check_timestamp(key.api_key, sign, timestamp, now_ms)

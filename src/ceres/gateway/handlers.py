@@ -22,9 +22,10 @@ from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, CloseRule, FutureDir, OrderStatus, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
-from ceres.domain.money import parse_decimal, to_scaled
+from ceres.domain.money import parse_decimal, pow10, to_scaled
 from ceres.engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ceres.engine.ledger import ApiKey
+from ceres.engine.orders import Order
 from ceres.gateway import protocol as P
 from ceres.gateway import views
 from ceres.gateway.recent import RecentOrders
@@ -196,13 +197,13 @@ class Handlers:
                 price = self.last_price(inst.exchange, inst.contract)
                 if price:
                     # amount/10^dec * price*tick_units/10^pdec, in 10^-base_dec units
-                    num = amount * price * inst.tick_units * 10**base_dec
-                    return num // 10 ** (decimals + inst.price_decimals)
+                    num = amount * price * inst.tick_units * pow10(base_dec)
+                    return num // pow10(decimals + inst.price_decimals)
             if inst.quote == currency and inst.base == base:
                 price = self.last_price(inst.exchange, inst.contract)
                 if price:
-                    num = amount * 10 ** (base_dec + inst.price_decimals)
-                    return num // (price * inst.tick_units * 10**decimals)
+                    num = amount * pow10(base_dec + inst.price_decimals)
+                    return num // (price * inst.tick_units * pow10(decimals))
         return 0
 
     async def orders(self, key: ApiKey, req: P.OrdersReq) -> list[dict[str, Any]]:
@@ -249,7 +250,7 @@ class Handlers:
         self._filters(req.exchange, req.contract)
         limit = P.MAX_OPEN_PAGE if req.limit is None else req.limit
         after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
-        page = []
+        page: list[Order] = []
         more = False
         for oid, order in key.product.open_orders.items():  # insertion order = id order
             if oid <= after:
@@ -297,6 +298,4 @@ def _join_ids(result: int | list[int]) -> str:
 def _matches(order: dict[str, Any], req: P.OrdersReq) -> bool:
     if req.status is not None and order["status"] != req.status:
         return False
-    if req.contract is not None and order["contract"] != req.contract:
-        return False
-    return True
+    return req.contract is None or order["contract"] == req.contract

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.pipeline.clock import wall_ms
 from ceres.gateway import protocol as P
-from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
 from ceres.gateway.handlers import Handlers
 from ceres.gateway.operations import OPERATIONS, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
+from ceres.pipeline.clock import wall_ms
+from ceres.wire import codec
 
 log = logging.getLogger("ceres.http")
 
@@ -51,7 +52,7 @@ class RestApi:
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
         """The request's parameters as a dict (for validation) and as signed pairs."""
-        query = {k: v for k, v in request.query.items()}
+        query = dict(request.query)
         if request.method == "POST":
             body = await request.read()
             obj = codec.decode_json_object(body) if body.strip() else {}
@@ -59,7 +60,7 @@ class RestApi:
             return merged, P.sign_params(obj) + [(k, v) for k, v in query.items() if k not in obj]
         if request.method == "DELETE" and "ids" in request.match_info:
             query["system_oid"] = request.match_info["ids"]
-        return query, [(k, v) for k, v in query.items()]
+        return query, list(query.items())
 
     def _op(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         op, handler = self.ops[name]
@@ -87,7 +88,8 @@ class RestApi:
 
 
 @web.middleware
-async def envelope_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def envelope_errors(request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Unknown paths, wrong methods and crashes get the envelope too."""
     try:
         return await handler(request)

@@ -23,28 +23,30 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from datetime import timezone
-from typing import Any, Callable
+from typing import Any
 
 from ceres.domain.enums import FutureDir, OrderStatus, PriceType, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderEvent, PositionEvent
+from ceres.gateway.auth import Authenticator
+from ceres.gateway.handshake import signed_upgrade
+from ceres.gateway.views import avg_price, entrust_amount, wire_time
 from ceres.pipeline.dispatch import Subscription
 from ceres.wire import codec
-from ceres.gateway.auth import Authenticator
-from ceres.gateway.views import avg_price, entrust_amount, wire_time
-from ceres.gateway.handshake import signed_upgrade
 from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.notify")
 PATHS = ("/", "/ws/notify")
-_DIRS = {(Side.BUY, FutureDir.NONE): "BUY", (Side.SELL, FutureDir.NONE): "SELL",
-         (Side.BUY, FutureDir.OPEN): "BUY_OPEN", (Side.SELL, FutureDir.OPEN): "SELL_OPEN",
-         (Side.SELL, FutureDir.CLOSE): "SELL_CLOSE", (Side.BUY, FutureDir.CLOSE): "BUY_CLOSE"}
+_DIRS: dict[tuple[int, int], str] = {
+    (Side.BUY, FutureDir.NONE): "BUY", (Side.SELL, FutureDir.NONE): "SELL",
+    (Side.BUY, FutureDir.OPEN): "BUY_OPEN", (Side.SELL, FutureDir.OPEN): "SELL_OPEN",
+    (Side.SELL, FutureDir.CLOSE): "SELL_CLOSE", (Side.BUY, FutureDir.CLOSE): "BUY_CLOSE"}
 _STATUS = {int(s): s.name for s in OrderStatus}
 
 
-def order_notice(ev: OrderEvent, tz: timezone) -> dict:
+def order_notice(ev: OrderEvent, tz: timezone) -> dict[str, Any]:
     o = ev.spec
     inst = o.inst
     return {
@@ -67,7 +69,7 @@ def order_notice(ev: OrderEvent, tz: timezone) -> dict:
     }
 
 
-def position_notice(ev: PositionEvent) -> dict:
+def position_notice(ev: PositionEvent) -> dict[str, Any]:
     inst = ev.inst
     return {
         "product": ev.product,
@@ -86,7 +88,7 @@ def position_notice(ev: PositionEvent) -> dict:
 class NotifyListener(BaseListener):
     name = "notify"
 
-    def __init__(self, server: "Notifier", product: str, api_key: str, since: int | None) -> None:
+    def __init__(self, server: Notifier, product: str, api_key: str, since: int | None) -> None:
         super().__init__(max_message=4096, max_buffer=server.max_buffer, registry=server.registry,
                          api_key=api_key)
         self.server = server
@@ -113,7 +115,7 @@ class Notifier:
         self.now_ms = now_ms
         self.retention = retention
         self.max_buffer = max_buffer
-        self.rings: dict[str, deque] = {}
+        self.rings: dict[str, deque[OrderEvent | PositionEvent]] = {}
         self.subs: dict[str, set[NotifyListener]] = {}
         # per product, the last notice seq handed to subscribers; notices issued before this
         # server started (recovered from the journal) count as delivered, none are retained

@@ -10,7 +10,7 @@ Adding an operation is one entry here plus its handler (and its documentation).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ SERVICE_ROUTES: tuple[Route, ...] = (("GET", "/health", "health"), ("GET", "/met
 
 BY_BIZ_TYPE = {op.biz_type: op for op in OPERATIONS if op.biz_type is not None}
 
-Handler = Callable[[Any, Any], Awaitable[Any]]
+Handler = Callable[[Any, Any], Coroutine[Any, Any, Any]]
 
 
 def bind(handlers: object) -> dict[str, tuple[Operation, Handler]]:

@@ -10,6 +10,7 @@ JSON decoding and the reply envelope are in :mod:`ceres.wire.codec`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -47,7 +48,7 @@ class Request(msgspec.Struct, kw_only=True, frozen=True):
         """Range checks of a request's own fields (before permissions and lookups)."""
 
 
-class PlaceReq(Request):
+class PlaceReq(Request, frozen=True):
     exchange: str
     contract: str
     price_type: str
@@ -63,27 +64,27 @@ class PlaceReq(Request):
     close_rule: str | None = None
 
 
-class CancelReq(Request):
+class CancelReq(Request, frozen=True):
     system_oid: str
 
 
-class PairsReq(Request):
+class PairsReq(Request, frozen=True):
     exchange: str
     contract: str | None = None
 
 
-class AccountReq(Request):
+class AccountReq(Request, frozen=True):
     exchange: str | None = None
 
 
-class OrdersReq(Request):
+class OrdersReq(Request, frozen=True):
     system_oid: str | None = None
     status: int | None = None
     exchange: str | None = None
     contract: str | None = None
 
 
-class OpenOrdersReq(Request):
+class OpenOrdersReq(Request, frozen=True):
     exchange: str | None = None
     contract: str | None = None
     from_: str | None = msgspec.field(default=None, name="from")
@@ -94,13 +95,13 @@ class OpenOrdersReq(Request):
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"limit must be 1..{MAX_OPEN_PAGE}", "limit")
 
 
-class PositionsReq(Request):
+class PositionsReq(Request, frozen=True):
     exchange: str | None = None
     contract: str | None = None
     position_dir: str | None = None
 
 
-class FillsReq(Request):
+class FillsReq(Request, frozen=True):
     exchange: str
     contract: str
     count: int
@@ -133,14 +134,13 @@ def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
     the field.
 
     Fast path: a well-formed request converts in C (msgspec); anything unusual (aliases,
-    empty strings, numbers where strings go, errors) takes the field-by-field path, which
-    also produces the precise error. Then the request's own range checks (``check``)."""
+    empty strings, non-integer numbers, errors) takes the field-by-field path, which also
+    produces the precise error and turns numbers into plain strings. Then the request's own range checks (``check``)."""
     req = None
-    if "" not in obj.values() and not _ALIAS_KEYS.intersection(obj):
-        try:
+    if ("" not in obj.values() and not _ALIAS_KEYS.intersection(obj)
+            and NumberText not in map(type, obj.values())):
+        with contextlib.suppress(msgspec.ValidationError):
             req = msgspec.convert(obj, cls)
-        except msgspec.ValidationError:
-            pass
     if req is None:
         req = _parse_slow(cls, obj)
     req.check()
@@ -161,7 +161,8 @@ def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
                 raise CeresError(ErrorCode.MISSING_FIELD, f"{name} is required", name)
             continue
         if is_int:
-            if isinstance(raw, str) and raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 18:
+            digits = raw[1:] if isinstance(raw, str) and raw.startswith("-") else raw
+            if isinstance(digits, str) and digits.isascii() and digits.isdigit() and len(raw) <= 18:
                 raw = int(raw)
             elif isinstance(raw, bool) or not isinstance(raw, int) or isinstance(raw, NumberText):
                 raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", name)

@@ -12,7 +12,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 
 
 class RateLimiter:
-    __slots__ = ("rate", "burst", "_buckets")
+    __slots__ = ("_buckets", "burst", "rate")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate

@@ -10,6 +10,7 @@ event, which is exactly what the history row holds.
 from __future__ import annotations
 
 from collections import OrderedDict
+
 from ceres.domain.events import OrderEvent
 from ceres.pipeline.dispatch import Subscription
 

@@ -91,7 +91,7 @@ def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
 
 def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: int, fdir: int,
                  price: int, vol: int, time_ms: int, lever: int, profit: int, stop: int,
-                 status: int, filled: int, dealt: int, commission: int, tz: timezone) -> dict:
+                 status: int, filled: int, dealt: int, commission: int, tz: timezone) -> dict[str, Any]:
     """The order object (API.md section 3) from integer fields."""
     spot = not inst.is_contract
     return {
@@ -123,7 +123,7 @@ def order_object(order: OrderLike, tz: timezone) -> dict[str, Any]:
 
 
 def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,
-                fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone) -> dict:
+                fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone) -> dict[str, Any]:
     """The fill object (API.md section 3); spot fills carry the original's literal
     ``future_dir``."""
     return {
@@ -164,7 +164,7 @@ def position_object(pos: VenuePosition) -> dict[str, str]:
     }
 
 
-def pair_object(inst: Instrument) -> dict:
+def pair_object(inst: Instrument) -> dict[str, Any]:
     return {
         "contract": inst.contract,
         "exchange": inst.exchange,
@@ -178,7 +178,7 @@ def pair_object(inst: Instrument) -> dict:
 
 
 def account_row(account_type: int, venue: str, currency: str, total: int, frozen: int,
-                decimals: int, market_value: int, base_decimals: int) -> dict:
+                decimals: int, market_value: int, base_decimals: int) -> dict[str, Any]:
     row = {
         "account_type": int(account_type),
         "balance": format_scaled(total, decimals),

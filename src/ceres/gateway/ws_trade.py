@@ -21,19 +21,20 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from picows import WSCloseCode
 
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.ledger import ApiKey
 from ceres.gateway import protocol as P
-from ceres.wire import codec
 from ceres.gateway.auth import Authenticator
 from ceres.gateway.handlers import Handlers
+from ceres.gateway.handshake import signed_upgrade
 from ceres.gateway.operations import BY_BIZ_TYPE, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
-from ceres.gateway.handshake import signed_upgrade
+from ceres.wire import codec
 from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.trade")
@@ -55,7 +56,7 @@ class _Slot:
 class TradeListener(BaseListener):
     name = "trade"
 
-    def __init__(self, server: "TradeServer", key: ApiKey) -> None:
+    def __init__(self, server: TradeServer, key: ApiKey) -> None:
         super().__init__(max_message=server.max_message, max_buffer=server.max_buffer,
                          registry=server.registry, api_key=key.api_key)
         self.server = server
@@ -70,8 +71,12 @@ class TradeListener(BaseListener):
     def release(self) -> None:
         """Send the replies that are ready, in request order."""
         slots = self.slots
-        while slots and slots[0].data is not None:
-            self.send_text(slots.popleft().data)
+        while slots:
+            data = slots[0].data
+            if data is None:
+                return
+            slots.popleft()
+            self.send_text(data)
 
     def _immediate(self, data: bytes) -> None:
         if self.slots:
@@ -138,18 +143,22 @@ class _Request(_Slot):
     (lighter than an asyncio Task: a handler that finishes without waiting answers at
     once; one that waits on a future resumes from that future's callback)."""
 
-    __slots__ = ("listener", "coro", "biz_type", "req_id")
+    __slots__ = ("biz_type", "coro", "listener", "req_id")
 
-    def __init__(self, listener: TradeListener, coro: Coroutine, biz_type: int, req_id: str | None) -> None:
+    def __init__(self, listener: TradeListener, coro: Coroutine[Any, Any, Any], biz_type: int | None,
+                 req_id: str | None) -> None:
         self.data = None
         self.listener = listener
-        self.coro = coro
+        self.coro: Coroutine[Any, Any, Any] | None = coro
         self.biz_type = biz_type
         self.req_id = req_id
 
     def step(self, _fut: Any = None) -> None:
+        coro = self.coro
+        if coro is None:
+            return
         try:
-            waited = self.coro.send(None)
+            waited = coro.send(None)
         except StopIteration as stop:
             self.data = codec.ok(stop.value, self.biz_type, self.req_id)
         except CeresError as err:

@@ -14,7 +14,8 @@ depth — fed by engine events after each batch is durable.
   (4 decimals, half away from zero). With no trade in 24 h, open/high/low equal last and
   volume is 0.
 
-At start the last 24 h of 1-minute bars are loaded from the projection store, so ticks and candles continue across restarts.
+At start the last 24 h of 1-minute bars are loaded from the projection store, so ticks
+and candles continue across restarts.
 """
 
 from __future__ import annotations
@@ -22,17 +23,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from ceres.domain.instruments import Instrument
-from ceres.pipeline.clock import wall_ms
-from ceres.domain.money import format_scaled
+from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
 from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.domain.instruments import Instrument
+from ceres.domain.money import format_scaled
+from ceres.pipeline.clock import wall_ms
 from ceres.pipeline.dispatch import Subscription
 from ceres.wire.codec import encode_json
-from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
 
 log = logging.getLogger("ceres.market")
+Topic = tuple[str, str, str, str | None]
+"""``(kind, exchange, contract, duration)``: kind tick, trade, depth10 or candle."""
+
+
+class Subscriber(Protocol):
+    def push(self, data: bytes, state_topic: Topic | None) -> None: ...
+
 DAY_MS = 86_400_000
 MINUTE = DURATIONS["1m"]
 
@@ -105,10 +114,10 @@ class MarketData:
         self.now_ms = now_ms
         self.push_interval = push_interval_ms / 1000
         self.markets = {key: InstrumentMarket(inst) for key, inst in engine.instruments.items()}
-        self.topics: dict[tuple, set] = {}      # topic -> subscribers (market.ws listeners)
+        self.topics: dict[Topic, set[Subscriber]] = {}  # topic -> subscribers (market.ws listeners)
         self._dirty_depth: set[tuple[str, str]] = set()
         self._dirty_trade: set[tuple[str, str]] = set()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.pushes = 0
 
     def last_price(self, exchange: str, contract: str) -> int | None:
@@ -158,12 +167,12 @@ class MarketData:
             dirty.add((inst.exchange, inst.contract))
 
     # --- objects (API.md section 5) ----------------------------------------------------------
-    def trade_object(self, ev: TradeEvent) -> dict:
+    def trade_object(self, ev: TradeEvent) -> dict[str, Any]:
         inst = ev.inst
         return {"msg_type": "push-trade", "exchange": inst.exchange, "contract": inst.contract,
                 **trade_fields(inst, ev.time, ev.price, ev.lots, ev.taker_side)}
 
-    def depth(self, exchange: str, contract: str, levels: int = 10) -> dict:
+    def depth(self, exchange: str, contract: str, levels: int = 10) -> dict[str, Any]:
         book = self.engine.books[(exchange, contract)]
         inst = book.inst
         bids, asks = book.depth(levels)
@@ -171,7 +180,7 @@ class MarketData:
                 "asks": [{"price": inst.fmt_price(p), "volume": inst.fmt_vol(v)} for p, v in asks],
                 "bids": [{"price": inst.fmt_price(p), "volume": inst.fmt_vol(v)} for p, v in bids]}
 
-    def tick(self, exchange: str, contract: str, *, with_rate: bool = False) -> dict:
+    def tick(self, exchange: str, contract: str, *, with_rate: bool = False) -> dict[str, Any]:
         m = self.markets[(exchange, contract)]
         inst = m.inst
         now = self.now_ms()
@@ -190,11 +199,11 @@ class MarketData:
             out["change_rate"] = change_rate(last - open_, open_)
         return out
 
-    def candle_object(self, inst: Instrument, duration: int, bar: Bar) -> dict:
+    def candle_object(self, inst: Instrument, duration: int, bar: Bar) -> dict[str, Any]:
         return {"msg_type": "push-candle", "exchange": inst.exchange, "contract": inst.contract,
                 "duration": NAMES[duration], **bar_fields(inst, bar)}
 
-    def current_candle(self, exchange: str, contract: str, duration: int) -> dict | None:
+    def current_candle(self, exchange: str, contract: str, duration: int) -> dict[str, Any] | None:
         m = self.markets[(exchange, contract)]
         bar = m.current_bar(duration)
         return None if bar is None else self.candle_object(m.inst, duration, bar)
@@ -236,7 +245,7 @@ class MarketData:
                     if bar is not None:
                         self._publish(subs, self.candle_object(m.inst, d, bar), depth=True)
 
-    def _publish(self, subs: set, obj: dict, *, depth: bool) -> None:
+    def _publish(self, subs: set[Subscriber], obj: dict[str, Any], *, depth: bool) -> None:
         """Send one encoded payload to every subscriber; ``depth`` marks state pushes that
         a subscriber behind on reading may skip (only its latest is kept)."""
         data = encode_json(obj)
@@ -246,13 +255,13 @@ class MarketData:
             self.pushes += 1
 
 
-def trade_fields(inst: Instrument, time_ms: int, price: int, lots: int, taker_side: int) -> dict:
+def trade_fields(inst: Instrument, time_ms: int, price: int, lots: int, taker_side: int) -> dict[str, Any]:
     """A trade as pushed and listed: ms time string, price, volume, taker side b/s."""
     return {"time": str(time_ms), "price": inst.fmt_price(price), "volume": inst.fmt_vol(lots),
             "side": "b" if taker_side == 1 else "s"}
 
 
-def bar_fields(inst: Instrument, bar: Bar) -> dict:
+def bar_fields(inst: Instrument, bar: Bar) -> dict[str, Any]:
     return {"time": str(bar.time), "open": inst.fmt_price(bar.open), "high": inst.fmt_price(bar.high),
             "low": inst.fmt_price(bar.low), "close": inst.fmt_price(bar.close),
             "volume": inst.fmt_vol(bar.volume)}

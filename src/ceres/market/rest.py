@@ -13,15 +13,16 @@ projection store after it has caught up with everything durable.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
+from ceres.domain.candles import DURATIONS, Bar
 from ceres.domain.errors import CeresError
+from ceres.market.data import MarketData, bar_fields, trade_fields
 from ceres.pipeline.history import HistoryReader
 from ceres.wire.codec import decode_json_object, encode_json
-from ceres.domain.candles import DURATIONS, Bar
-from ceres.market.data import MarketData, bar_fields, trade_fields
 
 DEFAULT_SIZE = 100
 MAX_SIZE = 2000
@@ -46,7 +47,7 @@ def _bad(message: str) -> web.Response:
                         content_type="application/json")
 
 
-def _int(params: dict, name: str) -> int | None:
+def _int(params: dict[str, Any], name: str) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return None
@@ -66,12 +67,13 @@ class MarketRest:
         return [web.route(method, path, self._route(getattr(self, name)))
                 for name, routes in MARKET_ROUTES for method, path, _ in routes]
 
-    def _route(self, fn: Callable[[dict], Awaitable[dict]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _route(self, fn: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+               ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:
             try:
                 if request.method == "POST":
                     body = await request.read()
-                    params: dict = decode_json_object(body) if body.strip() else {}
+                    params: dict[str, Any] = decode_json_object(body) if body.strip() else {}
                 else:
                     params = dict(request.query)
                 return web.Response(body=encode_json(await fn(params)), content_type="application/json")
@@ -82,7 +84,7 @@ class MarketRest:
 
         return route
 
-    def _instrument(self, params: dict) -> tuple[str, str]:
+    def _instrument(self, params: dict[str, Any]) -> tuple[str, str]:
         exchange, contract = params.get("exchange"), params.get("contract")
         if not exchange or not contract:
             raise BadRequest("parameter error: exchange and contract are required")
@@ -90,7 +92,7 @@ class MarketRest:
             raise BadRequest(f"parameter error: invalid contract {exchange} {contract}")
         return exchange, contract
 
-    def _range(self, params: dict) -> tuple[int | None, int | None, int]:
+    def _range(self, params: dict[str, Any]) -> tuple[int | None, int | None, int]:
         begin, end, size = _int(params, "begin"), _int(params, "end"), _int(params, "size")
         if begin is not None and end is not None:
             if begin > end:
@@ -101,7 +103,7 @@ class MarketRest:
             raise BadRequest(f"parameter error: size must be 1..{MAX_SIZE}")
         return begin, end, size
 
-    async def candle(self, params: dict) -> dict:
+    async def candle(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
         duration = params.get("duration")
         if duration not in DURATIONS:
@@ -113,7 +115,7 @@ class MarketRest:
         return {"exchange": exchange, "contract": contract, "duration": duration,
                 "detail": [bar_fields(inst, Bar.from_row(r)) for r in rows]}
 
-    async def trade(self, params: dict) -> dict:
+    async def trade(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
         begin, end, size = self._range(params)
         await self.caught_up()
@@ -122,10 +124,10 @@ class MarketRest:
         return {"exchange": exchange, "contract": contract,
                 "detail": [trade_fields(inst, r.time_ms, r.price, r.lots, r.taker_side) for r in rows]}
 
-    async def depth10(self, params: dict) -> dict:
+    async def depth10(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
         return self.market.depth(exchange, contract)
 
-    async def tick(self, params: dict) -> dict:
+    async def tick(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
         return self.market.tick(exchange, contract)

@@ -26,8 +26,9 @@ import asyncio
 import logging
 import math
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ceres.domain import commands as C
 from ceres.domain.enums import FutureDir, PriceType, Side
@@ -69,12 +70,12 @@ class Simulator:
         self.funds = dict(cfg.funds)
         self.rng = random.Random(cfg.seed)
         self.markets = markets
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.commands = 0
         self.rejected = 0
 
     @classmethod
-    def from_config(cls, engine: Any, submit: Callable, cfg: Any) -> "Simulator":
+    def from_config(cls, engine: Any, submit: Callable[[C.Command], Awaitable[Any]], cfg: Any) -> Simulator:
         markets = []
         for mc in cfg.markets:
             inst = engine.instruments.get((mc.exchange, mc.contract))
@@ -135,7 +136,7 @@ class Simulator:
         rng = self.rng
         pull = -0.001 * math.log(m.ref / m.start)
         m.ref = max(m.ref * math.exp(m.volatility * rng.gauss(0.0, 1.0) + pull), float(inst.min_price_ticks))
-        ref = max(int(round(m.ref)), inst.min_price_ticks)
+        ref = max(round(m.ref), inst.min_price_ticks)
         if inst.is_contract:
             await self._send(C.SetIndex(inst.exchange, inst.contract, ref))
         m.steps += 1

@@ -28,11 +28,11 @@ from typing import Any
 
 from picows import WSCloseCode
 
+from ceres.domain.candles import DURATIONS
 from ceres.domain.errors import CeresError
+from ceres.market.data import MarketData, Topic
 from ceres.wire.codec import decode_json_value, encode_json
 from ceres.wire.ws import BaseListener, Registry, listener_factory_guard, upgrade_query
-from ceres.domain.candles import DURATIONS
-from ceres.market.data import MarketData
 
 log = logging.getLogger("ceres.ws.market")
 PATHS = ("/", "/ws/market")
@@ -43,11 +43,11 @@ MAX_SUBSCRIPTIONS = 200
 class MarketListener(BaseListener):
     name = "market"
 
-    def __init__(self, server: "MarketServer") -> None:
+    def __init__(self, server: MarketServer) -> None:
         super().__init__(max_message=server.max_message, max_buffer=server.max_buffer, registry=server.registry)
         self.server = server
-        self.subs: set[tuple] = set()
-        self.held: dict[tuple, bytes] | None = None
+        self.subs: set[Topic] = set()
+        self.held: dict[Topic, bytes] | None = None
         self.queue: deque[bytes] | None = None
 
     def on_open(self) -> None:
@@ -65,7 +65,7 @@ class MarketListener(BaseListener):
         self.subs.clear()
 
     # --- pushes with back-pressure -------------------------------------------------------
-    def push(self, data: bytes, state_topic: tuple | None) -> None:
+    def push(self, data: bytes, state_topic: Topic | None) -> None:
         if self.closed:
             return
         if not self._paused:
@@ -96,10 +96,13 @@ class MarketListener(BaseListener):
         self.queue = self.held = None
         self.flush()
         self.closed = True
-        self.transport.send_close(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")
-        self.transport.disconnect(graceful=True)
+        transport = self.transport
+        if transport is None:
+            return
+        transport.send_close(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")
+        transport.disconnect(graceful=True)
         loop = asyncio.get_running_loop()
-        loop.call_later(self.server.drop_timeout, self.transport.disconnect, False)
+        loop.call_later(self.server.drop_timeout, transport.disconnect, False)
 
     # --- requests --------------------------------------------------------------------------
     def on_message(self, data: bytes, is_text: bool) -> None:
@@ -138,7 +141,7 @@ class MarketListener(BaseListener):
             self.send_text(encode_json(snap))
 
 
-def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, message: str) -> dict:
+def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, message: str) -> dict[str, Any]:
     return {"msg_type": msg_type, "exchange": exchange, "contract": contract, "duration": duration,
             "code": code, "message": message}
 
@@ -163,7 +166,7 @@ class MarketServer:
     def pong(self) -> bytes:
         return encode_json({"msg_type": "pong", "time": str(self.market.now_ms())})
 
-    def handle(self, listener: MarketListener, req: Any) -> tuple[dict, dict | None]:
+    def handle(self, listener: MarketListener, req: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """One subscription request -> (ack, current-state push or None)."""
         if not isinstance(req, dict):
             return _ack("subscribed-unknown", None, None, None, 500, "invalid command"), None
@@ -175,15 +178,16 @@ class MarketServer:
             return _ack(f"subscribed-{kind_name or 'unknown'}", exchange, contract, duration, 500,
                         f"invalid command {msg_type!r}"), None
         reply = ("subscribed-" if verb == "subscribe" else "unsubscribed-") + kind
-        if (exchange, contract) not in self.market.markets:
+        if not (isinstance(exchange, str) and isinstance(contract, str)) or \
+                (exchange, contract) not in self.market.markets:
             return _ack(reply, exchange, contract, duration, 400, "invalid contract"), None
         if kind == "candle":
-            if duration not in DURATIONS:
+            if not isinstance(duration, str) or duration not in DURATIONS:
                 return _ack(reply, exchange, contract, duration, 400,
                             f"invalid duration (one of {' '.join(DURATIONS)})"), None
         else:
             duration = None
-        topic = (kind, exchange, contract, duration)
+        topic: Topic = (kind, exchange, contract, duration)
         topics = self.market.topics
         if verb == "unsubscribe":
             if topic not in listener.subs:
@@ -203,13 +207,13 @@ class MarketServer:
         topics.setdefault(topic, set()).add(listener)
         return _ack(reply, exchange, contract, duration, 200, "subscribed"), self._current(topic)
 
-    def _current(self, topic: tuple) -> dict | None:
+    def _current(self, topic: Topic) -> dict[str, Any] | None:
         kind, exchange, contract, duration = topic
         market = self.market
         if kind == "depth10":
             return {"msg_type": "push-depth10", **market.depth(exchange, contract)}
         if kind == "tick":
             return {"msg_type": "push-tick", **market.tick(exchange, contract, with_rate=True)}
-        if kind == "candle":
+        if kind == "candle" and duration is not None:
             return market.current_candle(exchange, contract, DURATIONS[duration])
         return None

@@ -16,6 +16,7 @@ leave a hole; the next start catches the store up from the journal).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -83,10 +84,8 @@ class BackgroundWriter:
 
     def _report(self, method: str, value: Any) -> None:
         if self._sink is not None and self._loop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
                 self._loop.call_soon_threadsafe(getattr(self._sink, method), value)
-            except RuntimeError:  # the loop closed during shutdown
-                pass
 
     def _run(self) -> None:
         q = self._q

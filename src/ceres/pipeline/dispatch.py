@@ -45,7 +45,7 @@ class Dispatcher:
             for ev in events:
                 for i in routes[ev.__class__]:
                     lists[i].append(ev)
-        for handler, evs in zip(self._subs, lists):
+        for handler, evs in zip(self._subs, lists, strict=True):
             if evs:
                 try:
                     handler(evs)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,9 @@ def encode_frame(first_seq: int, records: list[tuple[int, Command]]) -> bytes:
     return b"".join((head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(zlib.crc32(payload))))
 
 
-def decode_records(payload: bytes | memoryview) -> list[tuple[int, Command]]:
-    return _record_decoder.decode(payload)
+def decode_records(payload: bytes | memoryview) -> Sequence[tuple[int, Command]]:
+    records: Sequence[tuple[int, Command]] = _record_decoder.decode(payload)
+    return records
 
 
 @dataclass(frozen=True, slots=True)

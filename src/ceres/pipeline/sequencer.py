@@ -24,8 +24,8 @@ and queries that read engine state on the same loop need no locks. (Decision rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -42,6 +42,7 @@ from ceres.pipeline.journal import JournalWriter
 log = logging.getLogger("ceres.sequencer")
 HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"
 Snapshot = tuple[int, dict[str, Any]]
+Waiters = list[tuple[int, "asyncio.Future[None]"]]
 
 
 class BatchSink(Protocol):
@@ -93,7 +94,8 @@ class Sequencer:
         self._first_seq = 0
         self._scheduled = False
         self._inflight: deque[_Batch] = deque()
-        self._projection_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._projection_waiters: Waiters = []
+        self._durable_waiters: Waiters = []
         # statistics
         self.commands = 0
         self.batches = 0
@@ -177,6 +179,8 @@ class Sequencer:
         if seq > self.durable_seq:
             self.durable_seq = seq
         self._release(self.durable_seq)
+        if self._durable_waiters:
+            self._durable_waiters = _wake(self._durable_waiters, self.durable_seq)
 
     def _release(self, durable: int) -> None:
         inflight = self._inflight
@@ -209,6 +213,7 @@ class Sequencer:
         for fut, _, _ in pending:
             if not fut.done():
                 fut.set_exception(err)
+        self._durable_waiters = _wake(self._durable_waiters, None)
         if self.on_fatal is not None:
             self.on_fatal(exc)
 
@@ -217,13 +222,7 @@ class Sequencer:
         """Called on the loop when the projection has committed through ``seq``."""
         if seq > self.projected_seq:
             self.projected_seq = seq
-        waiters, self._projection_waiters = self._projection_waiters, []
-        for target, fut in waiters:
-            if target <= self.projected_seq:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                self._projection_waiters.append((target, fut))
+        self._projection_waiters = _wake(self._projection_waiters, self.projected_seq)
 
     def on_projection_failed(self, exc: BaseException) -> None:
         """The projection store failed: history reads fail fast instead of waiting."""
@@ -248,10 +247,25 @@ class Sequencer:
         await fut
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Wait until everything submitted so far is durable (used at shutdown)."""
+        """Wait (at most ``timeout`` s) until everything submitted so far is durable, or
+        the journal failed (used at shutdown)."""
         target = self.seq
-        deadline = time.monotonic() + timeout
-        if self._scheduled:
-            await asyncio.sleep(0)
-        while self.durable_seq < target and self.failed is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
+        if self.durable_seq >= target or self.failed is not None:
+            return
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._durable_waiters.append((target, fut))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(fut, timeout)
+
+
+def _wake(waiters: Waiters, reached: int | None) -> Waiters:
+    """Resolve the waiters whose target ``reached`` covers (all of them when None); return
+    the rest."""
+    rest = []
+    for target, fut in waiters:
+        if reached is None or target <= reached:
+            if not fut.done():
+                fut.set_result(None)
+        else:
+            rest.append((target, fut))
+    return rest

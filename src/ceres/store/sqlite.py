@@ -121,8 +121,8 @@ class _Rows:
 
 
 class SqliteProjection:
-    """The writer side (a :class:`~ceres.pipeline.history.Projector`). Its connection opens in the first thread that writes (the
-    background thread) and must be closed there."""
+    """The writer side (a :class:`~ceres.pipeline.history.Projector`). Its connection opens
+    in the first thread that writes (the background thread) and must be closed there."""
 
     def __init__(self, path: Path | str, tz: Any = None, *, skip_products: frozenset[str] = frozenset(),
                  trade_retention_ms: int = 7 * 86_400_000) -> None:
@@ -151,7 +151,8 @@ class SqliteProjection:
         if not fresh:
             return
         rows = _Rows(self.skip)
-        Dispatcher([((OrderEvent,), rows.on_orders), ((TradeEvent,), rows.on_trades)]).dispatch(fresh)
+        Dispatcher([((OrderEvent,), rows.on_orders),
+                    ((TradeEvent,), rows.on_trades)]).dispatch(fresh)
         last = fresh[-1][0]
         db = self._db()
         db.execute("BEGIN")
@@ -172,13 +173,11 @@ class SqliteProjection:
         self._last_seq = last
 
     @staticmethod
-    def _candle_rows(tape: dict[tuple[str, str], list[tuple[int, int, int]]]) -> list[tuple]:
-        rows = []
-        for (exchange, contract), ticks in tape.items():
-            for duration in DURATIONS.values():
-                for bar in fold_trades(ticks, duration):
-                    rows.append((exchange, contract, duration, *bar.row()))
-        return rows
+    def _candle_rows(tape: dict[tuple[str, str], list[tuple[int, int, int]]]) -> list[tuple[Any, ...]]:
+        return [(exchange, contract, duration, *bar.row())
+                for (exchange, contract), ticks in tape.items()
+                for duration in DURATIONS.values()
+                for bar in fold_trades(ticks, duration)]
 
     def _maybe_prune(self, db: sqlite3.Connection, newest_ms: int) -> None:
         """Drop public trades older than the retention, at most once a simulated hour."""
@@ -203,8 +202,11 @@ _ORDER_COLS = ("oid, product, exchange, contract, side, ptype, fdir, price, vol,
                "lever, profit, stop, status, filled, dealt, commission")
 
 
-def _order_row(r: tuple) -> OrderRow:
-    return OrderRow(*r[:8], int(r[8]), *r[9:16], int(r[16]), int(r[17]))
+def _order_row(r: tuple[Any, ...]) -> OrderRow:
+    """A stored order: ``vol``, ``dealt`` and ``commission`` are integer text (they may pass
+    64 bits)."""
+    return OrderRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9], r[10], r[11], r[12], r[13],
+                    r[14], r[15], int(r[16]), int(r[17]))
 
 
 class SqliteReader:
@@ -243,10 +245,10 @@ class SqliteReader:
             "SELECT tid, oid, exchange, contract, side, ptype, fdir, client_oid, lots, price, time_ms, fee "
             "FROM fills WHERE product=? AND exchange=? AND contract=? ORDER BY tid DESC, oid DESC LIMIT ?",
             (product, exchange, contract, count))
-        return [FillRow(*r[:11], int(r[11])) for r in rows]
+        return [FillRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], int(r[11])) for r in rows]
 
     def _ranged(self, select: str, args: list[Any], order: str, begin: int | None, end: int | None,
-                size: int) -> list[tuple]:
+                size: int) -> list[tuple[Any, ...]]:
         """Rows of ``select`` (filtered by ``args``) in time order (``order``, a column that
         increases with ``time_ms`` and breaks its ties):
         both bounds -> all in range (up to ``size``); ``begin`` -> the first ``size`` from it;

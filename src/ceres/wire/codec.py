@@ -28,8 +28,15 @@ class NumberText(str):
     __slots__ = ()
 
 
+def _number_literal(obj: Any) -> Any:
+    """Encoder hook: a NumberText goes out as the number it came in as."""
+    if isinstance(obj, NumberText):
+        return msgspec.Raw(obj.encode())
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
 _decoder = msgspec.json.Decoder(float_hook=NumberText)
-encode_json = msgspec.json.Encoder().encode
+encode_json = msgspec.json.Encoder(enc_hook=_number_literal).encode
 
 
 def decode_json_value(data: bytes | str, what: str = "message") -> Any:

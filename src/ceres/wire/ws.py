@@ -14,8 +14,16 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
-from picows import (WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport,
-                    WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener)
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+)
 
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.wire import codec
@@ -58,10 +66,10 @@ class Registry:
         self.by_key: dict[str, set[BaseListener]] = {}
         self.count = 0
 
-    def add(self, api_key: str, listener: "BaseListener") -> None:
+    def add(self, api_key: str, listener: BaseListener) -> None:
         self.by_key.setdefault(api_key, set()).add(listener)
 
-    def remove(self, api_key: str, listener: "BaseListener") -> None:
+    def remove(self, api_key: str, listener: BaseListener) -> None:
         conns = self.by_key.get(api_key)
         if conns is not None:
             conns.discard(listener)
@@ -174,7 +182,7 @@ class BaseListener(WSListener):
             transport.send_close(frame.get_close_code())
             transport.disconnect()
             return
-        if mt == TEXT or mt == BINARY:
+        if mt in (TEXT, BINARY):
             if frame.fin:
                 if frame.payload_size > self.max_message:
                     self.too_big()

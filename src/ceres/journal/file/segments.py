@@ -16,6 +16,7 @@ Files are created with mode 0600: they hold API secrets.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -25,12 +26,9 @@ FILE_MODE = 0o600
 
 
 def _numbered(directory: Path, suffix: str) -> list[tuple[int, Path]]:
-    out = []
-    if directory.is_dir():
-        for p in directory.iterdir():
-            if p.suffix == suffix and p.stem.isdigit():
-                out.append((int(p.stem), p))
-    return sorted(out)
+    if not directory.is_dir():
+        return []
+    return sorted((int(p.stem), p) for p in directory.iterdir() if p.suffix == suffix and p.stem.isdigit())
 
 
 def fsync_dir(path: Path) -> None:
@@ -96,7 +94,7 @@ class DataDir:
         oldest_kept = snaps[-keep_snapshots:][0][0]
         segs = self.segments()
         # segment i covers [first_i, first_{i+1} - 1]; deletable if that is <= oldest_kept
-        for (first, path), (next_first, _) in zip(segs, segs[1:]):
+        for (_, path), (next_first, _) in itertools.pairwise(segs):
             if next_first - 1 <= oldest_kept:
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -134,12 +132,15 @@ class SegmentWriter:
             fsync_dir(self.dir.journal)
 
     def write(self, data: bytes) -> None:
+        fd = self.fd
+        if fd is None:
+            raise ValueError("segment writer is closed")
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view):]
+            view = view[os.write(fd, view):]
         self.size += len(data)
         if self.fsync:
-            os.fdatasync(self.fd)
+            os.fdatasync(fd)
 
     def roll(self, next_seq: int) -> None:
         """Start a new segment whose first record will be ``next_seq``; an empty current
