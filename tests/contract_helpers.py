@@ -32,14 +32,34 @@ EXPIRY_MS = T0 + 10_000_000       # the test dated contract expires ~2.8 h after
 CURRENCIES = {"USDT": 8, "BTC": 8}
 USDT = BTC = 10**8
 
-__all__ = ["BUY", "SELL", "LIMIT", "MARKET", "OPEN", "CLOSE", "TIME", "RISK", "LONG", "SHORT",
-           "T0", "USDT", "BTC", "FUNDING_MS", "EXPIRY_MS", "perp", "dated", "xbt", "CHarness",
-           "contract_harness", "equity_le_maint"]
+__all__ = [
+    "BTC",
+    "BUY",
+    "CLOSE",
+    "EXPIRY_MS",
+    "FUNDING_MS",
+    "LIMIT",
+    "LONG",
+    "MARKET",
+    "OPEN",
+    "RISK",
+    "SELL",
+    "SHORT",
+    "T0",
+    "TIME",
+    "USDT",
+    "CHarness",
+    "contract_harness",
+    "dated",
+    "equity_le_maint",
+    "perp",
+    "xbt",
+]
 
 
 def perp(funding_ms: int = FUNDING_MS, **kw: Any) -> Instrument:
     """BTCUSDT_PERP as configured: maker -0.025%, taker 0.075%, mmr 0.5%, max lever 100."""
-    args = dict(maker="-0.00025", taker="0.00075", rate="0.0001")
+    args = {"maker": "-0.00025", "taker": "0.00075", "rate": "0.0001"}
     args.update(kw)
     return Instrument("TEST", "BTCUSDT_PERP", Kind.PERPETUAL, "BTC", "USDT", "0.1", "1", "0.1", "1",
                       args["maker"], args["taker"], 8, 8, contract_value="0.001", max_lever=100,

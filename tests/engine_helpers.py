@@ -10,10 +10,10 @@ import msgspec
 from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, Kind, PriceType, Side
 from ceres.domain.errors import CeresError
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.domain.instruments import Instrument
 from ceres.domain.secret import secret_dec_hook, secret_enc_hook
 from ceres.engine.core import Engine
-from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.engine.snapshot import engine_state, restore_engine
 
 T0 = 1_760_000_000_000  # 2025-10-09, ms

@@ -36,7 +36,7 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.out_path = self.data_dir.parent / f"{self.data_dir.name}.out"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         args = [sys.executable, "-m", "ceres", "serve", "--data-dir", str(self.data_dir)]
         for flag in PORT_FLAGS:
             args += [flag, "0"]
@@ -45,8 +45,8 @@ class ServerProcess:
         args += list(self.extra_args)
         server_json = self.data_dir / "server.json"
         server_json.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(args, stdout=open(self.out_path, "a"), stderr=open(self.log_path, "a"),
-                                     env=self.env)
+        with open(self.out_path, "a") as out, open(self.log_path, "a") as err:  # the child keeps its own copies
+            self.proc = subprocess.Popen(args, stdout=out, stderr=err, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

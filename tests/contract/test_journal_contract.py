@@ -13,6 +13,7 @@ import asyncio
 import errno
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,14 @@ WAIT = 10.0
 @dataclass
 class Backend:
     """One backend's storage for one test. ``open()`` gives a new ``Journal`` object on it
-    each call (another process's view, or the same process after a restart);
-    ``break_storage(writer)`` makes every later write of ``writer`` fail (a dying disk)."""
+    each call (another process's view, or the same process after a restart). Two hooks
+    act on a writer from ``open_writer`` before it starts or while it is idle:
+    ``break_storage(writer)`` makes its later writes fail (a dying disk), and
+    ``slow_storage(writer)`` makes each of its writes take ~20 ms (a slow disk)."""
 
     open_journal: Callable[[], Journal]
     break_storage: Callable[[JournalWriter], None]
+    slow_storage: Callable[[JournalWriter], None]
     opened: list[Journal] = field(default_factory=list)
 
     def open(self) -> Journal:
@@ -63,18 +67,29 @@ class _FailingSegmentWriter(SegmentWriter):
         raise OSError(errno.EIO, "Input/output error (injected)")
 
 
-def _break_file_writer(writer: JournalWriter) -> None:
-    """File backend only: swap the group committer's segment writer for one whose writes
-    fail. Called while the journal thread is idle (between groups)."""
-    assert isinstance(writer, GroupCommitter)
-    old = writer.writer
-    writer.writer = _FailingSegmentWriter(old.dir, 1, fsync=old.fsync, segment_bytes=old.segment_bytes)
-    old.close()
+class _SlowSegmentWriter(SegmentWriter):
+    def write(self, data: bytes) -> None:
+        time.sleep(0.02)
+        super().write(data)
+
+
+def _swap_segment_writer(cls: type[SegmentWriter]) -> Callable[[JournalWriter], None]:
+    """File backend only: replace the group committer's segment writer with a ``cls`` on
+    the same segment."""
+
+    def swap(writer: JournalWriter) -> None:
+        assert isinstance(writer, GroupCommitter)
+        old = writer.writer
+        writer.writer = cls(old.dir, 1, fsync=old.fsync, segment_bytes=old.segment_bytes)
+        old.close()
+
+    return swap
 
 
 def file_backend(tmp_path: Path) -> Backend:
     root = tmp_path / "data"
-    return Backend(lambda: FileJournal(root, fsync=True), _break_file_writer)
+    return Backend(lambda: FileJournal(root, fsync=True),
+                   _swap_segment_writer(_FailingSegmentWriter), _swap_segment_writer(_SlowSegmentWriter))
 
 
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
@@ -92,23 +107,27 @@ def journal_factory(request, tmp_path) -> Iterator[Backend]:
 
 # --- helpers --------------------------------------------------------------------------------
 class Recorder:
-    """A DurabilitySink that remembers what it was told, and on which thread."""
+    """A DurabilitySink that remembers what it was told, and on which thread (a call from
+    the wrong thread still wakes the loop, so the test fails fast instead of hanging)."""
 
     def __init__(self) -> None:
         self.durable: list[int] = []
         self.failures: list[BaseException] = []
         self.threads: set[int] = set()
+        self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
 
     def on_durable(self, seq: int) -> None:
         self.durable.append(seq)
-        self.threads.add(threading.get_ident())
-        self._changed.set()
+        self._told()
 
     def on_failure(self, exc: BaseException) -> None:
         self.failures.append(exc)
+        self._told()
+
+    def _told(self) -> None:
         self.threads.add(threading.get_ident())
-        self._changed.set()
+        self._loop.call_soon_threadsafe(self._changed.set)
 
     async def until(self, pred: Callable[[], bool]) -> None:
         async with asyncio.timeout(WAIT):
@@ -144,6 +163,30 @@ class _NoConsumers:
         pass
 
 
+class _OnTheLoop:
+    """Forwards a writer's reports to the sequencer, counting any made off the loop thread
+    (and moving those onto it, so the sequencer stays correct and the test fails fast)."""
+
+    def __init__(self, sequencer: Sequencer) -> None:
+        self.sequencer = sequencer
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.off_loop = 0
+
+    def on_durable(self, seq: int) -> None:
+        self._forward(self.sequencer.on_durable, seq)
+
+    def on_failure(self, exc: BaseException) -> None:
+        self._forward(self.sequencer.on_failure, exc)
+
+    def _forward(self, method: Callable[[Any], None], value: Any) -> None:
+        if threading.get_ident() == self.thread:
+            method(value)
+        else:
+            self.off_loop += 1
+            self.loop.call_soon_threadsafe(method, value)
+
+
 class Driver:
     """Real commands through a real Sequencer into a writer of ``journal``. Snapshots the
     sequencer takes are stored as the node's background writer does:
@@ -155,7 +198,8 @@ class Driver:
         self.writer = journal.open_writer(engine.seq + 1)
         self.sequencer = Sequencer(engine, self.writer, _NoConsumers(), self, asyncio.get_running_loop(),
                                    snapshot_every=snapshot_every, last_snapshot_seq=engine.seq)
-        self.writer.start(self.sequencer)
+        self.sink = _OnTheLoop(self.sequencer)
+        self.writer.start(self.sink)
         self.commands: Iterator[C.Command] = command_stream(engine, seed) if engine.seq == 0 else self._trading(seed)
         self.accepted: list[C.Command] = []
 
@@ -180,6 +224,7 @@ class Driver:
             self.accepted += [cmd for cmd, r in zip(cmds, results, strict=True) if not isinstance(r, BaseException)]
             sent += len(cmds)
         assert self.sequencer.failed is None
+        assert self.sink.off_loop == 0, "the writer reported off the event-loop thread"
 
     def close(self) -> None:
         self.writer.close()
@@ -226,10 +271,11 @@ async def test_close_writes_everything_queued(journal_factory):
     journal = journal_factory.owned()
     frames = product_frames(1, [2] * 40)
     writer = journal.open_writer(1)
+    journal_factory.slow_storage(writer)
     writer.start(Recorder())
     for first, recs in frames:
         writer.submit(encode_frame(first, recs), first + 1)
-    writer.close()  # at once: nothing was awaited
+    writer.close()  # at once: nothing was awaited, the slow storage has a backlog
     assert [s for s, _ in read_records(journal_factory.open())] == list(range(1, 81))
 
 

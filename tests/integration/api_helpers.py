@@ -24,8 +24,9 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import aiohttp
 
@@ -194,7 +195,7 @@ class Ws:
 
     @classmethod
     async def connect(cls, session: aiohttp.ClientSession, url: str, api_key: str, secret: str,
-                      path: str = "") -> "Ws":
+                      path: str = "") -> Ws:
         ws = await asyncio.wait_for(
             session.ws_connect(f"{url}{path}?api_key={api_key}&sign={ws_sign(api_key, secret)}",
                                autoping=True, max_msg_size=0), TIMEOUT)
@@ -289,7 +290,7 @@ def is_decimal(value: Any) -> bool:
 def check_wire_time(value: Any) -> None:
     assert isinstance(value, str) and TIME_RE.match(value), value
     stamp = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=WIRE_TZ)
-    assert abs((stamp - datetime.now(timezone.utc)).total_seconds()) < 600, value
+    assert abs((stamp - datetime.now(UTC)).total_seconds()) < 600, value
 
 
 def check_envelope(env: Any, *, biz_type: int | None = None, req_id: str | None = None) -> None:

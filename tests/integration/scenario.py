@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api_helpers import (SPOT_FILL_FUTURE_DIR, ID_RE, Rest, Ws, balances, check_account_row,
-                          check_envelope, check_fill, check_place_reply, check_spot_order, make_product)
+from .api_helpers import (
+    ID_RE,
+    SPOT_FILL_FUTURE_DIR,
+    Rest,
+    Ws,
+    balances,
+    check_account_row,
+    check_envelope,
+    check_fill,
+    check_place_reply,
+    check_spot_order,
+    make_product,
+)
 
 X, C = "TEST", "BTC/USDT"
 

@@ -15,8 +15,9 @@ import time
 import aiohttp
 import pytest
 
-from .api_helpers import Ws, check_envelope, demo_rest, make_product, raw_handshake, sha256_hex, sign
 from tests.serverproc import ServerProcess
+
+from .api_helpers import Ws, check_envelope, demo_rest, make_product, raw_handshake, sha256_hex, sign
 
 X = "TEST"
 
@@ -125,12 +126,12 @@ def test_null_and_empty_values_dropped_and_keep_empty_retry(user):
     assert status == 200 and env["code"] == "200", env
     # one SDK signs empty values: the server retries keeping them
     status, env = user.call("POST", "trade/input", body=body,
-                            signed=base + [("profit_value", ""), ("stop_value", "")],
-                            sign_value=sign(base + [("profit_value", ""), ("stop_value", "")], user.secret,
+                            signed=[*base, ("profit_value", ""), ("stop_value", "")],
+                            sign_value=sign([*base, ("profit_value", ""), ("stop_value", "")], user.secret,
                                             keep_empty=True))
     assert status == 200 and env["code"] == "200", env
     # a null is never signed, not even as "null"
-    status, env = user.call("POST", "trade/input", body=body, signed=base + [("client_oid", "null")])
+    status, env = user.call("POST", "trade/input", body=body, signed=[*base, ("client_oid", "null")])
     assert status == 401 and env["code"] == "40103"
     # the same for GET: an empty query value
     status, env = user.raw("GET", "trade/account", query="exchange=",
@@ -175,7 +176,7 @@ def test_timestamp_inside_window_accepted(user):
     # as a JSON number in a POST body it is signed as its digits
     ts = now_ms()
     status, env = user.call("POST", "trade/input", body=json.dumps(place_body(timestamp=ts)).encode(),
-                            signed=list(place_body().items()) + [("timestamp", str(ts))])
+                            signed=[*list(place_body().items()), ("timestamp", str(ts))])
     assert status == 200 and env["code"] == "200", env
 
 

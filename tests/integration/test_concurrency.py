@@ -17,8 +17,9 @@ import time
 import aiohttp
 import pytest
 
-from .api_helpers import API, check_envelope, make_product, sign, ws_sign
 from tests.serverproc import ServerProcess
+
+from .api_helpers import API, check_envelope, make_product, sign, ws_sign
 
 X, C = "TEST", "BTC/USDT"
 CONNECTIONS = 100
@@ -133,7 +134,8 @@ async def test_same_client_oid_raced_from_many_clients_makes_one_order(srv):
                 return await resp.json(content_type=None)
 
         rest_replies = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(30))), DEADLINE)
-        ws = await session.ws_connect(f"{srv.trade_ws_url}?api_key={rest.api_key}&sign={ws_sign(rest.api_key, rest.secret)}")
+        ws_auth = ws_sign(rest.api_key, rest.secret)
+        ws = await session.ws_connect(f"{srv.trade_ws_url}?api_key={rest.api_key}&sign={ws_auth}")
         for i in range(30):
             await ws.send_str(json.dumps({"biz_type": 11, "req_id": str(i), **fields}))
         ws_replies = [json.loads((await asyncio.wait_for(ws.receive(), DEADLINE)).data) for _ in range(30)]

@@ -15,9 +15,21 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from .api_helpers import (DECIMAL_RE, FILL_KEYS, ID_RE, Rest, Ws, check_account_row, check_envelope,
-                          check_order, check_place_reply, check_wire_time, demo_rest)
 from tests.serverproc import ServerProcess
+
+from .api_helpers import (
+    DECIMAL_RE,
+    FILL_KEYS,
+    ID_RE,
+    Rest,
+    Ws,
+    check_account_row,
+    check_envelope,
+    check_order,
+    check_place_reply,
+    check_wire_time,
+    demo_rest,
+)
 
 X = "TEST"
 PERP = "BTCUSDT_PERP"
@@ -144,7 +156,7 @@ def test_rest_open_close_positions_fills_and_accounts(srv):
     assert positions(demo, position_dir="buy")[0]["position_profit"] == "-1"
     for bad, code in (({"position_dir": "up"}, "40006"), ({"exchange": "NOPE"}, "40401"),
                       ({"exchange": X, "contract": "NOPE"}, "40402")):
-        status, env = demo.call("GET", "trade/position", bad)
+        _status, env = demo.call("GET", "trade/position", bad)
         check_envelope(env)
         assert env["code"] == code, (bad, env)
     # margins of all three: 30 + 7.525 + 8.97

@@ -22,14 +22,14 @@ from collections.abc import Callable
 
 import pytest
 
+from ceres.assembly import engine_factory
 from ceres.config import load_config
 from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus
-from ceres.pipeline.frames import FRAME_MAGIC, FRAME_HEADER_SIZE, encode_frame, scan
-from ceres.journal.file.segments import DataDir
-from ceres.assembly import engine_factory
 from ceres.engine.core import Engine
 from ceres.journal.file import FileJournal
+from ceres.journal.file.segments import DataDir
+from ceres.pipeline.frames import FRAME_HEADER_SIZE, FRAME_MAGIC, encode_frame, scan
 from ceres.pipeline.recovery import recover
 from tests.serverproc import ServerProcess
 
@@ -199,7 +199,7 @@ def test_acknowledged_orders_survive_repeated_sigkill_with_snapshots_and_pruning
     acked: list[str] = []
     canceled: set[str] = set()
     history = []
-    for cycle in range(5):
+    for _cycle in range(5):
         srv.start()
         if acked:
             assert_all_present(srv, acked, canceled)
@@ -272,7 +272,7 @@ def test_projection_catches_up_after_sigkill(server_factory):
         ids = [int(o["system_oid"]) for o in r["data"]]
         assert ids == sorted(ids, reverse=True)  # newest first
 
-    for cycle in range(2):
+    for _cycle in range(2):
         srv.start()
         if acked:
             check_history()

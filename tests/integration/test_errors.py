@@ -21,8 +21,9 @@ import aiohttp
 import pytest
 
 from ceres.domain.errors import ErrorCode
-from .api_helpers import (Rest, Ws, add_key, check_envelope, demo_rest, make_product, ws_sign)
 from tests.serverproc import ServerProcess
+
+from .api_helpers import Rest, Ws, add_key, check_envelope, demo_rest, make_product, ws_sign
 
 X, C = "TEST", "BTC/USDT"
 DOCS = Path(__file__).resolve().parents[2] / "docs"

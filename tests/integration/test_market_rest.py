@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from ceres.client import RestClient
-from tests.integration.api_helpers import wire, new_spot_product
+from tests.integration.api_helpers import new_spot_product, wire
 from tests.serverproc import ServerProcess
 
 X = "TEST"

@@ -19,8 +19,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -63,7 +64,7 @@ class Market:
         self.greeting = greeting
 
     @classmethod
-    async def connect(cls, session: aiohttp.ClientSession, srv: ServerProcess, path: str = "/") -> "Market":
+    async def connect(cls, session: aiohttp.ClientSession, srv: ServerProcess, path: str = "/") -> Market:
         ws = await asyncio.wait_for(session.ws_connect(f"http://127.0.0.1:{srv.info['market_ws']}{path}"), TIMEOUT)
         msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
         return cls(ws, json.loads(msg.data))
@@ -99,7 +100,7 @@ class Market:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 msg = await asyncio.wait_for(self.ws.receive(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
             m = json.loads(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else msg
             assert ignore(m), f"unexpected message {m!r}"
@@ -266,12 +267,10 @@ async def test_trade_tick_candle_pushes_and_unsubscribe(srv):
         place(a, C, "sell", "102", "0.2")
         place(b, C, "buy", "102", "0.3")
         expect = [("100", "0.5", "s"), ("103.5", "0.25", "b"), ("101", "0.1", "b"), ("102", "0.2", "b")]
-        trades = []
-        for _ in expect:
-            trades.append(await m.until(lambda x: x.get("msg_type") == "push-trade"))
+        trades = [await m.until(lambda x: x.get("msg_type") == "push-trade") for _ in expect]
         rest_trades = rest_get(srv, "trade", contract=C)["detail"]
         assert [(t["price"], t["volume"], t["side"]) for t in trades] == expect
-        for t, r in zip(trades, rest_trades):
+        for t, r in zip(trades, rest_trades, strict=True):
             assert set(t) == TRADE_KEYS and t == {"msg_type": "push-trade", "exchange": X, "contract": C, **r}
         # tick: the pushes end at open 100, last 102 (change 2, change_rate 0.02)
         tick = await m.until(lambda x: x.get("msg_type") == "push-tick" and x["last"] == "102")
@@ -362,7 +361,7 @@ class RawWs:
         while time.monotonic() < deadline:
             try:
                 chunk = self.sock.recv(1 << 20)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -403,8 +402,8 @@ async def test_slow_subscriber_dropped_with_1008_normal_one_keeps_everything(tmp
             received: list[dict] = []
 
             async def read_normal() -> None:
-                async for msg in normal.ws:
-                    received.append(json.loads(msg.data))
+                async for msg in normal.ws:  # appended as they come: the test polls the list
+                    received.append(json.loads(msg.data))  # noqa: PERF401
 
             reader = asyncio.create_task(read_normal())
             trade_ws = await session.ws_connect(f"{proc.trade_ws_url}?api_key={d['api_key']}"
@@ -480,14 +479,14 @@ async def test_request_flood_without_reading_is_disconnected(srv):
         for _ in range(3000):  # ~45 MB of requests, ~75 MB of acks if all were kept
             raw.send(request)
             sent += 1
-    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+    except (TimeoutError, ConnectionResetError, BrokenPipeError):
         cut = True
     if not cut:
         raw.read_all(timeout=2.0)  # the server has closed it: reading ends
         with pytest.raises(OSError):
             for _ in range(100):
                 raw.send(request)
-                time.sleep(0.01)
+                time.sleep(0.01)  # noqa: ASYNC251 - a blocking raw socket; the server is another process
     raw.close()
     assert rss_kb() - before < 40_000, (before, rss_kb())
     # the server is fine

@@ -102,7 +102,7 @@ class Notices:
 
     @classmethod
     async def connect(cls, session: aiohttp.ClientSession, srv: ServerProcess, cred: dict, *,
-                      since: int | None = None, path: str = "/") -> "Notices":
+                      since: int | None = None, path: str = "/") -> Notices:
         url = (f"http://127.0.0.1:{srv.info['notify_ws']}{path}?api_key={cred['api_key']}"
                f"&sign={ws_sign(cred['api_key'], cred['secret'])}")
         if since is not None:
@@ -126,7 +126,7 @@ class Notices:
         """Nothing more arrives within ``seconds``."""
         try:
             extra = await asyncio.wait_for(self.ws.receive(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected message {extra.type} {extra.data!r}")
 
@@ -152,7 +152,7 @@ def check_stream(got: list[dict], expected: list[dict], first_seq: int = 1) -> N
     assert [n["seq"] for n in got] == list(range(first_seq, first_seq + len(got))), [n["seq"] for n in got]
     assert len(got) == len(expected), (len(got), len(expected), got)
     times: dict[str, str] = {}
-    for i, (n, e) in enumerate(zip(got, expected)):
+    for i, (n, e) in enumerate(zip(got, expected, strict=True)):
         assert type(n["seq"]) is int
         if n["messageType"] == "1":
             assert set(n) == NOTICE1_KEYS, (i, sorted(set(n) ^ NOTICE1_KEYS))

@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import pytest
 
-from . import scenario
-from .api_helpers import (ACCOUNT_KEYS, PAIR_KEYS, ID_RE, balances, check_account_row, check_envelope,
-                          check_order, check_pair, check_place_reply, check_spot_order, demo_rest,
-                          make_product)
 from tests.serverproc import ServerProcess
+
+from . import scenario
+from .api_helpers import (
+    ACCOUNT_KEYS,
+    ID_RE,
+    PAIR_KEYS,
+    balances,
+    check_account_row,
+    check_envelope,
+    check_order,
+    check_pair,
+    check_place_reply,
+    check_spot_order,
+    demo_rest,
+    make_product,
+)
 
 X = "TEST"
 
@@ -182,7 +194,7 @@ def test_open_orders_paging(srv):
     p1_post = rest.ok("POST", "trade/open_orders", {"exchange": X, "contract": "BTC/USDT", "limit": 2})
     assert p1_post == p1
     everything = rest.open_orders()
-    assert [o["system_oid"] for o in everything["orderDetailRes"]] == ids + [other]
+    assert [o["system_oid"] for o in everything["orderDetailRes"]] == [*ids, other]
     assert everything["nextFrom"] == ""
     p = rest.open_orders(limit=4)
     assert p["nextFrom"] == ids[3] and len(p["orderDetailRes"]) == 4

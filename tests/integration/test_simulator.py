@@ -56,7 +56,7 @@ def test_trades_books_and_candles_appear_within_seconds(sim):
     assert time.monotonic() - started < 10.0
     # every book has depth on both sides, sorted, no crossed book
     for c in INSTRUMENTS:
-        depth = poll(lambda: (lambda d: d if d["asks"] and d["bids"] else None)(get(rest, "depth10", contract=c)),
+        depth = poll(lambda c=c: (lambda d: d if d["asks"] and d["bids"] else None)(get(rest, "depth10", contract=c)),
                      3.0)
         assert depth, c
         asks = [Decimal(lv["price"]) for lv in depth["asks"]]

@@ -48,7 +48,7 @@ def closed_by_server(s: socket.socket, timeout: float = 20.0) -> bool:
                 return True
     except (ConnectionResetError, BrokenPipeError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
     return False
 

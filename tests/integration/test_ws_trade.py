@@ -13,10 +13,20 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from . import scenario
-from .api_helpers import (Ws, check_envelope, check_place_reply, check_spot_order, demo_rest, make_product,
-                          raw_handshake, sha256_hex, ws_sign)
 from tests.serverproc import ServerProcess
+
+from . import scenario
+from .api_helpers import (
+    Ws,
+    check_envelope,
+    check_place_reply,
+    check_spot_order,
+    demo_rest,
+    make_product,
+    raw_handshake,
+    sha256_hex,
+    ws_sign,
+)
 
 X = "TEST"
 
@@ -117,7 +127,7 @@ async def test_ping_and_json_interleaved_replies_in_order(srv):
             await ws.send(m)
         got = [await ws.recv() for _ in script]
         await ws.close()
-    for sent, reply in zip(script, got):
+    for sent, reply in zip(script, got, strict=True):
         if sent == "ping":
             assert reply == "pong"
         elif sent == "{not json":
@@ -266,7 +276,7 @@ async def test_socket_survives_other_clients_abuse(srv):
     target = f"/?api_key={d['api_key']}&sign={ws_sign(d['api_key'], d['secret'])}"
     async with aiohttp.ClientSession() as session:
         steady = await Ws.connect(session, srv.trade_ws_url, d["api_key"], d["secret"])
-        for i in range(5):
+        for _i in range(5):
             rude = await Ws.connect(session, srv.trade_ws_url, d["api_key"], d["secret"])
             for _ in range(20):
                 await rude.send("{garbage")

@@ -12,7 +12,8 @@ moves (deposit + transfer to the contract account, transfer back + withdraw).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import hypothesis.strategies as st
 
@@ -38,7 +39,7 @@ DTS = (1, 5, 1_000, 20_000, 60_000, 120_000)
 
 
 def instruments() -> list[Instrument]:
-    common = dict(max_lever=100, maint_margin="0.005")
+    common = {"max_lever": 100, "maint_margin": "0.005"}
     return [
         Instrument("TEST", "LPERP", Kind.PERPETUAL, "BTC", "USDT", "0.1", "1", "0.1", "1", "-0.00025",
                    "0.00075", 8, 5, contract_value="0.001", funding_interval_ms=FUNDING_MS,
@@ -84,12 +85,12 @@ def draw_op(data: st.DataObject, eng: Engine, known_oids: list[int]) -> tuple:
         target = data.draw(st.sampled_from(["deal", "deal", "time", "risk", "none"]), label="target")
         deal = rule = 0
         if target == "deal":
-            deal = data.draw(st.sampled_from(deals + [987_654_321]), label="deal")
+            deal = data.draw(st.sampled_from([*deals, 987654321]), label="deal")
         elif target != "none":
             rule = 1 if target == "time" else 2
         return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 2, 1, 0, 0, deal, rule))
     if kind == "cancel":
-        pool = known_oids[-20:] + [123_456_789]
+        pool = [*known_oids[-20:], 123456789]
         n = data.draw(st.integers(1, 3), label="n_ids")
         return ("cancel", C.Cancel(p, tuple(data.draw(st.sampled_from(pool), label="id") for _ in range(n))))
     if kind == "index":

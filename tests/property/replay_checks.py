@@ -4,7 +4,8 @@ plus the rest of the stream, must reproduce every outcome and the state hash."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 

@@ -8,16 +8,17 @@ and some prices/volumes fall under the minimums. An operation is one engine comm
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import hypothesis.strategies as st
+from naive_exchange import BUY, LIMIT, MARKET, SELL, Spec
 
 from ceres.domain import commands as C
 from ceres.domain.enums import Kind
 from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import Engine
-from naive_exchange import BUY, LIMIT, MARKET, SELL, Spec
 
 T0 = 1_760_000_000_000
 PRODUCTS = ("p0", "p1", "p2")
@@ -57,7 +58,7 @@ def draw_op(data: st.DataObject, known_oids: list[int]) -> tuple:
             price = 0 if ptype == MARKET else MID[spec.contract] + data.draw(st.integers(-6, 6), label="off")
         return ("place", p, spec.contract, side, ptype, price, vol, coid)
     if kind == "cancel":
-        pool = known_oids + [123_456_789]
+        pool = [*known_oids, 123456789]
         n = data.draw(st.integers(0, 3), label="n_ids")
         ids = [data.draw(st.sampled_from(pool), label="id") for _ in range(n)]
         return ("cancel", p, tuple(ids))

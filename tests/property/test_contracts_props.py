@@ -10,17 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import hypothesis.strategies as st
+from contract_streams import DECIMALS, instruments, new_engine, run_stream
 from hypothesis import HealthCheck, event, given, settings
+from replay_checks import check_replay, check_snapshot_then_rest
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
+from ceres.domain.events import OrderEvent, PositionEvent, TradeEvent
 from ceres.engine import marks
 from ceres.engine.core import CancelResult, Engine
-from ceres.domain.events import OrderEvent, TradeEvent
-from ceres.domain.events import PositionEvent
 from ceres.engine.positions import LONG, force_price, pool_term
-from contract_streams import DECIMALS, instruments, new_engine, run_stream
-from replay_checks import check_replay, check_snapshot_then_rest
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -92,7 +91,7 @@ class Recount:
             self.deposits[cmd.currency] = self.deposits.get(cmd.currency, 0) - cmd.amount
         held: dict[str, int] = {}
         for p in eng.products.values():
-            for acc, cur, bal in p.iter_balances():
+            for _acc, cur, bal in p.iter_balances():
                 assert 0 <= bal.frozen <= bal.total, (cmd, p.name, cur, bal)
                 held[cur] = held.get(cur, 0) + bal.total
         for (_, cur), amount in eng.ledger.fees.items():

@@ -9,13 +9,13 @@ from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, event, given, settings
+from naive_exchange import NaiveExchange
+from streams import DECIMALS, SPECS, new_engine, run_stream
 
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
-from ceres.engine.core import CancelResult, Engine
 from ceres.domain.events import OrderEvent, TradeEvent
-from naive_exchange import NaiveExchange
-from streams import DECIMALS, SPECS, new_engine, run_stream
+from ceres.engine.core import CancelResult, Engine
 
 
 def engine_balances(eng: Engine) -> dict:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import contract_streams
 import hypothesis.strategies as st
 import msgspec
 from hypothesis import HealthCheck, event, given, settings
+from streams import PRODUCTS, SPECS, draw_op, new_engine, op_commands
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
 from ceres.engine.core import Engine
-import contract_streams
-from streams import PRODUCTS, SPECS, draw_op, new_engine, op_commands
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

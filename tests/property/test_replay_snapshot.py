@@ -8,12 +8,12 @@ from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
+from replay_checks import check_replay, check_snapshot_then_rest
+from streams import DECIMALS, instruments, new_engine, run_stream
 
 from ceres.domain.errors import CeresError
-from ceres.engine.core import Engine
 from ceres.domain.events import OrderEvent
-from streams import DECIMALS, instruments, new_engine, run_stream
-from replay_checks import check_replay, check_snapshot_then_rest
+from ceres.engine.core import Engine
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -42,11 +42,11 @@ class OrderSpec(msgspec.Struct, frozen=True, gc=False):
     vol: int
     client_oid: str
     time: int
+    tif: int
     fdir: int = 0
     lever: int = 1
     profit: int = 0
     stop: int = 0
-    tif: int = 0
     deal_id: int = 0
 
 

@@ -61,17 +61,18 @@ class BookSide:
         return self.prices[-1] if self.side == Side.BUY else self.prices[0]
 
     def add(self, order: Order, remaining: int) -> None:
-        level = self.levels.get(order.price)
+        price = order.spec.price
+        level = self.levels.get(price)
         if level is None:
-            level = self.levels[order.price] = Level(order.price)
-            insort(self.prices, order.price)
+            level = self.levels[price] = Level(price)
+            insort(self.prices, price)
         level.orders.append(order)
         level.live += 1
         level.vol += remaining
 
     def remove(self, order: Order, remaining: int) -> None:
         """Account for a live order leaving the book (lazy: the deque keeps it)."""
-        level = self.levels[order.price]
+        level = self.levels[order.spec.price]
         level.live -= 1
         level.vol -= remaining
         if level.live == 0:

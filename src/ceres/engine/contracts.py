@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, CloseRule, FutureDir, OrderStatus, PriceType, ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.events import TradeEvent
+from ceres.domain.events import OrderSpec, TradeEvent
 from ceres.domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
 from ceres.domain.money import ceil_div
 from ceres.engine import lifetime, marks, matching, spot
@@ -117,27 +117,29 @@ def open_(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
                          f"insufficient {inst.settle} in the contract account: need "
                          f"{inst.fmt_settle(need)}, available {inst.fmt_settle(have)}")
     # --- decided (and funded): nothing below refuses the order ----------------------------
-    order = Order(state.ids.next(state.now), product, inst, side, cmd.price_type, price, cmd.vol,
-                  cmd.client_oid, state.now, bal, bal, OPEN, lever, tp, sl, 0, tif)
+    oid = state.ids.next(state.now)
+    order = Order(OrderSpec(oid, product.name, inst, side, cmd.price_type, price, cmd.vol, cmd.client_oid,
+                            state.now, tif, OPEN, lever, tp, sl), product, bal, bal)
     order.reserved = need
     state.order_event(order, ACCEPTED)
     if matching.execute(state, order, book, fill):
         pending_event(state, order)
-    return order.oid
+    return oid
 
 
 def pending_event(state: State, order: Order) -> None:
     """messageType 2 for a resting opening order: its margin and estimated liquidation."""
-    inst = order.inst
-    rest = order.vol - order.filled
+    spec = order.spec
+    inst = spec.inst
+    rest = spec.vol - order.filled
     if order.status > PART_FILLED or not rest:
         margin = force = 0
     else:
-        cost = inst.notional(rest, order.price)
-        margin = ceil_div(cost, order.lever)
-        force = force_price(inst, LONG if order.side == BUY else SHORT, rest, cost, margin)
-    state.position_event("PENDING", order.product, inst, order.oid, 0, force, margin, order.spec.profit,
-                         order.spec.stop, rest)
+        cost = inst.notional(rest, spec.price)
+        margin = ceil_div(cost, spec.lever)
+        force = force_price(inst, LONG if spec.side == BUY else SHORT, rest, cost, margin)
+    state.position_event("PENDING", order.product, inst, spec.oid, 0, force, margin, spec.profit, spec.stop,
+                         rest)
 
 
 def close(state: State, cmd: C.Place, product: Product, inst: Instrument, price: int,
@@ -188,15 +190,16 @@ def close(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
             continue
         order = close_order(state, pos, side, cmd.price_type, price, q, cmd.client_oid, tif)
         matching.execute(state, order, book, fill)
-        oids.append(order.oid)
+        oids.append(order.spec.oid)
     return oids
 
 
 def close_order(state: State, pos: Position, side: int, ptype: int, price: int, lots: int,
                 client_oid: str, tif: int) -> Order:
     """A new order closing ``lots`` of ``pos`` (reserved on the position), announced."""
-    order = Order(state.ids.next(state.now), pos.product, pos.inst, side, ptype, price, lots,
-                  client_oid, state.now, pos.bal, pos.bal, CLOSE, pos.lever, 0, 0, pos.deal_id, tif)
+    order = Order(OrderSpec(state.ids.next(state.now), pos.product.name, pos.inst, side, ptype, price, lots,
+                            client_oid, state.now, tif, CLOSE, pos.lever, 0, 0, pos.deal_id), pos.product, pos.bal,
+                  pos.bal)
     pos.closing += lots
     state.order_event(order, ACCEPTED)
     return order
@@ -211,43 +214,44 @@ def _risk_key(pos: Position) -> int:
 
 
 def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> None:
-    inst = maker.inst
+    mspec, tspec = maker.spec, taker.spec
+    inst = mspec.inst
     n = inst.notional(lots, price)
     fee_m = spot.charge(maker, n, True)
     fee_t = spot.charge(taker, n, False)
     state.ledger.collect_fee(inst.exchange, inst.settle, fee_m + fee_t)
     dealt = price * lots
     for order, fee in ((maker, fee_m), (taker, fee_t)):
-        if order.fdir == OPEN:
+        opening = order.spec.fdir == OPEN
+        if opening:
             _open_fill(state, order, lots, n, fee)
         else:
             _close_fill(state, order, lots, n, fee)
         order.filled += lots
         order.dealt += dealt
-        order.status = FILLED if order.filled == order.vol else PART_FILLED
-        if order.status == FILLED and order.fdir == OPEN:
+        order.status = FILLED if order.filled == order.spec.vol else PART_FILLED
+        if order.status == FILLED and opening:
             lifetime.release(state, order)
         state.order_event(order, FILL, lots, price)
-    if maker.fdir == OPEN:
+    if mspec.fdir == OPEN:
         pending_event(state, maker)  # the resting order's remaining margin changed
     state.contracts.last[inst.exchange, inst.contract] = price
-    state.events.append(TradeEvent(state.ids.next(state.now), state.now, inst, price, lots, taker.side,
-                                   maker.spec, taker.spec, fee_m, fee_t, state.seq, maker.deal_id,
-                                   taker.deal_id))
+    state.events.append(TradeEvent(state.ids.next(state.now), state.now, inst, price, lots, tspec.side,
+                                   mspec, tspec, fee_m, fee_t, state.seq, maker.deal_id, taker.deal_id))
 
 
 def _open_fill(state: State, order: Order, lots: int, n: int, fee: int) -> None:
     cs = state.contracts
+    spec = order.spec
     pos = cs.positions.get(order.deal_id) if order.deal_id else None
     if pos is None:
-        pos = Position(state.ids.next(state.now), order.product, order.inst,
-                       LONG if order.side == BUY else SHORT, order.lever, order.spec.profit, order.spec.stop,
-                       order.oid, state.now, order.pay)
+        pos = Position(state.ids.next(state.now), order.product, spec.inst, LONG if spec.side == BUY else SHORT,
+                       spec.lever, spec.profit, spec.stop, spec.oid, state.now, order.pay)
         order.deal_id = pos.deal_id
         cs.hold(pos)
     before = order.notional
     order.notional = before + n
-    margin = ceil_div(order.notional, order.lever) - ceil_div(before, order.lever)
+    margin = ceil_div(order.notional, spec.lever) - ceil_div(before, spec.lever)
     pos.vol += lots
     pos.cost += n
     pos.margin += margin
@@ -270,7 +274,7 @@ def _close_fill(state: State, order: Order, lots: int, n: int, fee: int) -> None
     pos.closing -= lots
     pos.realized += gain
     delta = gain - fee
-    if order.oid in cs.liquidating or mp + delta < 0:
+    if order.spec.oid in cs.liquidating or mp + delta < 0:
         cs.add_insurance(inst, mp + delta)  # liquidation: the rest of the margin; else the deficit
         pos.bal.spend(mp)
     else:
@@ -299,5 +303,5 @@ def cancel(state: State, order: Order, kind: int) -> None:
     """Cancel a resting contract order like a spot one (book, status 14/15, freeze or close
     reservation, event); an opening order also announces its margin gone."""
     lifetime.cancel(state, order, kind)
-    if order.fdir == OPEN:
+    if order.spec.fdir == OPEN:
         pending_event(state, order)

@@ -114,7 +114,7 @@ class Engine(State):
         if cmd.client_oid:
             existing = product.coids.get(cmd.client_oid)
             if existing is not None:
-                return existing.oid  # idempotent retry of an order that is still open
+                return existing.spec.oid  # idempotent retry of an order that is still open
         if inst.is_contract:
             contracts.check_trading(self, inst)
         if cmd.price_type == LIMIT:
@@ -149,9 +149,9 @@ class Engine(State):
             order = self.open_orders.get(oid)
             if order is None or order.product is not product:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
-            elif order.inst.is_contract:
+            elif order.spec.inst.is_contract:
                 contracts.cancel(self, order, CANCELLED)
-                triggers.check_triggers(self, order.inst)
+                triggers.check_triggers(self, order.spec.inst)
                 ok.append(oid)
             else:
                 lifetime.cancel(self, order, CANCELLED)

@@ -60,10 +60,11 @@ def time_in_force(inst: Instrument, side: int, ptype: int, tif: int) -> int:
 
 
 def fills_completely(book: OrderBook, order: Order) -> bool:
-    """Whether the opposite side holds ``order.vol`` lots within its limit (FOK)."""
-    is_buy = order.side == BUY
-    limit = order.price if order.ptype == LIMIT else None
-    need = order.vol
+    """Whether the opposite side holds all the order's lots within its limit (FOK)."""
+    spec = order.spec
+    is_buy = spec.side == BUY
+    limit = spec.price if spec.ptype == LIMIT else None
+    need = spec.vol
     for level in (book.asks if is_buy else book.bids).iter_levels():
         if limit is not None and (level.price > limit if is_buy else level.price < limit):
             return False
@@ -79,10 +80,10 @@ def release(state: State, order: Order) -> None:
     if order.reserved:
         order.pay.release(order.reserved)
         order.reserved = 0
-    elif order.fdir == CLOSE:
+    elif order.spec.fdir == CLOSE:
         pos = state.contracts.positions.get(order.deal_id)
         if pos is not None:
-            pos.closing -= order.vol - order.filled
+            pos.closing -= order.spec.vol - order.filled
 
 
 def end_status(order: Order, exhausted: bool) -> int:
@@ -90,7 +91,8 @@ def end_status(order: Order, exhausted: bool) -> int:
     of eligible liquidity before the order was done."""
     if order.filled == 0:
         return CANCELED
-    if order.ptype != LIMIT and order.side == BUY and not order.inst.is_contract and not exhausted:
+    spec = order.spec
+    if spec.ptype != LIMIT and spec.side == BUY and not spec.inst.is_contract and not exhausted:
         return FILLED  # budget spent down to less than one lot at the best price
     return PART_CANCELED
 
@@ -107,8 +109,9 @@ def finish(state: State, order: Order, exhausted: bool) -> None:
 def cancel(state: State, order: Order, kind: int) -> None:
     """Take a resting order out of the book: 15 with no fill, 14 with some (``kind``:
     CANCELLED for a cancel request, EXPIRED for the contract's expiry)."""
-    book = state.books[order.inst.exchange, order.inst.contract]
-    (book.bids if order.side == BUY else book.asks).remove(order, order.vol - order.filled)
+    spec = order.spec
+    book = state.books[spec.inst.exchange, spec.inst.contract]
+    (book.bids if spec.side == BUY else book.asks).remove(order, spec.vol - order.filled)
     order.status = PART_CANCELED if order.filled else CANCELED
     release(state, order)
     state.unregister_open(order)

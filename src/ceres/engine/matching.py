@@ -29,19 +29,20 @@ GTC, FOK = lifetime.GTC, lifetime.FOK
 
 def execute(state: State, order: Order, book: OrderBook, settle: Settle) -> bool:
     """Match a new order, then rest it or end it by its time in force. True if it rests."""
-    if order.side == BUY:
+    spec = order.spec
+    if spec.side == BUY:
         opp = book.asks.prices
-        crosses = bool(opp) and (order.ptype != LIMIT or opp[0] <= order.price)
+        crosses = bool(opp) and (spec.ptype != LIMIT or opp[0] <= spec.price)
     else:
         opp = book.bids.prices
-        crosses = bool(opp) and (order.ptype != LIMIT or opp[-1] >= order.price)
-    if crosses and (order.tif != FOK or lifetime.fills_completely(book, order)):
+        crosses = bool(opp) and (spec.ptype != LIMIT or opp[-1] >= spec.price)
+    if crosses and (spec.tif != FOK or lifetime.fills_completely(book, order)):
         exhausted = match(state, order, book, settle)
     else:
         exhausted = True
     if order.status == FILLED:  # done, and holds nothing any more
         return False
-    if order.tif == GTC:
+    if spec.tif == GTC:
         state.rest(order, book)
         return True
     lifetime.finish(state, order, exhausted)
@@ -52,13 +53,15 @@ def match(state: State, taker: Order, book: OrderBook, settle: Settle) -> bool:
     """Cross ``taker`` against the opposite side, settling each fill with ``settle``.
     Returns True when the book ran out of eligible liquidity before the taker was done
     (used to classify the end of market orders)."""
-    is_buy = taker.side == BUY
+    spec = taker.spec
+    is_buy = spec.side == BUY
     opp = book.asks if is_buy else book.bids
     prices = opp.prices
     levels = opp.levels
-    limit = taker.price if taker.ptype == LIMIT else None
-    market_buy = limit is None and is_buy and not taker.inst.is_contract
-    mult = taker.inst.notional_mult
+    limit = spec.price if spec.ptype == LIMIT else None
+    market_buy = limit is None and is_buy and not spec.inst.is_contract
+    mult = spec.inst.notional_mult
+    taker_vol = spec.vol
     while prices:
         best = prices[0] if is_buy else prices[-1]
         if limit is not None and (best > limit if is_buy else best < limit):
@@ -70,7 +73,7 @@ def match(state: State, taker: Order, book: OrderBook, settle: Settle) -> bool:
             if maker.status > _LIVE_MAX:
                 q.popleft()
                 continue
-            lots = maker.vol - maker.filled
+            lots = maker.spec.vol - maker.filled
             if market_buy:
                 afford = taker.reserved // (best * mult)
                 if afford == 0:
@@ -78,7 +81,7 @@ def match(state: State, taker: Order, book: OrderBook, settle: Settle) -> bool:
                 if afford < lots:
                     lots = afford
             else:
-                rest = taker.vol - taker.filled
+                rest = taker_vol - taker.filled
                 if rest < lots:
                     lots = rest
             settle(state, maker, taker, best, lots)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceres.domain.enums import AccountType, TimeInForce
+from ceres.domain.enums import AccountType, FutureDir, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.events import OrderSpec
 from ceres.domain.secret import Secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product
@@ -23,6 +24,7 @@ from ceres.engine.state import State
 
 STATE_VERSION = 3
 GTC = int(TimeInForce.GTC)  # only GTC orders rest
+CLOSE = int(FutureDir.CLOSE)
 
 
 def engine_state(state: State) -> dict[str, Any]:
@@ -98,8 +100,10 @@ def _order(state: State, row: list[Any]) -> Order:
         pay = recv = contracts.margin_balance(product, inst)
     else:
         pay, recv = spot.balances(product, inst, side)
-    order = Order(oid, product, inst, side, ptype, price, vol, coid, time, pay, recv, fdir, lever,
-                  profit, stop, deal_id, GTC)
+    spec = OrderSpec(oid, pname, inst, side, ptype, price, vol, coid, time, GTC, fdir, lever, profit, stop,
+                     deal_id if fdir == CLOSE else 0)
+    order = Order(spec, product, pay, recv)
+    order.deal_id = deal_id  # an opening order's position, once its first fill opened one
     order.filled, order.dealt, order.status = filled, dealt, status
     order.commission, order.reserved = commission, reserved
     order.fee_basis_taker, order.fee_basis_maker, order.notional = fbt, fbm, notional

@@ -29,7 +29,7 @@ from __future__ import annotations
 from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, OrderStatus, PriceType, ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.events import TradeEvent
+from ceres.domain.events import OrderSpec, TradeEvent
 from ceres.domain.instruments import RATE_SCALE, Instrument
 from ceres.engine import matching
 from ceres.engine.ledger import Balance, Product
@@ -50,9 +50,10 @@ FILL = int(ReportKind.FILL)
 def _buy_keep(order: Order, rest: int) -> int:
     """QUOTE a limit buy keeps frozen for ``rest`` unfilled lots: their notional at the limit
     price plus the fee reserve taken at admission, less the positive fees already paid."""
-    inst = order.inst
-    per_lot = order.price * inst.notional_mult
-    reserve = order.vol * per_lot * inst.freeze_rate // RATE_SCALE
+    spec = order.spec
+    inst = spec.inst
+    per_lot = spec.price * inst.notional_mult
+    reserve = spec.vol * per_lot * inst.freeze_rate // RATE_SCALE
     paid = (order.fee_basis_maker * max(inst.maker_rate, 0) // RATE_SCALE
             + order.fee_basis_taker * max(inst.taker_rate, 0) // RATE_SCALE)
     return rest * per_lot + reserve - paid
@@ -60,7 +61,7 @@ def _buy_keep(order: Order, rest: int) -> int:
 
 def charge(order: Order, amount: int, maker: bool) -> int:
     """Fee for a fill adding ``amount`` to the order's fee basis in the given role."""
-    inst = order.inst
+    inst = order.spec.inst
     if maker:
         before = order.fee_basis_maker
         after = order.fee_basis_maker = before + amount
@@ -108,34 +109,35 @@ def place(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
                          f"insufficient {pay_cur} in the spot account: "
                          f"need {fmt(need)}, available {fmt(have)}")
     # --- decided (and funded): nothing below refuses the order ----------------------------
-    order = Order(state.ids.next(state.now), product, inst, side, cmd.price_type, price, vol,
-                  cmd.client_oid, state.now, pay, acc.balances.get(recv_cur) or acc.bal(recv_cur),
-                  0, 1, 0, 0, 0, tif)
+    oid = state.ids.next(state.now)
+    order = Order(OrderSpec(oid, product.name, inst, side, cmd.price_type, price, vol, cmd.client_oid, state.now,
+                            tif), product, pay, acc.balances.get(recv_cur) or acc.bal(recv_cur))
     order.reserved = need
     state.order_event(order, ACCEPTED)
     matching.execute(state, order, state.books[inst.exchange, inst.contract], fill)
-    return order.oid
+    return oid
 
 
 def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> None:
     """Settle ``lots`` at ``price`` between a resting maker and the taker."""
-    inst = maker.inst
+    mspec, tspec = maker.spec, taker.spec
+    inst = mspec.inst
     notional = price * lots * inst.notional_mult
     base_amt = lots * inst.base_mult
     ledger = state.ledger
     venue = inst.exchange
-    if taker.side == BUY:
-        buyer, seller, buyer_maker = taker, maker, False
+    if tspec.side == BUY:
+        buyer, seller, buyer_maker, bspec = taker, maker, False, tspec
     else:
-        buyer, seller, buyer_maker = maker, taker, True
+        buyer, seller, buyer_maker, bspec = maker, taker, True, mspec
     # seller: BASE out of its freeze, QUOTE proceeds less the fee in
     fee_s = charge(seller, notional, not buyer_maker)
     seller.pay.settle_into(base_amt, base_amt, seller.recv, notional - fee_s)
     seller.reserved -= base_amt
     # buyer
-    if buyer.ptype == LIMIT:
+    if bspec.ptype == LIMIT:
         fee_b = charge(buyer, notional, buyer_maker)
-        rest = buyer.vol - buyer.filled - lots
+        rest = bspec.vol - buyer.filled - lots
         need = _buy_keep(buyer, rest) if rest else 0
         buyer.pay.settle_into(notional + fee_b, buyer.reserved - need, buyer.recv, base_amt)
         buyer.reserved = need
@@ -150,13 +152,13 @@ def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> Non
     dealt = price * lots
     maker.filled += lots
     maker.dealt += dealt
-    maker.status = FILLED if maker.filled == maker.vol else PART_FILLED
+    maker.status = FILLED if maker.filled == mspec.vol else PART_FILLED
     state.order_event(maker, FILL, lots, price)
     taker.filled += lots
     taker.dealt += dealt
-    taker.status = (FILLED if taker.filled == taker.vol and (taker.ptype == LIMIT or taker.side == SELL)
+    taker.status = (FILLED if taker.filled == tspec.vol and (tspec.ptype == LIMIT or tspec.side == SELL)
                     else PART_FILLED)
     state.order_event(taker, FILL, lots, price)
-    state.events.append(TradeEvent(state.ids.next(state.now), state.now, inst, price, lots, taker.side,
-                                   maker.spec, taker.spec, fee_b if buyer_maker else fee_s,
+    state.events.append(TradeEvent(state.ids.next(state.now), state.now, inst, price, lots, tspec.side,
+                                   mspec, tspec, fee_b if buyer_maker else fee_s,
                                    fee_s if buyer_maker else fee_b, state.seq))

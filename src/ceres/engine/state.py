@@ -78,20 +78,22 @@ class State:
     def rest(self, order: Order, book: OrderBook) -> None:
         """Put an order into its book and the open orders (of the engine, of its product,
         by client id)."""
-        (book.bids if order.side == BUY else book.asks).add(order, order.vol - order.filled)
-        oid = order.oid
+        spec = order.spec
+        (book.bids if spec.side == BUY else book.asks).add(order, spec.vol - order.filled)
+        oid = spec.oid
         self.open_orders[oid] = order
         product = order.product
         product.open_orders[oid] = order
-        if order.client_oid:
-            product.coids[order.client_oid] = order
+        if spec.client_oid:
+            product.coids[spec.client_oid] = order
 
     def unregister_open(self, order: Order) -> None:
-        del self.open_orders[order.oid]
+        spec = order.spec
+        del self.open_orders[spec.oid]
         product = order.product
-        del product.open_orders[order.oid]
-        if order.client_oid and product.coids.get(order.client_oid) is order:
-            del product.coids[order.client_oid]
+        del product.open_orders[spec.oid]
+        if spec.client_oid and product.coids.get(spec.client_oid) is order:
+            del product.coids[spec.client_oid]
 
     # --- events ---------------------------------------------------------------------------
     def order_event(self, order: Order, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:

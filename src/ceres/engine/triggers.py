@@ -65,10 +65,11 @@ def _close_by_trigger(state: State, pos: Position, kind: int) -> None:
     side = SELL if pos.side == LONG else BUY
     order = contracts.close_order(state, pos, side, MARKET, 0, pos.vol, marks.TRIGGER_TAGS[kind], IOC)
     cs = state.contracts
+    oid = order.spec.oid
     if kind == marks.LIQ:
-        cs.liquidating.add(order.oid)
+        cs.liquidating.add(oid)
     matching.execute(state, order, state.books[pos.inst.exchange, pos.inst.contract], contracts.fill)
-    cs.liquidating.discard(order.oid)
+    cs.liquidating.discard(oid)
 
 
 def set_index(state: State, inst: Instrument, price: int) -> None:

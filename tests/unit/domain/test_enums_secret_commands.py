@@ -6,8 +6,18 @@ import msgspec
 import pytest
 
 from ceres.domain import commands as C
-from ceres.domain.enums import (FINAL_STATUSES, AccountType, FutureDir, Kind, OrderStatus,
-                                Permission, PriceType, Side, permission_names, permissions_mask)
+from ceres.domain.enums import (
+    FINAL_STATUSES,
+    AccountType,
+    FutureDir,
+    Kind,
+    OrderStatus,
+    Permission,
+    PriceType,
+    Side,
+    permission_names,
+    permissions_mask,
+)
 from ceres.domain.secret import Secret, secret_dec_hook, secret_enc_hook
 
 SECRET = "TQAFrtRS4WrUn1hHKByszao3ozWvIMkF"
@@ -18,7 +28,7 @@ def test_status_wire_values() -> None:
         "NO_REPORT": 1, "SUBMITTING": 2, "SUBMITTED": 3, "PART_FILLED": 4, "FILLED": 5,
         "FAILURE": 6, "CANCEL": 11, "CANCELING": 12, "PENDING": 13, "PART_CANCELED": 14,
         "CANCELED": 15}
-    assert FINAL_STATUSES == {5, 6, 14, 15}
+    assert {5, 6, 14, 15} == FINAL_STATUSES
     assert OrderStatus.PART_FILLED.notice == "PART_FILLED"
     assert not OrderStatus.PART_FILLED.is_final and OrderStatus.CANCELED.is_final
 
@@ -43,7 +53,7 @@ def test_permissions() -> None:
 def test_secret_never_prints() -> None:
     s = Secret(SECRET)
     assert str(s) == repr(s).replace("Secret('", "").replace("')", "") == "***"
-    assert f"{s}" == "%s" % s == "{}".format(s) == "***"
+    assert f"{s}" == f"{s}" == f"{s}" == "***"
     assert SECRET not in repr([s, {"k": s}])
     assert s.reveal() == SECRET and s == SECRET and hash(s) == hash(SECRET)
     assert s.equals(SECRET) and not s.equals(SECRET[:-1] + "x")

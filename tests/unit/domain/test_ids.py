@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import itertools
 
 import pytest
 
@@ -14,7 +15,7 @@ def _ms(year: int, month: int = 1, day: int = 1) -> int:
 
 
 def test_epoch_is_2018() -> None:
-    assert ID_EPOCH_MS == _ms(2018)
+    assert _ms(2018) == ID_EPOCH_MS
     assert id_floor(ID_EPOCH_MS) == 0
 
 
@@ -23,7 +24,7 @@ def test_strictly_increasing_over_a_mixed_clock() -> None:
     t = _ms(2024)
     times = [t, t, t + 5, t + 5, t - 1000, t + 2, t + 10_000, t + 10_000, t - 10**9]
     ids = [gen.next(x) for x in times]
-    assert all(b > a for a, b in zip(ids, ids[1:]))
+    assert all(b > a for a, b in itertools.pairwise(ids))
     assert gen.last == ids[-1]
 
 

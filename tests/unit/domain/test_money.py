@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.money import (MAX_DECIMAL_LEN, ceil_div, decimals_of, format_scaled,
-                                parse_decimal, to_scaled, to_steps)
+from ceres.domain.money import MAX_DECIMAL_LEN, ceil_div, decimals_of, format_scaled, parse_decimal, to_scaled, to_steps
 
 
 @pytest.mark.parametrize(("text", "expect"), [

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT
-
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
 from ceres.domain.instruments import MAX_PRICE_TICKS
+from engine_helpers import BTC, BUY, LIMIT, MARKET, SELL, USDT
 
 P = 3_000_000
 

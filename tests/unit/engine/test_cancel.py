@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import BTC, USDT
-
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
+from engine_helpers import BTC, USDT
 
 P = 3_000_000
 

@@ -3,6 +3,7 @@ every test means something)."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from engine_helpers import BTC, USDT, btc_usdt_harness
@@ -45,7 +46,7 @@ def test_detects_crossed_book(hh) -> None:
     bid = next(o for o in hh.eng.open_orders.values() if o.side == 1)
     side = _book(hh).bids
     side.remove(bid, bid.vol)
-    bid.price = P + 1
+    bid.spec = msgspec.structs.replace(bid.spec, price=P + 1)
     side.add(bid, bid.vol)
     assert any("crossed" in p for p in hh.eng.check())
 

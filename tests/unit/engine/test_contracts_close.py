@@ -100,7 +100,7 @@ def test_market_close_by_rule_fills_each_position_separately(h):
 
 
 def test_limit_close_by_rule_partially_crossing_rests_the_rest(h):
-    a, b, c = three_longs(h)
+    _a, b, _c = three_longs(h)
     h.open_long("carol", 310_000, 12, lever=2)
     ids = h.close_long("alice", 310_000, 15, rule=TIME)
     # A's order fills 10, B's fills 2 and rests 3
@@ -159,7 +159,7 @@ def test_close_rejections_change_nothing(h):
 
 
 def test_close_with_deal_id_ignores_close_rule(h):
-    a, b, c = three_longs(h)
+    _a, _b, c = three_longs(h)
     (oid,) = h.close_long("alice", 320_000, 3, deal_id=c.deal_id, rule=TIME)
     assert orders_of(h, [oid]) == [(c.deal_id, 3)]
 
@@ -167,7 +167,7 @@ def test_close_with_deal_id_ignores_close_rule(h):
 def test_close_may_trade_against_the_same_products_opening_order(h):
     # no self-trade prevention on TEST: alice's close of A sells into her own resting buy,
     # which opens a new long; A is reduced
-    a, b, c = three_longs(h)
+    a, _b, _c = three_longs(h)
     h.open_long("alice", 305_000, 4, lever=10)
     h.close_long("alice", 0, 4, deal_id=a.deal_id, ptype=MARKET)
     assert a.vol == 6
@@ -188,7 +188,7 @@ def test_close_crossing_the_positions_own_opening_order(h):
 
 
 def test_resting_close_keeps_its_reservation_until_filled(h):
-    a, b, c = three_longs(h)
+    a, _b, _c = three_longs(h)
     (oid,) = h.close_long("alice", 310_000, 10, deal_id=a.deal_id)
     h.open_long("carol", 310_000, 4, lever=2)
     assert (a.vol, a.closing) == (6, 6)

@@ -17,10 +17,9 @@ import pytest
 from ceres.domain import commands as C
 from ceres.domain.enums import Kind
 from ceres.domain.errors import ErrorCode
-from ceres.domain.instruments import Instrument
 from ceres.domain.events import PositionEvent
-from contract_helpers import (BUY, CLOSE, EXPIRY_MS, FUNDING_MS, SELL, T0, USDT, contract_harness,
-                              dated, perp, xbt)
+from ceres.domain.instruments import Instrument
+from contract_helpers import BUY, CLOSE, EXPIRY_MS, FUNDING_MS, SELL, T0, USDT, contract_harness, dated, perp, xbt
 from engine_helpers import spot
 
 START = 1000 * USDT
@@ -87,7 +86,7 @@ def test_configured_rate_applies_until_set(h):
 
 
 def test_several_boundaries_skipped_fund_once(h):
-    a, b = funding_setup(h, 100_000)
+    a, _b = funding_setup(h, 100_000)
     h.tick(to_time(h, NEXT_BOUNDARY + 3 * FUNDING_MS))
     assert a.margin == 3_000_000_000 - 31_000_000
 
@@ -211,7 +210,7 @@ def test_expiry_settles_at_the_mark_cancels_orders_and_stops_trading(h):
 
 def test_expiry_deficit_is_charged_to_insurance(h):
     # bob short lever 100: margin 3e8, F = ceil((3e10 + 3e8) x 1e8 / 1.005e13) = 301_493
-    a, b = expiry_setup(h, bob_lever=100)
+    _a, b = expiry_setup(h, bob_lever=100)
     assert b.force == 301_493
     h.index(310_000, "BTCUSDT_2703")       # liquidation tried, but no asks: stays open
     assert b.vol == 10
@@ -254,7 +253,7 @@ def test_expiry_without_an_index_settles_at_the_book_mid_of_that_moment(h):
 
 
 def test_orders_after_the_expiry_time_are_refused_before_the_tick_settles(h):
-    a, b = expiry_setup(h)
+    a, _b = expiry_setup(h)
     h.tick(to_time(h, EXPIRY_MS - 1))
     # the next command carries a time at/after expiry: refused even though no Tick ran yet
     h.now = EXPIRY_MS

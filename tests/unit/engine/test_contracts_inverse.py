@@ -16,8 +16,7 @@ from ceres.domain.errors import ErrorCode
 from ceres.engine.positions import force_price
 from ceres.gateway.views import position_object
 from ceres.venues.simulated import position_view
-from contract_helpers import (BUY, LONG, MARKET, SHORT, BTC, contract_harness, equity_le_maint,
-                              perp, xbt)
+from contract_helpers import BTC, BUY, LONG, MARKET, SHORT, contract_harness, equity_le_maint, perp, xbt
 
 START = 1 * BTC
 

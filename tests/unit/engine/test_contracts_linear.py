@@ -19,8 +19,7 @@ from ceres.domain.events import PositionEvent
 from ceres.engine.positions import force_price
 from ceres.gateway.views import position_object
 from ceres.venues.simulated import position_view
-from contract_helpers import (BUY, LONG, MARKET, SELL, SHORT, USDT, contract_harness,
-                              equity_le_maint, perp, xbt)
+from contract_helpers import BUY, LONG, MARKET, SELL, SHORT, USDT, contract_harness, equity_le_maint, perp, xbt
 
 START = 1000 * USDT
 
@@ -166,7 +165,8 @@ def test_full_round_trip_realised_and_floating_pnl(h):
     assert (bobj["position_dir"], bobj["position_profit"], bobj["position_value"], bobj["close_profit"]) == \
         ("sell", "-5", "305", "0")
     # no mark known: value = entry notional, profit 0
-    assert (position_object(position_view(a, None))["position_value"], position_object(position_view(a, None))["position_profit"]) == ("180", "0")
+    aobj = position_object(position_view(a, None))
+    assert (aobj["position_value"], aobj["position_profit"]) == ("180", "0")
     # bob rests a close buy of 6 @ 29900.0; alice closes the rest at market into it
     h.close_short("bob", 299_000, 6, deal_id=b.deal_id)
     out = h.close_long("alice", 0, 6, deal_id=a.deal_id, ptype=MARKET)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from engine_helpers import BTC, USDT
-
-from ceres.domain.ids import id_time_ms
 from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.domain.ids import id_time_ms
+from engine_helpers import BTC, USDT
 
 P = 3_000_000
 

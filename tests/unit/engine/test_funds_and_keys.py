@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import SETTLEMENT, SPOT, USDT
-
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
 from ceres.domain.secret import Secret
+from engine_helpers import SETTLEMENT, SPOT, USDT
 
 SECRET = "bcBFnn3GbFz1cB73f5TkJa8P5gbrFdgt"
 KEY = "bGppXpZqNrzVOptf"

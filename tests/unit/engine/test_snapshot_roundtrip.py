@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine_helpers import BTC, USDT, Harness, restored_copy, spot
-
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.domain.secret import Secret
 from ceres.engine.core import Engine
-from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.engine.snapshot import engine_state, restore_engine
+from engine_helpers import BTC, USDT, Harness, restored_copy, spot
 
 P = 3_000_000
 INSTS = [spot(maker="-0.0001", taker="0.0007"), spot("ETH/USDT", tick="0.05", lot="0.01", base_dec=8)]
@@ -41,7 +40,7 @@ def _busy_harness() -> Harness:
 def _trace(eng: Engine, cmds: list) -> list:
     """Results and events of ``cmds`` in comparable plain form."""
     out = []
-    for i, cmd in enumerate(cmds):
+    for _i, cmd in enumerate(cmds):
         try:
             res = eng.apply(cmd, eng.seq + 1, eng.now + 3)
         except CeresError as exc:

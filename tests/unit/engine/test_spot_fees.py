@@ -7,10 +7,9 @@ Fee rate 0.0005 = 50_000 / 1e8.
 
 from __future__ import annotations
 
-from engine_helpers import BTC, SETTLEMENT, SPOT, USDT, btc_usdt_harness
-
 from ceres.domain import commands as C
 from ceres.domain.errors import ErrorCode
+from engine_helpers import BTC, SETTLEMENT, SPOT, USDT, btc_usdt_harness
 
 P30000 = 3_000_000  # 30000.00 USDT in ticks
 

@@ -5,9 +5,9 @@ by hand while a reference engine records the state hash it must recover to."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ceres.domain import commands as C
 from ceres.domain.enums import Kind

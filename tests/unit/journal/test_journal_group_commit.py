@@ -7,16 +7,16 @@ import asyncio
 import threading
 
 import pytest
+from journal_helpers import T0, make_engine, setup_commands
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.pipeline.sequencer import Sequencer
-from ceres.pipeline.frames import decode_records, encode_frame, scan
-from ceres.journal.file.segments import DataDir, SegmentWriter
 from ceres.journal.file import FileJournal
 from ceres.journal.file.group_commit import GroupCommitter
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.frames import decode_records, encode_frame, scan
 from ceres.pipeline.recovery import recover
-from journal_helpers import T0, make_engine, setup_commands
+from ceres.pipeline.sequencer import Sequencer
 
 WAIT = 10.0
 
@@ -111,7 +111,7 @@ async def test_frames_queued_during_a_write_go_out_as_one_group(d):
 
 
 async def test_roll_flag_starts_a_new_segment_after_its_group(d):
-    gc, w, rec = committer(d)
+    gc, _w, rec = committer(d)
     gc.submit(frame(1), 1)
     gc.submit(frame(2), 2, True)  # e.g. a snapshot was taken at seq 2
     await wait_for(lambda: rec.durable and rec.durable[-1] == 2)
@@ -123,7 +123,7 @@ async def test_roll_flag_starts_a_new_segment_after_its_group(d):
 
 
 async def test_stop_writes_everything_queued(d):
-    gc, w, rec = committer(d)
+    gc, w, _rec = committer(d)
     w.gate.clear()
     for seq in range(1, 21):
         gc.submit(frame(seq), seq)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from journal_helpers import command_stream
 
+from ceres.assembly import engine_factory, open_node
 from ceres.config import load_config
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
-from ceres.assembly import engine_factory, open_node
 from ceres.journal.file import FileJournal
 from ceres.pipeline.frames import JournalGap, scan
 from ceres.pipeline.journal import JournalLocked
 from ceres.pipeline.node import Node
 from ceres.pipeline.recovery import recover
-from journal_helpers import command_stream
 
 WAIT = 20.0
 

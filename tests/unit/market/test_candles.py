@@ -3,7 +3,7 @@ epoch, folding trades into bars, merging bars of a shorter duration into a longe
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start, fold_trades
 
 MIN = 60_000
-T = int(datetime(2025, 10, 9, 13, 47, 31, 250_000, tzinfo=timezone.utc).timestamp() * 1000)
+T = int(datetime(2025, 10, 9, 13, 47, 31, 250_000, tzinfo=UTC).timestamp() * 1000)
 
 
 def test_durations_and_names():
@@ -22,7 +22,7 @@ def test_durations_and_names():
 
 
 def utc(*args: int) -> int:
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
 
 
 def test_bar_start_is_aligned_to_utc_epoch_multiples():

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ceres.domain.candles import DURATIONS
-from ceres.pipeline.dispatch import Dispatcher
 from ceres.market.data import DAY_MS, InstrumentMarket, MarketData, change_rate
+from ceres.pipeline.dispatch import Dispatcher
 from ceres.store.sqlite import SqliteProjection, SqliteReader
 from engine_helpers import BTC, USDT, btc_usdt_harness
 
@@ -202,9 +202,9 @@ def test_loaded_window_equals_live_window(tmp_path):
     try:
         for now in (h.now, first_minute + DAY_MS - 1, first_minute + DAY_MS + 30_000, first_minute + DAY_MS + MIN,
                     first_minute + DAY_MS + MIN + 30_000, first_minute + DAY_MS + 3 * MIN):
-            loaded = MarketData(h.eng, now_ms=lambda: now)
+            loaded = MarketData(h.eng, now_ms=lambda now=now: now)
             loaded.load(reader)
-            live.now_ms = lambda: now
+            live.now_ms = lambda now=now: now
             assert loaded.tick(EX, C, with_rate=True) == live.tick(EX, C, with_rate=True), now
             for d in DURATIONS.values():
                 assert loaded.current_candle(EX, C, d) == live.current_candle(EX, C, d)

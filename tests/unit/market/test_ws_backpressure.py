@@ -12,14 +12,14 @@ import json
 
 from picows import WSCloseCode
 
-from ceres.wire.ws import Registry
 from ceres.market.data import MarketData
 from ceres.market.ws import MarketListener, MarketServer
+from ceres.wire.ws import Registry
 from engine_helpers import btc_usdt_harness
 
 
 class FakeUnderlying:
-    def __init__(self, t: "FakeTransport") -> None:
+    def __init__(self, t: FakeTransport) -> None:
         self.t = t
 
     def get_write_buffer_size(self) -> int:
@@ -103,7 +103,7 @@ def test_paused_states_latest_wins_trades_queue_then_resume_order():
 
 
 async def test_trade_queue_overflow_drops_with_1008_then_aborts():
-    server, listener, t = make(max_queue=3, drop_timeout=0.05)
+    _server, listener, t = make(max_queue=3, drop_timeout=0.05)
     listener.pause_writing()
     for i in range(3):
         listener.push(b"t%d" % i, None)
