@@ -4,7 +4,8 @@ Each test runs once per entry of ``BACKENDS`` and talks to the backend only thro
 port (``Journal``: ownership, reader, snapshots, open_writer), recovery
 (``pipeline.recovery.recover``) and the frame codec. Adding a backend is one more entry:
 a function that, given the test's temporary directory, returns a :class:`Backend` — a way
-to open ``Journal`` objects on one place and a way to make a writer's storage fail.
+to open ``Journal`` objects on one place, and two backend-specific hooks that make a
+writer's storage fail or slow down (the only place where a backend's insides show).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ceres.engine.snapshot import engine_state
 from ceres.journal.file import FileJournal
 from ceres.journal.file.group_commit import GroupCommitter
 from ceres.journal.file.segments import SegmentWriter
-from ceres.pipeline.frames import JournalGap, decode_records, encode_frame, encode_snapshot
+from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, encode_frame, encode_snapshot
 from ceres.pipeline.journal import Journal, JournalLocked, JournalWriter
 from ceres.pipeline.recovery import recover
 from ceres.pipeline.sequencer import Sequencer
@@ -402,8 +403,6 @@ async def test_a_journal_starting_after_the_starting_point_is_a_gap(journal_fact
     assert recover(journal_factory.open(), make_engine).engine.state_hash() == state
 
 
-@pytest.mark.xfail(strict=True, reason="recover() cannot see a gap when pruning left no record after the "
-                                       "newest snapshot: it returns an empty engine (see the report)")
 async def test_a_fully_pruned_journal_is_a_gap_too(journal_factory):
     driver = Driver(journal_factory.owned(), make_engine(), snapshot_every=10)
     await driver.run(12, burst=12)  # one batch, with a snapshot at its last record
@@ -412,6 +411,17 @@ async def test_a_fully_pruned_journal_is_a_gap_too(journal_factory):
     driver.journal.snapshots.prune(1)
     with pytest.raises(JournalGap):
         recover(journal_factory.open(), make_engine, use_snapshots=False)
+
+
+async def test_a_journal_ending_before_the_newest_snapshot_is_corrupt(journal_factory):
+    """Records lost at the end (the journal ends at 12, a snapshot says the state once reached
+    20) are reported when that snapshot cannot be used, never replayed as a shorter history."""
+    driver = Driver(journal_factory.owned(), make_engine())
+    await driver.run(12, burst=4)
+    driver.close()
+    driver.journal.snapshots.write(20, b"damaged")
+    with pytest.raises(JournalCorrupt, match="records end at seq 12"):
+        recover(journal_factory.open(), make_engine)
 
 
 # --- failure --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ BUY, SELL = int(Side.BUY), int(Side.SELL)
 LIMIT, MARKET = int(PriceType.LIMIT), int(PriceType.MARKET)
 SPOT_T, CONTRACT_T = int(AccountType.SPOT), int(AccountType.CONTRACT)
 SUBMITTED, FILLED, CANCELED = int(OrderStatus.SUBMITTED), int(OrderStatus.FILLED), int(OrderStatus.CANCELED)
+PART_FILLED = int(OrderStatus.PART_FILLED)
 ACCEPTED, FILL, CANCELLED, EXPIRED = (int(k) for k in (ReportKind.ACCEPTED, ReportKind.FILL,
                                                         ReportKind.CANCELLED, ReportKind.EXPIRED))
 UNKNOWN_OID = 123_456_789
@@ -202,15 +203,14 @@ async def test_a_crossing_pair_fills_both_sides(rig):
     assert (await rig.balance(bob, inst.base)).total > base_before[bob]
 
 
-@pytest.mark.xfail(strict=True, reason="FILL reports carry status 0 and filled 0, not the order's state "
-                                       "after the fill as ExecutionReport documents (see the report)")
 async def test_fill_reports_carry_the_orders_state_after_the_fill(rig):
     venue, (alice, bob), inst = rig.venue, rig.products, rig.spot
     stream = venue.reports()
-    await venue.place(rig.order(alice, inst, SELL, rig.spot_price, 10))
-    await venue.place(rig.order(bob, inst, BUY, rig.spot_price, 10))
-    for r in await reports_until(stream, lambda r: r.kind == FILL, count=2):
-        assert (r.status, r.filled) == (FILLED, 10)
+    maker = await venue.place(rig.order(alice, inst, SELL, rig.spot_price, 10))
+    first = await venue.place(rig.order(bob, inst, BUY, rig.spot_price, 4))
+    second = await venue.place(rig.order(bob, inst, BUY, rig.spot_price, 6))
+    fills = [(r.oid, r.status, r.filled, r.lots) for r in await reports_until(stream, lambda r: r.kind == FILL, 4)]
+    assert fills == [(maker, PART_FILLED, 4, 4), (first, FILLED, 4, 4), (maker, FILLED, 10, 6), (second, FILLED, 6, 6)]
 
 
 async def test_a_market_order_with_nothing_to_trade_against_expires(rig):

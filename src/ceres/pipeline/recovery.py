@@ -8,7 +8,7 @@ journal port, so any backend recovers the same way).
    ``Engine.apply`` as live commands, with their journaled seq and time;
 3. a torn tail (a final write cut short by a crash) is skipped and reported (the writer
    removes it before appending); damage anywhere else, a gap in sequence numbers, or a
-   journal that starts after the snapshot raises
+   journal that starts after the snapshot, or ends before the newest stored snapshot, raises
    :class:`~ceres.pipeline.frames.JournalCorrupt` (:class:`~ceres.pipeline.frames.JournalGap`
    for the last), naming where, and the server refuses to start.
 
@@ -101,6 +101,11 @@ def recover(journal: Journal, make_engine: Callable[[], Engine], *, on_events: E
             last = seq
             replayed += 1
     engine.take_events()
+    newest = max(store.seqs(), default=0)
+    if last < newest:  # a snapshot proves the records once reached ``newest``
+        gap = JournalGap if replayed == 0 else JournalCorrupt
+        raise gap(f"{journal.describe()}: records end at seq {last}, but {store.name(newest)} "
+                  f"holds the state after seq {newest}")
     return Recovery(engine, last, snap_seq, snap_name, replayed, reader.torn_bytes, skipped)
 
 

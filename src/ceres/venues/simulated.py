@@ -52,29 +52,37 @@ class ReportFeed:
         if not any(self.streams.values()):
             return
         by_exchange: dict[str, list[ExecutionReport]] = {}
-        for ev in events:
-            for report in reports_of(ev):
-                by_exchange.setdefault(report.exchange, []).append(report)
+        for report in reports_of(events):
+            by_exchange.setdefault(report.exchange, []).append(report)
         for exchange, reports in by_exchange.items():
             for stream in list(self.streams.get(exchange, ())):
                 stream.push(reports)
 
 
-def reports_of(ev: Event) -> list[ExecutionReport]:
-    """The reports an event stands for: a trade is one FILL per side; an order event
-    that is not a fill (those come with the trade) is its own kind."""
-    if isinstance(ev, TradeEvent):
-        inst = ev.inst
-        return [ExecutionReport(kind=FILL, exchange=inst.exchange, contract=inst.contract, product=spec.product,
-                                oid=spec.oid, client_oid=spec.client_oid, status=0, filled=0, lots=ev.lots,
-                                price=ev.price, fee=fee, tid=ev.tid, seq=ev.seq)
-                for spec, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee))]
-    if isinstance(ev, OrderEvent) and ev.kind != FILL:
-        spec = ev.spec
-        return [ExecutionReport(kind=ev.kind, exchange=spec.inst.exchange, contract=spec.inst.contract,
-                                product=spec.product, oid=spec.oid, client_oid=spec.client_oid,
-                                status=ev.status, filled=ev.filled, seq=ev.seq)]
-    return []
+def reports_of(events: list[Event]) -> list[ExecutionReport]:
+    """The reports a batch of events stands for: a trade is one FILL per side, carrying
+    the order's state after it (from the FILL order event the engine emits just before
+    the trade); any other order event is its own kind."""
+    after: dict[int, OrderEvent] = {}
+    out = []
+    for ev in events:
+        if isinstance(ev, TradeEvent):
+            inst = ev.inst
+            for spec, fee in ((ev.maker, ev.maker_fee), (ev.taker, ev.taker_fee)):
+                state = after[spec.oid]
+                out.append(ExecutionReport(kind=FILL, exchange=inst.exchange, contract=inst.contract,
+                                           product=spec.product, oid=spec.oid, client_oid=spec.client_oid,
+                                           status=state.status, filled=state.filled, lots=ev.lots, price=ev.price,
+                                           fee=fee, tid=ev.tid, seq=ev.seq))
+        elif isinstance(ev, OrderEvent):
+            spec = ev.spec
+            if ev.kind == FILL:
+                after[spec.oid] = ev
+                continue
+            out.append(ExecutionReport(kind=ev.kind, exchange=spec.inst.exchange, contract=spec.inst.contract,
+                                       product=spec.product, oid=spec.oid, client_oid=spec.client_oid,
+                                       status=ev.status, filled=ev.filled, seq=ev.seq))
+    return out
 
 
 def position_view(pos: Position, mark: int | None) -> VenuePosition:
