@@ -80,7 +80,8 @@ class ReportsLost(Exception):
 
 class ReportStream:
     """An async iterator of one subscriber's reports, bounded: past ``limit`` unread
-    reports it is cut off (the next read raises :class:`ReportsLost`)."""
+    reports it is cut off: it is closed, and every read from then on raises
+    :class:`ReportsLost` (the subscriber reconciles and opens a new stream)."""
 
     def __init__(self, limit: int, on_close: Callable[[ReportStream], None]) -> None:
         self.limit = limit
