@@ -7,7 +7,7 @@ side goes first (ABBA: base, current, current, base, ...). Each run is a fresh i
 with ``PYTHONPATH=<side>/src:<side>``, so ``import ceres`` (and any ``ceres serve`` the bench
 starts) uses that side's code; this is checked once before the first run.
 
-    python bench/compare.py [--ref aeedbd2] [--rounds 3] [--current REF] SCRIPT [-- ARGS...]
+    python bench/compare.py [--ref aeedbd2] [--rounds 3] [--current REF] [--same-script] SCRIPT [-- ARGS...]
     python bench/compare.py --ref aeedbd2 --rounds 3 engine.py -- --mix contracts --n 300000
 
 Every number followed by a ``.../s`` unit (``208,000 commands/s``, ``9,876 durable
@@ -137,6 +137,9 @@ def main() -> int:
     ap.add_argument("--current", metavar="REF", help="measure this commit instead of the working tree")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    ap.add_argument("--same-script", action="store_true",
+                    help="run the current side's bench/SCRIPT on both sides (when the bench changed but "
+                         "the API it uses did not: both sides then measure the same work)")
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     script = Path(args.script).name
     script += "" if script.endswith(".py") else ".py"
@@ -162,7 +165,8 @@ def main() -> int:
             if not (root / "bench" / script).is_file():
                 raise SystemExit(f"compare: {side} has no bench/{script}")
             check_import(root)
-            cmds[side] = [sys.executable, str(root / "bench" / script), *extra]
+            script_root = sides["current"] if args.same_script else root
+            cmds[side] = [sys.executable, str(script_root / "bench" / script), *extra]
             print(f"{side + ':':<9} cd {root} && PYTHONPATH={root}/src:{root} {shlex.join(cmds[side])}")
 
         runs: dict[str, list[dict[Key, float] | None]] = {s: [] for s in sides}

@@ -10,7 +10,6 @@ JSON decoding and the reply envelope are in :mod:`ceres.wire.codec`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from typing import Any
 
@@ -136,14 +135,16 @@ def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
     Fast path: a well-formed request converts in C (msgspec); anything unusual (aliases,
     empty strings, non-integer numbers, errors) takes the field-by-field path, which also
     produces the precise error and turns numbers into plain strings. Then the request's own range checks (``check``)."""
-    req = None
-    if ("" not in obj.values() and not _ALIAS_KEYS.intersection(obj)
-            and NumberText not in map(type, obj.values())):
-        with contextlib.suppress(msgspec.ValidationError):
+    values = obj.values()
+    if "" not in values and not _ALIAS_KEYS.intersection(obj) and NumberText not in map(type, values):
+        try:
             req = msgspec.convert(obj, cls)
-    if req is None:
+        except msgspec.ValidationError:
+            req = _parse_slow(cls, obj)
+    else:
         req = _parse_slow(cls, obj)
-    req.check()
+    if cls.check is not Request.check:
+        req.check()
     return req
 
 

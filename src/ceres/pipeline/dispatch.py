@@ -39,6 +39,8 @@ class Dispatcher:
             t: tuple(i for i, (types, _) in enumerate(subscriptions) if t in types) for t in EVENT_TYPES}
 
     def dispatch(self, items: Items) -> None:
+        if not self._subs:
+            return
         lists: list[list[Any]] = [[] for _ in self._subs]
         routes = self._routes
         for _, events in items:

@@ -154,6 +154,9 @@ class VenueRegistry:
     def __init__(self, venues: Iterable[Venue], locate: Callable[[int], str | None]) -> None:
         self._venues = {v.exchange: v for v in sorted(venues, key=lambda v: v.exchange)}
         self._locate = locate
+        # every request looks one up: one dict lookup for the instruments known at start
+        # (a venue that lists more later is asked on a miss)
+        self._known = {(i.exchange, i.contract): i for v in self._venues.values() for i in v.instruments()}
 
     def get(self, exchange: str) -> Venue:
         venue = self._venues.get(exchange)
@@ -168,7 +171,8 @@ class VenueRegistry:
         return exchange in self._venues
 
     def instrument(self, exchange: str, contract: str) -> Instrument:
-        return self.get(exchange).instrument(contract)
+        """The instrument, or UNKNOWN_EXCHANGE / UNKNOWN_CONTRACT."""
+        return self._known.get((exchange, contract)) or self.get(exchange).instrument(contract)
 
     def find(self, exchange: str, contract: str) -> Instrument | None:
         """The instrument if it is still configured (history may name removed ones)."""
