@@ -32,7 +32,7 @@ from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, en
 from ceres.pipeline.journal import Journal, JournalLocked, JournalWriter
 from ceres.pipeline.recovery import recover
 from ceres.pipeline.sequencer import Sequencer
-from tests.unit.journal.journal_helpers import T0, command_stream, make_engine, next_trading_command
+from journal_helpers import T0, command_stream, make_engine, next_trading_command
 
 WAIT = 10.0
 

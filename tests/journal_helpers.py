@@ -4,7 +4,9 @@ by hand while a reference engine records the state hash it must recover to."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from ceres.engine.core import Engine
 from ceres.engine.snapshot import engine_state
 from ceres.journal.file import FileJournal
 from ceres.journal.file.segments import DataDir, SegmentWriter
-from ceres.pipeline.frames import encode_frame, encode_snapshot
+from ceres.pipeline.frames import decode_records, encode_frame, encode_snapshot, scan
 
 T0 = 1_760_000_000_000
 PRODUCTS = ("alice", "bob")
@@ -141,3 +143,48 @@ def flip_byte(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+WAIT = 10.0
+
+
+class HeldWriter(SegmentWriter):
+    """A SegmentWriter whose writes wait for ``gate`` (a slow disk) and can fail."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.writes: list[int] = []
+        self.fail: BaseException | None = None
+
+    def write(self, data: bytes) -> None:
+        self.entered.set()
+        if not self.gate.wait(WAIT):
+            raise TimeoutError("gate never opened")
+        if self.fail is not None:
+            raise self.fail
+        self.writes.append(len(data))
+        super().write(data)
+
+
+def frame(seq: int) -> bytes:
+    return encode_frame(seq, [(T0 + seq, C.CreateProduct(f"p{seq}"))])
+
+
+def records_in(d: DataDir) -> list[tuple[int, C.Command]]:
+    out = []
+    for _, path in d.segments():
+        for f in scan(path.read_bytes()).frames:
+            out += [(f.first_seq + i, cmd) for i, (_, cmd) in enumerate(decode_records(f.payload))]
+    return out
+
+
+async def wait_for(pred, timeout: float = WAIT) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.002)

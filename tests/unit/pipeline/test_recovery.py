@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from journal_helpers import T0, build_dir, flip_byte, make_engine
 
 from ceres.domain import commands as C
 from ceres.engine.snapshot import engine_state
 from ceres.journal.file import FileJournal
 from ceres.pipeline.frames import JournalCorrupt, JournalGap, encode_frame, encode_snapshot, scan
 from ceres.pipeline.recovery import recover
+from journal_helpers import T0, build_dir, flip_byte, make_engine
 
 
 def test_empty_data_dir_gives_a_fresh_engine(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from journal_helpers import command_stream
 
 from ceres.assembly import engine_factory, open_node
 from ceres.config import load_config
@@ -17,6 +16,7 @@ from ceres.pipeline.frames import JournalGap, scan
 from ceres.pipeline.journal import JournalLocked
 from ceres.pipeline.node import Node
 from ceres.pipeline.recovery import recover
+from journal_helpers import command_stream
 
 WAIT = 20.0
 

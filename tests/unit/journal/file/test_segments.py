@@ -9,12 +9,12 @@ import sys
 import textwrap
 
 import pytest
-from journal_helpers import T0
 
 from ceres.journal.file.lock import FileOwnership
 from ceres.journal.file.segments import DataDir, SegmentWriter
 from ceres.pipeline.frames import decode_snapshot, encode_frame, encode_snapshot, scan
 from ceres.pipeline.journal import JournalLocked
+from journal_helpers import T0
 
 
 def frame(first: int, n: int = 1) -> bytes:

@@ -1,5 +1,7 @@
-"""Group commit and the sequencer's journal-before-reply rule, driven in-process with a
-journal writer that can be held (a slow fsync) or made to fail (a dying disk)."""
+"""The sequencer's journal-before-reply rule over the file journal: a reply waits until its
+command is durable, one loop iteration is one frame, rejects are not journaled but keep
+their place in line, a journal failure fails everything pending and later. Driven with a
+writer that can be held (a slow fsync) or made to fail (a dying disk)."""
 
 from __future__ import annotations
 
@@ -7,60 +9,16 @@ import asyncio
 import threading
 
 import pytest
-from journal_helpers import T0, make_engine, setup_commands
 
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.journal.file import FileJournal
 from ceres.journal.file.group_commit import GroupCommitter
-from ceres.journal.file.segments import DataDir, SegmentWriter
-from ceres.pipeline.frames import decode_records, encode_frame, scan
+from ceres.journal.file.segments import DataDir
+from ceres.pipeline.frames import scan
 from ceres.pipeline.recovery import recover
 from ceres.pipeline.sequencer import Sequencer
-
-WAIT = 10.0
-
-
-class HeldWriter(SegmentWriter):
-    """A SegmentWriter whose writes wait for ``gate`` (a slow disk) and can fail."""
-
-    def __init__(self, *args, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.gate = threading.Event()
-        self.gate.set()
-        self.entered = threading.Event()
-        self.writes: list[int] = []
-        self.fail: BaseException | None = None
-
-    def write(self, data: bytes) -> None:
-        self.entered.set()
-        if not self.gate.wait(WAIT):
-            raise TimeoutError("gate never opened")
-        if self.fail is not None:
-            raise self.fail
-        self.writes.append(len(data))
-        super().write(data)
-
-
-def frame(seq: int) -> bytes:
-    return encode_frame(seq, [(T0 + seq, C.CreateProduct(f"p{seq}"))])
-
-
-def records_in(d: DataDir) -> list[tuple[int, C.Command]]:
-    out = []
-    for _, path in d.segments():
-        for f in scan(path.read_bytes()).frames:
-            out += [(f.first_seq + i, cmd) for i, (_, cmd) in enumerate(decode_records(f.payload))]
-    return out
-
-
-async def wait_for(pred, timeout: float = WAIT) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.002)
+from journal_helpers import T0, WAIT, HeldWriter, make_engine, records_in, setup_commands
 
 
 @pytest.fixture
@@ -68,80 +26,6 @@ def d(tmp_path) -> DataDir:
     dd = DataDir(tmp_path / "data")
     dd.create()
     return dd
-
-
-# --- GroupCommitter ---------------------------------------------------------------------------
-class Recorder:
-    """A DurabilitySink that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.durable: list[int] = []
-        self.failures: list[BaseException] = []
-
-    def on_durable(self, seq: int) -> None:
-        self.durable.append(seq)
-
-    def on_failure(self, exc: BaseException) -> None:
-        self.failures.append(exc)
-
-
-def committer(d: DataDir, writer: SegmentWriter | None = None) -> tuple[GroupCommitter, HeldWriter, Recorder]:
-    w = writer or HeldWriter(d, 1, fsync=True)
-    rec = Recorder()
-    gc = GroupCommitter(w)
-    gc.start(rec)
-    return gc, w, rec
-
-
-async def test_frames_queued_during_a_write_go_out_as_one_group(d):
-    gc, w, rec = committer(d)
-    w.gate.clear()
-    gc.submit(frame(1), 1)
-    assert w.entered.wait(WAIT)  # the journal thread is inside the first write
-    for seq in (2, 3, 4, 5):
-        gc.submit(frame(seq), seq)
-    w.gate.set()
-    await wait_for(lambda: rec.durable and rec.durable[-1] == 5)
-    assert rec.durable == [1, 5]
-    assert w.writes == [len(frame(1)), sum(len(frame(s)) for s in (2, 3, 4, 5))]
-    assert (gc.groups, gc.frames, gc.last_group_frames) == (2, 5, 4)
-    assert gc.max_fsync_s >= gc.last_fsync_s > 0
-    gc.close()
-    assert [s for s, _ in records_in(d)] == [1, 2, 3, 4, 5]
-
-
-async def test_roll_flag_starts_a_new_segment_after_its_group(d):
-    gc, _w, rec = committer(d)
-    gc.submit(frame(1), 1)
-    gc.submit(frame(2), 2, True)  # e.g. a snapshot was taken at seq 2
-    await wait_for(lambda: rec.durable and rec.durable[-1] == 2)
-    gc.submit(frame(3), 3)
-    await wait_for(lambda: rec.durable[-1] == 3)
-    gc.close()
-    assert [s for s, _ in d.segments()] == [1, 3]
-    assert [f.first_seq for f in scan(d.segment_path(3).read_bytes()).frames] == [3]
-
-
-async def test_stop_writes_everything_queued(d):
-    gc, w, _rec = committer(d)
-    w.gate.clear()
-    for seq in range(1, 21):
-        gc.submit(frame(seq), seq)
-    threading.Timer(0.05, w.gate.set).start()
-    gc.close()
-    assert [s for s, _ in records_in(d)] == list(range(1, 21))
-    assert not gc._thread.is_alive()
-
-
-async def test_a_failed_write_reports_and_stops_the_thread(d):
-    gc, w, rec = committer(d)
-    w.fail = OSError(28, "No space left on device")
-    gc.submit(frame(1), 1)
-    await wait_for(lambda: rec.failures)
-    assert rec.failures == [w.fail] and rec.durable == []
-    gc._thread.join(WAIT)
-    assert not gc._thread.is_alive()
-    gc.close()
 
 
 # --- Sequencer + GroupCommitter ---------------------------------------------------------------
