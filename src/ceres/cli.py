@@ -1,7 +1,7 @@
 """The ``ceres`` command line (typer + rich).
 
 ``serve`` runs the server. ``config show`` prints the effective configuration.
-``verify`` and ``rebuild`` inspect and repair a data directory. ``products``, ``keys`` and
+``verify``, ``rebuild`` and ``repair`` inspect and repair a data directory. ``products``, ``keys`` and
 ``accounts`` are operator actions: with the server running they go through its admin
 endpoint (127.0.0.1, token file in the data directory); with it stopped they open the
 data directory directly (locked, so the two can never both write).
@@ -92,7 +92,7 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
         raise typer.Exit(2) from None
     except JournalCorrupt as exc:
         err.print(f"[red]refusing to start: the journal is damaged:[/red] {exc}")
-        err.print("Run `ceres verify DATA_DIR` for details; restore the data directory from a backup.")
+        _repair_hint(exc)
         raise typer.Exit(4) from None
     except OSError as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
@@ -124,6 +124,7 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
         rec = recover(journal, make_engine)
     except JournalCorrupt as exc:
         err.print(f"[red]journal damaged:[/red] {exc}")
+        _repair_hint(exc)
         raise typer.Exit(4) from None
     problems = rec.engine.check()
     out.print(f"snapshot used:    {rec.snapshot_name or 'none'}")
@@ -146,6 +147,59 @@ def verify(data_dir: Path = typer.Argument(..., help="Data directory to check.")
             out.print(f"full replay hash: {clean.engine.state_hash()} ({'matches' if same else 'DIFFERS'})")
             ok = ok and same
     raise typer.Exit(0 if ok else 1)
+
+
+def _repair_hint(exc: Exception) -> None:
+    from ceres.pipeline.frames import JournalDamaged
+
+    err.print("Restore the data directory from a backup, or, accepting the loss of every record after "
+              "the damage (acknowledged ones included):")
+    seq = exc.after_seq if isinstance(exc, JournalDamaged) else "SEQ"
+    err.print(f"  ceres repair DATA_DIR --truncate-after {seq}")
+
+
+@app.command()
+def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."),
+           truncate_after: int = typer.Option(..., "--truncate-after", min=0,
+                                              help="Keep the records up to this seq, drop the rest."),
+           config: Path | None = ConfigOpt,
+           yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+    """Cut the journal back to a seq (records and snapshots after it are dropped, acknowledged
+    ones included), then rebuild the history store from what is left. Server must be stopped."""
+    from ceres.assembly import engine_factory, open_journal, open_projection
+    from ceres.pipeline.frames import JournalCorrupt
+    from ceres.pipeline.journal import JournalLocked
+    from ceres.pipeline.recovery import recover_with_history
+
+    cfg = _config(config, data_dir)
+    journal = open_journal(cfg, data_dir)
+    try:
+        journal.ownership.acquire()
+    except JournalLocked as exc:
+        err.print(f"[red]{exc}[/red] (stop the server first)")
+        raise typer.Exit(2) from None
+    try:
+        if not yes:
+            typer.confirm(f"Drop every record after seq {truncate_after} from {journal.describe()}?", abort=True)
+        try:
+            removed = journal.truncate_after(truncate_after)
+        except ValueError as exc:
+            err.print(f"[red]cannot truncate there:[/red] {exc}")
+            raise typer.Exit(2) from None
+        for line in removed:
+            out.print(f"removed {line}", markup=False, highlight=False)
+        projection = open_projection(cfg, data_dir)
+        projection.reset()
+        try:
+            report = recover_with_history(journal, engine_factory(cfg), projection)
+        except JournalCorrupt as exc:
+            err.print(f"[red]still damaged:[/red] {exc}")
+            raise typer.Exit(4) from None
+        finally:
+            projection.close()
+    finally:
+        journal.ownership.release()
+    out.print(f"journal now ends at seq {report.recovery.last_seq}; history rebuilt from it")
 
 
 @app.command()

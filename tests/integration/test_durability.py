@@ -20,8 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from ceres.assembly import engine_factory
 from ceres.config import load_config
 from ceres.domain import commands as C
@@ -29,7 +27,7 @@ from ceres.domain.enums import OrderStatus
 from ceres.engine.core import Engine
 from ceres.journal.file import FileJournal
 from ceres.journal.file.segments import DataDir
-from ceres.pipeline.frames import FRAME_HEADER_SIZE, FRAME_MAGIC, encode_frame, scan
+from ceres.pipeline.frames import FRAME_HEADER_SIZE, encode_frame
 from ceres.pipeline.recovery import recover
 from tests.serverproc import ServerProcess
 
@@ -303,17 +301,15 @@ def test_projection_catches_up_after_sigkill(server_factory):
         srv.stop()
 
 
-def _tails(next_seq: int, rng: random.Random) -> dict[str, bytes]:
+def _tails(next_seq: int) -> dict[str, bytes]:
+    """What a crash can leave at the end (a complete frame with a bad checksum is damage, not
+    a torn write: ``test_journal_damage.py``)."""
     ghost = encode_frame(next_seq, [(1_800_000_000_000, C.CreateProduct("ghost"))])
-    bad_crc = bytearray(ghost)
-    bad_crc[FRAME_HEADER_SIZE + 2] ^= 0x40
-    garbage = bytes(rng.randrange(256) for _ in range(3000)).replace(FRAME_MAGIC, b"xxxx")
     return {
         "frame cut mid-payload": ghost[:len(ghost) - 5],
         "frame cut mid-header": ghost[:FRAME_HEADER_SIZE - 7],
+        "frame cut before its checksum": ghost[:-3],
         "zero-filled blocks": b"\0" * 8192,
-        "garbage": garbage,
-        "final frame with bad checksum": bytes(bad_crc),
     }
 
 
@@ -323,7 +319,7 @@ def test_torn_tail_is_cut_with_a_warning_and_nothing_acknowledged_is_lost(server
     acked: list[str] = []
     canceled: set[str] = set()
     srv.start()
-    for kind in list(_tails(1, rng)):
+    for kind in list(_tails(1)):
         for cl in run_until_killed(srv, rng, streams=1, max_orders=60, min_acked=5,
                                    kill_after=(0.05, 0.2)):
             acked += cl.acked
@@ -331,7 +327,7 @@ def test_torn_tail_is_cut_with_a_warning_and_nothing_acknowledged_is_lost(server
         d = DataDir(srv.data_dir)
         rec = recover(FileJournal(srv.data_dir), engine_for(srv))
         last_seg = d.segments()[-1][1]
-        tail = _tails(rec.last_seq + 1, rng)[kind]
+        tail = _tails(rec.last_seq + 1)[kind]
         with open(last_seg, "ab") as f:
             f.write(tail)
         size_with_tail = last_seg.stat().st_size
@@ -348,34 +344,3 @@ def test_torn_tail_is_cut_with_a_warning_and_nothing_acknowledged_is_lost(server
     finally:
         assert srv.stop() == 0
     check_recovery_agrees(srv)
-
-
-def test_damage_in_the_middle_of_the_journal_refuses_to_start(server_factory):
-    srv = server_factory("corrupt", config="[journal]\nfsync = true\n")
-    srv.start()
-    c = srv.rest()
-    for i in range(12):  # one frame each: sequential requests
-        r = c.place(exchange="TEST", contract="BTC/USDT", price_type="limit", entrust_bs="buy",
-                    entrust_price=f"{20000 + i}", entrust_vol="0.001")
-        assert r["code"] == "200"
-    srv.kill()
-    d = DataDir(srv.data_dir)
-    seg = d.segments()[-1][1]
-    frames = scan(seg.read_bytes()).frames
-    assert len(frames) > 6
-    damaged = bytearray(seg.read_bytes())
-    damaged[frames[3].offset + FRAME_HEADER_SIZE + 5] ^= 0x01  # inside an early payload
-    seg.write_bytes(bytes(damaged))
-
-    with pytest.raises(RuntimeError, match=r"exited with 4"):
-        srv.start(timeout=30)
-    log = " ".join(srv.logs().split())  # rich wraps long lines
-    assert "refusing to start: the journal is damaged" in log, log[-2000:]
-    assert "intact frames after it" in log, log[-2000:]
-    assert seg.read_bytes() == bytes(damaged), "a refused start must not modify the journal"
-
-    r = ceres_cli("verify", str(srv.data_dir), "--config", str(srv.config_path))
-    assert r.returncode != 0
-    assert "journal damaged" in " ".join((r.stdout + r.stderr).split()), r.stdout + r.stderr
-    r = ceres_cli("verify", str(srv.data_dir), "--full", "--config", str(srv.config_path))
-    assert r.returncode != 0

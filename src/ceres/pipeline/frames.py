@@ -20,8 +20,8 @@ Snapshot file::
     payload    MessagePack of ``engine.snapshot.engine_state``
     pcrc    4
 
-The header CRC lets a reader tell a damaged length field (corruption) from a frame that
-was cut short by a crash (a torn tail); see ``scan``.
+The header CRC lets a reader tell a damaged length field (damage) from a frame that was
+cut short by a crash (a torn tail); see ``scan``.
 """
 
 from __future__ import annotations
@@ -90,60 +90,57 @@ class ScanResult:
     torn: bool              # bytes after valid_end are a frame cut short by a crash
 
 
-def _valid_header_after(view: memoryview, start: int) -> int | None:
-    """Offset of the first intact frame header at or after ``start``, if any."""
-    data = view.obj if isinstance(view.obj, bytes) else bytes(view)
-    pos = data.find(FRAME_MAGIC, start)
-    while pos != -1 and pos + FRAME_HEADER_SIZE <= len(data):
-        (hcrc,) = _CRC.unpack_from(data, pos + _FRAME_HEAD.size)
-        if zlib.crc32(data[pos:pos + _FRAME_HEAD.size]) == hcrc:
-            return pos
-        pos = data.find(FRAME_MAGIC, pos + 1)
-    return None
+class JournalDamaged(JournalCorrupt):
+    """A complete frame fails its checks: bit rot or a bad disk, not a crash. ``offset``
+    is the frame's first byte; ``after_seq`` the last record before it (the point an
+    operator may cut the journal back to with ``ceres repair --truncate-after``)."""
+
+    def __init__(self, name: str, offset: int, after_seq: int, what: str) -> None:
+        super().__init__(f"{name}: {what} at byte {offset} (after seq {after_seq})")
+        self.name = name
+        self.offset = offset
+        self.after_seq = after_seq
 
 
-def scan(data: bytes, name: str = "journal") -> ScanResult:
-    """Split a segment's bytes into frames.
+def scan(data: bytes, name: str = "journal", after_seq: int = 0) -> ScanResult:
+    """Split a segment's bytes into frames (``after_seq``: the last record before them).
 
-    Damage at some offset is a *torn tail* (a final write cut short by a crash) when no
-    intact frame header follows it: then everything from the damage on is dropped. When
-    an intact header does follow, acknowledged data lies beyond the damage, and
-    :class:`JournalCorrupt` is raised instead: the operator must decide, Ceres won't.
+    A *torn* final write is what a crash leaves at the end: a header cut short, a frame
+    whose header is intact but whose bytes end before its length says, or zeros to the
+    end (a file extended but never written). Those bytes are reported (``torn``) so they
+    can be cut. Anything else that fails its checks is damage, wherever it is, and raises
+    :class:`JournalDamaged` naming the file, the byte and the sequence number: a complete
+    frame with a bad checksum may hold acknowledged records, so only the operator decides.
     """
     view = memoryview(data)
     size = len(data)
     frames: list[Frame] = []
     pos = 0
-
-    def damaged(why: str) -> ScanResult:
-        after = _valid_header_after(view, pos + 1)
-        if after is not None:
-            raise JournalCorrupt(f"{name}: {why} at byte {pos}, with intact frames after it "
-                                 f"(byte {after}); refusing to guess")
-        return ScanResult(frames, pos, True)
-
+    last = after_seq
     while pos < size:
         if size - pos < FRAME_HEADER_SIZE:
-            return damaged("incomplete frame header")
+            return ScanResult(frames, pos, True)
         head = view[pos:pos + _FRAME_HEAD.size]
         (hcrc,) = _CRC.unpack_from(view, pos + _FRAME_HEAD.size)
         if zlib.crc32(head) != hcrc:
-            return damaged("bad frame header checksum")
+            if data.count(0, pos) == size - pos:
+                return ScanResult(frames, pos, True)
+            raise JournalDamaged(name, pos, last, "damaged frame header")
         magic, length, first, count = _FRAME_HEAD.unpack(head)
         if magic != FRAME_MAGIC or length > MAX_FRAME_PAYLOAD:
-            return damaged("bad frame magic or length")
+            raise JournalDamaged(name, pos, last, "not a frame (magic or length)")
         start = pos + FRAME_HEADER_SIZE
         end = start + length + 4
         if end > size:
-            return damaged("frame longer than the file")
+            return ScanResult(frames, pos, True)
         payload = view[start:start + length]
         (pcrc,) = _CRC.unpack_from(view, start + length)
         if zlib.crc32(payload) != pcrc:
-            return damaged(f"bad payload checksum (seq {first})")
-        if frames and first != frames[-1].last_seq + 1:
-            raise JournalCorrupt(f"{name}: sequence gap at byte {pos}: "
-                                 f"{frames[-1].last_seq} then {first}")
+            raise JournalDamaged(name, pos, last, f"frame of seq {first}..{first + count - 1} fails its checksum")
+        if frames and first != last + 1:
+            raise JournalCorrupt(f"{name}: sequence gap at byte {pos}: {last} then {first}")
         frames.append(Frame(pos, end, first, count, payload))
+        last = first + count - 1
         pos = end
     return ScanResult(frames, pos, False)
 

@@ -110,3 +110,9 @@ class Journal(Protocol):
 
     def describe(self) -> str:
         """One line for logs and the banner (backend and location)."""
+
+    def truncate_after(self, seq: int) -> list[str]:
+        """The operator's repair (``ceres repair``, ownership held): drop every record
+        after ``seq`` and every snapshot after it. ``seq`` must end a frame (a batch is
+        kept or dropped whole) and lie in the retained journal, before any damage; else
+        ValueError saying which seqs are possible. Returns what was removed, one line each."""

@@ -16,6 +16,7 @@ from ceres.pipeline.frames import (
     FRAME_MAGIC,
     SNAP_HEADER_SIZE,
     JournalCorrupt,
+    JournalDamaged,
     decode_records,
     decode_snapshot,
     encode_frame,
@@ -87,15 +88,9 @@ def test_scan_many_frames_and_empty_input():
     assert empty.frames == [] and empty.valid_end == 0 and not empty.torn
 
 
-# --- torn tails: cut and reported ---------------------------------------------------------------
-def _tails() -> dict[str, bytes]:
+# --- torn tails: what a crash leaves at the end is cut and reported -----------------------------
+def _torn_tails() -> dict[str, bytes]:
     nxt = encode_frame(12, [(T0, place(12)), (T0, place(13))])
-    bad_payload = bytearray(nxt)
-    bad_payload[FRAME_HEADER_SIZE + 3] ^= 0x01
-    bad_pcrc = bytearray(nxt)
-    bad_pcrc[-1] ^= 0x80
-    bad_header = bytearray(nxt)
-    bad_header[9] ^= 0x01  # first-seq byte: header checksum fails
     return {
         "truncated header": nxt[:FRAME_HEADER_SIZE - 5],
         "magic only": FRAME_MAGIC,
@@ -103,17 +98,13 @@ def _tails() -> dict[str, bytes]:
         "missing payload crc": nxt[:-2],
         "zero-filled tail": b"\0" * 4096,
         "zero-filled header-sized": b"\0" * FRAME_HEADER_SIZE,
-        "bad payload crc on final frame": bytes(bad_payload),
-        "flipped payload crc on final frame": bytes(bad_pcrc),
-        "bad header on final frame": bytes(bad_header),
-        "garbage": bytes(range(7, 200)),
     }
 
 
-@pytest.mark.parametrize("kind", list(_tails()))
+@pytest.mark.parametrize("kind", list(_torn_tails()))
 def test_torn_tail_is_cut_and_reported(kind):
     intact, spans = frames_of([2, 4, 5])
-    data = intact + _tails()[kind]
+    data = intact + _torn_tails()[kind]
     result = scan(data, "seg")
     assert result.torn
     assert result.valid_end == len(intact)
@@ -126,9 +117,36 @@ def test_torn_first_and_only_frame():
     assert result.torn and result.frames == [] and result.valid_end == 0
 
 
-# --- corruption in the middle: refuse -----------------------------------------------------------
+# --- damage: a complete frame that fails its checks stops everything, wherever it is ------------
+def _damaged_tails() -> dict[str, tuple[bytes, str]]:
+    nxt = encode_frame(12, [(T0, place(12)), (T0, place(13))])
+    bad_payload = bytearray(nxt)
+    bad_payload[FRAME_HEADER_SIZE + 3] ^= 0x01
+    bad_pcrc = bytearray(nxt)
+    bad_pcrc[-1] ^= 0x80
+    bad_header = bytearray(nxt)
+    bad_header[9] ^= 0x01  # first-seq byte: header checksum fails
+    return {
+        "bad payload on the final frame": (bytes(bad_payload), "seq 12..13 fails its checksum"),
+        "bad payload crc on the final frame": (bytes(bad_pcrc), "seq 12..13 fails its checksum"),
+        "bad header on the final frame": (bytes(bad_header), "damaged frame header"),
+        "garbage": (bytes(range(7, 200)), "damaged frame header"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_damaged_tails()))
+def test_a_damaged_final_frame_is_damage_not_a_torn_write(kind):
+    intact, _ = frames_of([2, 4, 5])
+    tail, what = _damaged_tails()[kind]
+    with pytest.raises(JournalDamaged, match=what) as info:
+        scan(intact + tail, "seg-9")
+    assert (info.value.name, info.value.offset, info.value.after_seq) == ("seg-9", len(intact), 11)
+    assert str(info.value).startswith("seg-9: ")
+    assert f"at byte {len(intact)} (after seq 11)" in str(info.value)
+
+
 @pytest.mark.parametrize("where", ["magic", "length", "first seq", "header crc", "payload", "payload crc"])
-def test_damage_before_intact_frames_raises(where):
+def test_damage_in_a_middle_frame_names_file_byte_and_seq(where):
     data, spans = frames_of([3, 3, 3, 3])
     start, end, _ = spans[1]
     offset = {"magic": start, "length": start + 5, "first seq": start + 8,
@@ -136,10 +154,18 @@ def test_damage_before_intact_frames_raises(where):
               "payload crc": end - 2}[where]
     damaged = bytearray(data)
     damaged[offset] ^= 0x10
-    with pytest.raises(JournalCorrupt, match="intact frames after it") as info:
+    with pytest.raises(JournalDamaged) as info:
         scan(bytes(damaged), "seg-7")
-    assert "seg-7" in str(info.value)
-    assert f"at byte {start}" in str(info.value)
+    assert (info.value.name, info.value.offset, info.value.after_seq) == ("seg-7", start, 3)
+    assert str(info.value).startswith("seg-7: ") and f"at byte {start} (after seq 3)" in str(info.value)
+
+
+def test_after_seq_names_records_of_earlier_segments():
+    data, _ = frames_of([2, 2], first=41)
+    damaged = bytearray(data)
+    damaged[-1] ^= 0x01
+    with pytest.raises(JournalDamaged, match=r"after seq 42\)"):
+        scan(bytes(damaged), "seg", after_seq=40)
 
 
 def test_garbage_between_frames_raises():
@@ -177,20 +203,17 @@ def test_any_cut_keeps_exactly_the_whole_frames(sizes, data):
 
 @settings(max_examples=150, deadline=None)
 @given(sizes=SIZES, data=st.data())
-def test_any_flipped_byte_is_torn_in_the_last_frame_and_corrupt_elsewhere(sizes, data):
+def test_any_flipped_bit_in_any_frame_is_damage_at_that_frame(sizes, data):
     blob, spans = frames_of(sizes)
     offset = data.draw(st.integers(0, len(blob) - 1))
     bit = data.draw(st.integers(0, 7))
     damaged = bytearray(blob)
     damaged[offset] ^= 1 << bit
     index = next(i for i, s in enumerate(spans) if s[0] <= offset < s[1])
-    if index == len(spans) - 1:
-        result = scan(bytes(damaged))
-        assert result.torn and result.valid_end == spans[-1][0]
-        assert len(result.frames) == len(spans) - 1
-    else:
-        with pytest.raises(JournalCorrupt):
-            scan(bytes(damaged))
+    with pytest.raises(JournalDamaged) as info:
+        scan(bytes(damaged))
+    assert info.value.offset == spans[index][0]
+    assert info.value.after_seq == spans[index][2] - 1
 
 
 # --- snapshots ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from ceres.domain import commands as C
 from ceres.engine.snapshot import engine_state
 from ceres.journal.file import FileJournal
-from ceres.pipeline.frames import JournalCorrupt, JournalGap, encode_frame, encode_snapshot, scan
+from ceres.pipeline.frames import JournalCorrupt, JournalDamaged, JournalGap, encode_frame, encode_snapshot, scan
 from ceres.pipeline.recovery import recover
 from journal_helpers import T0, build_dir, flip_byte, make_engine
 
@@ -117,17 +117,57 @@ def test_torn_tail_is_reported_by_recovery_and_cut_by_the_writer(tmp_path, tail)
     assert rec.engine.state_hash() == b.final_hash
 
 
-def test_torn_final_frame_with_bad_checksum_loses_only_that_frame(tmp_path):
+def test_a_damaged_final_frame_refuses_to_start_and_cuts_nothing(tmp_path):
+    """A complete last frame with a bad checksum is not a torn write: it may hold
+    acknowledged records, so recovery stops and names it (the operator may repair)."""
     b = build_dir(tmp_path / "data", n=50, batch=5)
     last = b.data_dir.segments()[-1][1]
-    flip_byte(last, last.stat().st_size - 10)  # inside the last frame's payload
+    size = last.stat().st_size
+    flip_byte(last, size - 10)  # inside the last frame's payload
+    with pytest.raises(JournalDamaged, match=r"seq 46\.\.50 fails its checksum at byte \d+ \(after seq 45\)") as info:
+        recover(b.journal, make_engine)
+    assert str(last) in str(info.value) and info.value.after_seq == 45
+    with pytest.raises(JournalDamaged):
+        b.journal.open_writer(46)  # the writer never cuts damage either
+    assert last.stat().st_size == size
+
+
+def test_repair_truncates_after_the_last_good_record_and_recovery_resumes(tmp_path):
+    b = build_dir(tmp_path / "data", n=50, batch=5, snapshots=(20, 48), rolls=(31,))
+    seg = b.data_dir.segments()[0][1]
+    frames = scan(seg.read_bytes()).frames
+    flip_byte(seg, frames[3].offset + 30)  # seq 16..20 damaged
+    with pytest.raises(JournalDamaged) as info:
+        recover(b.journal, make_engine, use_snapshots=False)
+    assert info.value.after_seq == 15
+    with pytest.raises(ValueError, match=r"inside a batch of seq 11\.\.15"):
+        b.journal.truncate_after(12)
+    with pytest.raises(ValueError, match="intact records only up to seq 15"):
+        b.journal.truncate_after(20)
+    removed = b.journal.truncate_after(15)
+    assert any("00000000000000000031.wal" in line for line in removed)
+    assert any(".snap" in line for line in removed)  # the snapshots at 20 and 48 go too
+    assert b.journal.snapshots.seqs() == []
     rec = recover(b.journal, make_engine)
-    assert rec.last_seq == 45 and rec.torn_bytes > 0
+    assert rec.last_seq == 15
+    assert rec.engine.state_hash() == _replayed(b, 15).state_hash()
+
+
+def test_repair_never_removes_the_only_starting_point(tmp_path):
+    b = build_dir(tmp_path / "data", n=60, snapshots=(30,), rolls=(31,))
+    b.data_dir.segments()[0][1].unlink()  # pruned: the journal holds the records after 30
+    with pytest.raises(ValueError, match="no snapshot between 30 and 29"):
+        b.journal.truncate_after(29)
+    b.journal.truncate_after(30)  # back to the snapshot itself: allowed
+    assert recover(b.journal, make_engine).last_seq == 30
+
+
+def _replayed(b, upto: int):
     expected = make_engine()
-    for seq, now, cmd in b.records[:45]:
+    for seq, now, cmd in b.records[:upto]:
         expected.apply(cmd, seq, now)
     expected.take_events()
-    assert rec.engine.state_hash() == expected.state_hash()
+    return expected
 
 
 def test_writer_appends_cleanly_after_a_repaired_tail(tmp_path):
@@ -144,11 +184,11 @@ def test_writer_appends_cleanly_after_a_repaired_tail(tmp_path):
     assert "carol" in rec2.engine.products
 
 
-def test_torn_data_in_a_segment_that_is_not_the_last_is_corruption(tmp_path):
+def test_torn_data_in_a_segment_that_is_not_the_last_is_damage(tmp_path):
     b = build_dir(tmp_path / "data", n=60, rolls=(31,))
     first = b.data_dir.segments()[0][1]
     _append(first, b"\0" * 64)
-    with pytest.raises(JournalCorrupt, match="not the last segment"):
+    with pytest.raises(JournalDamaged, match=r"not the last at byte \d+ \(after seq 30\)"):
         recover(b.journal, make_engine)
 
 
@@ -159,7 +199,7 @@ def test_damage_in_an_early_frame_refuses_to_start(tmp_path):
     frames = scan(seg.read_bytes()).frames
     size_before = seg.stat().st_size
     flip_byte(seg, frames[1].offset + 30)
-    with pytest.raises(JournalCorrupt, match="intact frames after it") as info:
+    with pytest.raises(JournalDamaged, match=r"seq 6\.\.10 fails its checksum") as info:
         recover(b.journal, make_engine)  # even though the snapshot covers that frame
     assert str(seg) in str(info.value)
     assert seg.stat().st_size == size_before  # nothing was cut

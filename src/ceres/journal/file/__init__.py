@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from ceres.journal.file import repair
 from ceres.journal.file.group_commit import GroupCommitter
 from ceres.journal.file.lock import FileOwnership
 from ceres.journal.file.reader import FileReader
@@ -55,6 +56,10 @@ class FileJournal:
         if tail[1] < size:
             os.truncate(path, tail[1])
         return size - tail[1]
+
+
+    def truncate_after(self, seq: int) -> list[str]:
+        return repair.truncate_after(self.dir, seq)
 
 
 class Settings(Protocol):

@@ -1,10 +1,11 @@
 """Reading the file journal: segments in order, each split into frames by
 ``pipeline.frames.scan``.
 
-Damage in the middle of a segment, or anywhere in a segment that is not the last, raises
-:class:`~ceres.pipeline.frames.JournalCorrupt` naming the file and byte offset. A final
-write cut short by a crash (a torn tail: damage with no intact frame after it, at the end
-of the last segment) is skipped; ``torn_bytes`` says how long it was and ``tail`` where
+A frame that fails its checks, anywhere, raises
+:class:`~ceres.pipeline.frames.JournalDamaged` naming the file, byte offset and the last
+good sequence number (see ``pipeline.frames.scan``); so does a write cut short in a
+segment that is not the last. A final write cut short by a crash at the end of the last
+segment (a torn tail) is skipped; ``torn_bytes`` says how long it was and ``tail`` where
 the last segment's valid frames end, so the writer can cut it before appending.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ceres.journal.file.segments import DataDir
-from ceres.pipeline.frames import Frame, JournalCorrupt, scan
+from ceres.pipeline.frames import Frame, JournalDamaged, scan
 from ceres.pipeline.journal import Progress
 
 
@@ -28,13 +29,14 @@ class FileReader:
         self.torn_bytes = 0
         segments = self.dir.segments()
         total = len(segments)
-        for index, (_, path) in enumerate(segments):
+        for index, (first, path) in enumerate(segments):
             data = path.read_bytes()
-            result = scan(data, str(path))
+            result = scan(data, str(path), first - 1)
             if result.torn:
                 if index != total - 1:
-                    raise JournalCorrupt(f"{path}: damaged at byte {result.valid_end}, and it is "
-                                         "not the last segment")
+                    last = result.frames[-1].last_seq if result.frames else first - 1
+                    raise JournalDamaged(str(path), result.valid_end, last,
+                                         "a write cut short in a segment that is not the last")
                 self.torn_bytes = len(data) - result.valid_end
             if index == total - 1:
                 self.tail = (path, result.valid_end)
