@@ -6,8 +6,11 @@ one lot is 10 minor units and fees and margins round), an inverse perpetual (``I
 notionals floored), both with a 60 s funding interval, and a linear dated contract
 (``LDATED``) that expires 200 s after T0. Funds are finite (some orders are refused),
 prices stay near 1000 ticks, mark moves of up to +-12% liquidate the high levers, TP/SL
-are sometimes on the wrong side. Operations are single engine commands except the fund
-moves (deposit + transfer to the contract account, transfer back + withdraw).
+are sometimes on the wrong side; "far" orders rest 2-15% away from the middle, so closes
+and liquidations into them lose more than the margins (insurance fund, ADL). Operations
+are single engine commands except the fund moves (deposit + transfer to the contract
+account, transfer back + withdraw) and "pair" (two products opening opposite positions
+at one price, so positions exist).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ MID = 1000                                   # ticks, every contract
 LEVERS = (1, 2, 3, 5, 10, 20, 50, 100, 0, 101)
 FUND_CAP = {"USDT": 400_000, "BTC": 6_000_000}
 KINDS = ["open"] * 10 + ["close"] * 6 + ["cancel"] * 3 + ["index"] * 3 + ["rate", "tick", "tick",
-                                                                         "fund", "out"]
+                                                                         "fund", "out", "pair", "pair",
+                                                                         "far", "far"]
 DTS = (1, 5, 1_000, 20_000, 60_000, 120_000)
 
 
@@ -89,6 +93,21 @@ def draw_op(data: st.DataObject, eng: Engine, known_oids: list[int]) -> tuple:
         elif target != "none":
             rule = 1 if target == "time" else 2
         return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 2, 1, 0, 0, deal, rule))
+    if kind == "pair":  # two products open opposite positions at one price: a sure trade
+        contract = data.draw(st.sampled_from(CONTRACTS), label="contract")
+        other = data.draw(st.sampled_from([q for q in PRODUCTS if q != p]), label="other")
+        side, price, vol = data.draw(st.sampled_from([1, 2]), label="side"), _price(data), data.draw(
+            st.integers(1, 8), label="vol")
+        levers = [data.draw(st.sampled_from(LEVERS[:-2]), label="lever") for _ in range(2)]
+        return ("pair", C.Place(p, "TEST", contract, side, 1, price, vol, "", 1, levers[0]),
+                C.Place(other, "TEST", contract, 3 - side, 1, price, vol, "", 1, levers[1]))
+    if kind == "far":  # resting liquidity far from the middle: closes into it lose beyond margins
+        contract = data.draw(st.sampled_from(CONTRACTS), label="contract")
+        side = data.draw(st.sampled_from([1, 2]), label="side")
+        away = data.draw(st.integers(20, 150), label="away")
+        fdir = data.draw(st.sampled_from([1, 1, 2]), label="fdir")
+        return ("place", C.Place(p, "TEST", contract, side, 1, MID - away if side == 1 else MID + away,
+                                 data.draw(st.integers(1, 12), label="vol"), "", fdir, 1, 0, 0, 0, 1))
     if kind == "cancel":
         pool = [*known_oids[-20:], 123456789]
         n = data.draw(st.integers(1, 3), label="n_ids")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ceres.domain.secret import Secret
+from ceres.domain.secret import StoredSecret
 
 
 class Command(msgspec.Struct, array_like=True, tag=True, frozen=True, gc=False):
@@ -57,12 +57,16 @@ class CreateProduct(Command, tag="product", frozen=True):
 
 
 class CreateKey(Command, tag="key", frozen=True):
-    """``secret`` is generated outside the engine (randomness) and journaled here."""
+    """``secret`` is generated and sealed outside the engine (randomness, keys) and
+    journaled here as a :class:`~ceres.domain.secret.SealedSecret`; journals written
+    before sealing hold a plain :class:`~ceres.domain.secret.Secret`."""
 
     product: str
     api_key: str
-    secret: Secret
+    secret: StoredSecret
     permissions: int
+    require_timestamp: bool = False
+    allow_ips: tuple[str, ...] = ()  # normalized CIDRs (``10.0.0.0/8``, ``127.0.0.2/32``); () = any
 
     def __repr__(self) -> str:
         return f"CreateKey(product={self.product!r}, api_key={self.api_key!r}, secret=***)"
@@ -72,12 +76,23 @@ class RevokeKey(Command, tag="revoke", frozen=True):
     api_key: str
 
 
+class SetKey(Command, tag="setkey", frozen=True):
+    """Change a key's protections; None leaves a setting as it is (``allow_ips=()``: any
+    address)."""
+
+    api_key: str
+    require_timestamp: bool | None = None
+    allow_ips: tuple[str, ...] | None = None
+
+
 class Deposit(Command, tag="deposit", frozen=True):
-    """Credit the product's settlement account (type 2)."""
+    """Credit the product's settlement account (type 2). ``topup``: the liquidity simulator
+    funding its own product (counted apart from deposits in the money audit)."""
 
     product: str
     currency: str
     amount: int
+    topup: bool = False
 
 
 class Withdraw(Command, tag="withdraw", frozen=True):
@@ -124,7 +139,7 @@ class Tick(Command, tag="tick", frozen=True):
 
 
 ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
-               | SetIndex | SetFundingRate | Tick)
+               | SetIndex | SetFundingRate | Tick | SetKey)
 
 __all__ = [
     "ANY_COMMAND",
@@ -137,6 +152,7 @@ __all__ = [
     "RevokeKey",
     "SetFundingRate",
     "SetIndex",
+    "SetKey",
     "Tick",
     "Transfer",
     "Withdraw",

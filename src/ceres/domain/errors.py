@@ -50,6 +50,10 @@ class ErrorCode(Enum):
     AMOUNT_OFF_GRID = ("40019", 200, "amount has more decimals than the currency allows")
     PAYLOAD_TOO_LARGE = ("40020", 413, "request body or message over 64 KiB")
     ALREADY_EXISTS = ("40021", 200, "already exists")
+    REQUEST_TIMEOUT = ("40022", 408, "request not received in time")
+    HEADER_TOO_LARGE = ("40023", 431, "request line or header too large")
+    MALFORMED_REQUEST = ("40024", 400, "malformed HTTP request")
+    TLS_REQUIRED = ("40025", 400, "this port speaks TLS: use https:// or wss://")
     # --- 401xx authentication -------------------------------------------------------
     AUTH_MISSING = ("40101", 401, "api_key and sign are required")
     AUTH_UNKNOWN_KEY = ("40102", 401, "unknown api_key")
@@ -58,8 +62,10 @@ class ErrorCode(Enum):
     AUTH_TIMESTAMP_WINDOW = ("40105", 401, "timestamp outside the accepted window")
     AUTH_REPLAY = ("40106", 401, "request replayed (same sign seen inside the window)")
     AUTH_TIMESTAMP_REQUIRED = ("40107", 401, "timestamp is required")
+    AUTH_ADDRESS_NOT_ALLOWED = ("40108", 401, "this api_key may not be used from this address")
     # --- 403xx permission -----------------------------------------------------------
     PERMISSION_DENIED = ("40301", 200, "this api_key may not do that")
+    ORIGIN_NOT_ALLOWED = ("40302", 403, "WebSocket connections from this Origin are not allowed")
     # --- 404xx not found ------------------------------------------------------------
     NOT_FOUND = ("404", 404, "not found")
     UNKNOWN_EXCHANGE = ("40401", 200, "unknown exchange")
@@ -76,8 +82,10 @@ class ErrorCode(Enum):
     INSTRUMENT_NOT_TRADING = ("42002", 200, "instrument is not trading")
     # --- 429 / 5xx ------------------------------------------------------------------
     RATE_LIMITED = ("429", 429, "rate limited")
+    TOO_MANY_CONNECTIONS = ("42901", 429, "too many connections")
     INTERNAL = ("500", 500, "internal error")
-    JOURNAL_FAILURE = ("50001", 500, "journal write failed; the command was not applied")
+    JOURNAL_FAILURE = ("50001", 503, "the journal cannot write now (disk full or failing); not applied, retry later")
+    HISTORY_UNAVAILABLE = ("50002", 503, "the history store cannot write now; history is unavailable, retry later")
     BUSY = ("503", 503, "server busy")
 
     def __init__(self, code: str, http_status: int, default_message: str) -> None:

@@ -2,15 +2,20 @@
 
 :class:`ContractState` holds positions (also indexed per product, contract and side, in
 opening order, for the close rules), index prices, last trade prices, funding rates and
-times, expired contracts, the insurance fund per (venue, currency), and the trigger heaps
-(managed by ``engine.marks``). Its snapshot form is in ``engine.snapshot``; the trigger
-heaps are rebuilt from the positions.
+times, expired contracts, the insurance fund per (venue, currency; never negative), and the
+trigger heaps (managed by ``engine.marks``). Its snapshot form is in ``engine.snapshot``;
+the trigger heaps are rebuilt from the positions.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ceres.domain.instruments import Instrument
 from ceres.engine.positions import Position
+
+if TYPE_CHECKING:
+    from ceres.engine.ledger import Ledger
 
 Key = tuple[str, str]
 TriggerEntry = tuple[int, int, int]  # (signed trigger price, deal id, trigger kind)
@@ -48,7 +53,14 @@ class ContractState:
         if not held:
             del self.holdings[key]
 
-    def add_insurance(self, inst: Instrument, amount: int) -> None:
-        """Book ``amount`` (negative: a deficit covered) to the venue's insurance fund."""
+    def add_insurance(self, inst: Instrument, amount: int, ledger: Ledger) -> None:
+        """Book ``amount`` to the venue's insurance fund (negative: a deficit it covers).
+        The fund never goes below zero: a draw beyond what it holds is paid in by the venue
+        (``Ledger.cover``); the trading rules keep such draws to the cases ADL cannot
+        prevent (``engine.liquidation``)."""
         key = (inst.exchange, inst.settle)
-        self.insurance[key] = self.insurance.get(key, 0) + amount
+        fund = self.insurance.get(key, 0) + amount
+        if fund < 0:
+            ledger.cover(inst.exchange, inst.settle, -fund)
+            fund = 0
+        self.insurance[key] = fund

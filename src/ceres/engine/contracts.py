@@ -16,9 +16,10 @@ first) or RISK (nearest liquidation first) spreads the volume over the product's
 positions on that side, one order per position. Closing more than is open (minus what
 other close orders already reserve) is CLOSE_EXCEEDS_POSITION. A closing fill releases
 its share of margin and credits ``PnL - fee``; a loss beyond the margin is capped there
-and the rest is charged to the venue's insurance fund (isolated margin).
+and the rest is charged to the venue's insurance fund (isolated margin), which never goes
+negative (``ContractState.add_insurance``).
 
-A liquidation (``engine.triggers``) closes like any closing order, except that the
+A liquidation (``engine.liquidation``) closes like any closing order, except that the
 position's remaining margin goes to the insurance fund. Mark price and trigger heaps are
 in ``engine.marks``, firing them in ``engine.triggers``; funding and expiry in
 ``engine.funding``. Both ``open_`` and ``close`` decide everything that can refuse the
@@ -213,13 +214,19 @@ def _risk_key(pos: Position) -> int:
     return -pos.force if pos.side == LONG else pos.force
 
 
-def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> None:
+def fill(state: State, maker: Order, taker: Order, price: int, lots: int, priced: bool = True) -> None:
+    """One fill between two contract orders: fees, both sides' positions and PnL, order
+    events, the trade. ``priced`` False: an ADL execution (``engine.liquidation``), with no
+    fee and no new last price."""
     mspec, tspec = maker.spec, taker.spec
     inst = mspec.inst
     n = inst.notional(lots, price)
-    fee_m = spot.charge(maker, n, True)
-    fee_t = spot.charge(taker, n, False)
-    state.ledger.collect_fee(inst.exchange, inst.settle, fee_m + fee_t)
+    if priced:
+        fee_m = spot.charge(maker, n, True)
+        fee_t = spot.charge(taker, n, False)
+        state.ledger.collect_fee(inst.exchange, inst.settle, fee_m + fee_t)
+    else:
+        fee_m = fee_t = 0
     dealt = price * lots
     for order, fee in ((maker, fee_m), (taker, fee_t)):
         opening = order.spec.fdir == OPEN
@@ -235,7 +242,8 @@ def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> Non
         state.order_event(order, FILL, lots, price)
     if mspec.fdir == OPEN:
         pending_event(state, maker)  # the resting order's remaining margin changed
-    state.contracts.last[inst.exchange, inst.contract] = price
+    if priced:
+        state.contracts.last[inst.exchange, inst.contract] = price
     state.events.append(TradeEvent(state.ids.next(state.now), state.now, inst, price, lots, tspec.side,
                                    mspec, tspec, fee_m, fee_t, state.seq, maker.deal_id, taker.deal_id))
 
@@ -275,7 +283,7 @@ def _close_fill(state: State, order: Order, lots: int, n: int, fee: int) -> None
     pos.realized += gain
     delta = gain - fee
     if order.spec.oid in cs.liquidating or mp + delta < 0:
-        cs.add_insurance(inst, mp + delta)  # liquidation: the rest of the margin; else the deficit
+        cs.add_insurance(inst, mp + delta, state.ledger)  # liquidation: the rest of the margin; else the deficit
         pos.bal.spend(mp)
     else:
         pos.bal.settle(-delta, mp)

@@ -26,11 +26,12 @@ from ceres.domain.enums import AccountType, FutureDir, OrderStatus, PriceType, R
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import Event
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
-from ceres.domain.secret import Secret, secret_enc_hook
+from ceres.domain.secret import SECRET_CHARS, TAG_BYTES, SealedSecret, Secret, secret_enc_hook
 from ceres.engine import contracts, funding, lifetime, spot, triggers
+from ceres.engine.audit import audit
+from ceres.engine.key_rules import check_networks
 from ceres.engine.ledger import ApiKey, Product
 from ceres.engine.orders import Order
-from ceres.engine.positions import pool_term
 from ceres.engine.snapshot import engine_state
 from ceres.engine.state import State
 
@@ -69,6 +70,7 @@ class Engine(State):
             C.CreateProduct: self._create_product,
             C.CreateKey: self._create_key,
             C.RevokeKey: self._revoke_key,
+            C.SetKey: self._set_key,
             C.Deposit: self._deposit,
             C.Withdraw: self._withdraw,
             C.Transfer: self._transfer,
@@ -95,6 +97,21 @@ class Engine(State):
                                   "changed state") from exc
             self.seq, self.now = prev_seq, prev_now
             raise
+
+    def adopt(self, other: Engine) -> None:
+        """Take over ``other``'s state, keeping this object and its top-level containers
+        (whoever holds ``engine`` or ``engine.keys`` sees the new state). Used to rewind
+        to the durable journal after a failed write: ``other`` is a fresh recovery."""
+        mine = self.__dict__
+        for name, value in vars(other).items():
+            if name == "_handlers":
+                continue
+            held = mine.get(name)
+            if isinstance(held, (dict, set)) and type(held) is type(value):
+                held.clear()
+                held.update(value)
+            else:
+                mine[name] = value
 
     def take_events(self) -> list[Event]:
         """Hand over the events of the last command(s)."""
@@ -194,20 +211,39 @@ class Engine(State):
         product = self.product(cmd.product)
         if len(cmd.api_key) != 16 or not cmd.api_key.isalnum() or not cmd.api_key.isascii():
             raise CeresError(ErrorCode.INVALID_VALUE, "api_key must be 16 letters or digits", "api_key")
-        if len(cmd.secret) != 32:
+        stored = cmd.secret  # sealed at the edge; plain in journals from before sealing
+        chars = 0
+        if isinstance(stored, SealedSecret):
+            chars = len(stored.ciphertext) - TAG_BYTES
+        elif isinstance(stored, str):
+            stored, chars = Secret(stored), len(stored)
+        if chars != SECRET_CHARS:
             raise CeresError(ErrorCode.INVALID_VALUE, "secret must be 32 characters", "secret")
         if cmd.api_key in self.keys:
             raise CeresError(ErrorCode.ALREADY_EXISTS, "api_key already exists", "api_key")
         if not cmd.permissions:
             raise CeresError(ErrorCode.INVALID_VALUE, "at least one permission", "permissions")
-        self.keys[cmd.api_key] = ApiKey(cmd.api_key, Secret(cmd.secret), product,
-                                        cmd.permissions, self.now)
+        check_networks(cmd.allow_ips)
+        self.keys[cmd.api_key] = ApiKey(cmd.api_key, stored, product, cmd.permissions, self.now,
+                                        require_timestamp=cmd.require_timestamp, allow_ips=cmd.allow_ips)
 
     def _revoke_key(self, cmd: C.RevokeKey) -> None:
         key = self.keys.get(cmd.api_key)
         if key is None:
             raise CeresError(ErrorCode.UNKNOWN_KEY, f"unknown api_key {cmd.api_key!r}", "api_key")
         key.revoked = True
+
+    def _set_key(self, cmd: C.SetKey) -> None:
+        key = self.keys.get(cmd.api_key)
+        if key is None:
+            raise CeresError(ErrorCode.UNKNOWN_KEY, f"unknown api_key {cmd.api_key!r}", "api_key")
+        if key.revoked:
+            raise CeresError(ErrorCode.INVALID_VALUE, f"api_key {cmd.api_key} is revoked", "api_key")
+        if cmd.allow_ips is not None:
+            check_networks(cmd.allow_ips)
+            key.allow_ips = cmd.allow_ips
+        if cmd.require_timestamp is not None:
+            key.require_timestamp = cmd.require_timestamp
 
     def _check_amount(self, currency: str, amount: int) -> None:
         if currency not in self.currencies:
@@ -224,7 +260,7 @@ class Engine(State):
             raise CeresError(ErrorCode.INVALID_VALUE,
                              f"total {cmd.currency} in the venue would exceed 2^63-1 minor units", "amount")
         bal = product.account("", SETTLEMENT).bal(cmd.currency)
-        self.ledger.deposit(bal, cmd.currency, cmd.amount)
+        self.ledger.deposit(bal, cmd.currency, cmd.amount, cmd.topup)
         return bal.total
 
     def _withdraw(self, cmd: C.Withdraw) -> int:
@@ -279,12 +315,10 @@ class Engine(State):
                 closing[order.deal_id] = closing.get(order.deal_id, 0) + order.vol - order.filled
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PART_FILLED):
                 problems.append(f"open order {order.oid} has status {order.status}")
-        held: dict[str, int] = {}
         interest: dict[tuple[str, str], int] = {}
         for pos in self.contracts.positions.values():
             frozen[id(pos.bal)] = frozen.get(id(pos.bal), 0) + pos.margin
             inst = pos.inst
-            held[inst.settle] = held.get(inst.settle, 0) + pool_term(inst, pos.side, pos.cost)
             interest[inst.key] = interest.get(inst.key, 0) + (pos.vol if pos.side == 1 else -pos.vol)
             if pos.vol <= 0 or pos.cost < 0 or pos.margin < 0:
                 problems.append(f"position {pos.deal_id}: vol {pos.vol} cost {pos.cost} margin {pos.margin}")
@@ -303,9 +337,11 @@ class Engine(State):
                 if acc.type in _ACCOUNT_TYPES and bal.frozen != frozen.get(id(bal), 0):
                     problems.append(f"{product.name} {acc.venue}/{acc.type} {cur}: frozen {bal.frozen} "
                                     f"!= open orders and margins {frozen.get(id(bal), 0)}")
-        for (_, cur), amount in self.contracts.insurance.items():
-            held[cur] = held.get(cur, 0) + amount
-        problems += self.ledger.check(self.products, held)
+        problems += [f"insurance fund {venue} {cur} is negative: {amount}"
+                     for (venue, cur), amount in sorted(self.contracts.insurance.items()) if amount < 0]
+        problems += self.ledger.check(self.products)
+        problems += [f"conservation {cur}: held {a.held} != net deposits {a.net_deposits}"
+                     for cur, a in audit(self).items() if not a.ok]
         return problems
 
     def state_hash(self) -> str:

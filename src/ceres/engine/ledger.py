@@ -14,10 +14,13 @@ a balance or the fee account (a unit test reads the engine's source to keep it s
 check availability first: these methods do not refuse, so a command that fails its checks
 has changed nothing.
 
-Conservation (``Ledger.check``): for every currency, the sum of all balance totals plus
-fees collected (plus margin held in positions, the open-PnL pool and the insurance fund,
-passed in by the engine) equals deposits minus withdrawals. No total or frozen is ever
-negative and frozen never exceeds total.
+Totals per currency for the audit (``engine.audit``): deposits, withdrawals, simulator
+top-ups (a ``Deposit`` flagged ``topup``) and what the venue paid in to cover a loss the
+insurance fund could not (``cover``); ``net_deposits`` is their balance (deposits + top-ups
++ covered - withdrawals, plus whatever a snapshot from before these totals carried).
+Conservation (``engine.audit``): for every currency, the sum of all balance totals plus fees
+collected, the insurance fund and the open-PnL pool equals ``net_deposits``.
+``Ledger.check``: no total or frozen is ever negative and frozen never exceeds total.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ceres.domain.enums import AccountType
-from ceres.domain.secret import Secret
+from ceres.domain.secret import StoredSecret
 
 if TYPE_CHECKING:
     from ceres.engine.orders import Order
@@ -112,16 +115,26 @@ class Account:
 
 
 class ApiKey:
-    __slots__ = ("api_key", "created", "permissions", "product", "revoked", "secret")
+    """An API key. ``secret`` is sealed (opaque: the authenticator unseals it), or plain
+    for keys created before sealing and not sealed since (``ceres keys seal``).
+    ``require_timestamp``: every request (and handshake) must carry a signed, fresh
+    ``timestamp``; ``allow_ips``: the networks (normalized CIDR text) it may be used from,
+    empty = any address."""
 
-    def __init__(self, api_key: str, secret: Secret, product: Product, permissions: int,
-                 created: int, revoked: bool = False) -> None:
+    __slots__ = ("allow_ips", "api_key", "created", "permissions", "product", "require_timestamp", "revoked",
+                 "secret")
+
+    def __init__(self, api_key: str, secret: StoredSecret, product: Product, permissions: int,
+                 created: int, revoked: bool = False, require_timestamp: bool = False,
+                 allow_ips: tuple[str, ...] = ()) -> None:
         self.api_key = api_key
         self.secret = secret
         self.product = product
         self.permissions = permissions
         self.created = created
         self.revoked = revoked
+        self.require_timestamp = require_timestamp
+        self.allow_ips = allow_ips
 
     def __repr__(self) -> str:
         return f"ApiKey({self.api_key!r}, product={self.product.name!r}, secret=***)"
@@ -162,13 +175,19 @@ class Product:
 
 
 class Ledger:
-    """Cross-product totals: fees collected per (venue, currency) and net deposits."""
+    """Cross-product totals: fees collected per (venue, currency), money in and out per
+    currency (deposits, withdrawals, simulator top-ups, their net) and the venue's cover of
+    insurance shortfalls per (venue, currency)."""
 
-    __slots__ = ("fees", "net_deposits")
+    __slots__ = ("covered", "deposits", "fees", "net_deposits", "topups", "withdrawals")
 
     def __init__(self) -> None:
         self.fees: dict[tuple[str, str], int] = {}
         self.net_deposits: dict[str, int] = {}
+        self.deposits: dict[str, int] = {}
+        self.withdrawals: dict[str, int] = {}
+        self.topups: dict[str, int] = {}
+        self.covered: dict[tuple[str, str], int] = {}
 
     def collect_fee(self, venue: str, currency: str, amount: int) -> None:
         """Book a fee (negative: a rebate paid out) to the venue's fee account."""
@@ -176,41 +195,59 @@ class Ledger:
         key = (venue, currency)
         fees[key] = fees.get(key, 0) + amount
 
-    def deposit(self, bal: Balance, currency: str, amount: int) -> None:
+    def deposit(self, bal: Balance, currency: str, amount: int, topup: bool = False) -> None:
+        """Money in: a deposit, or (``topup``) the liquidity simulator funding itself."""
         bal.credit(amount)
+        flow = self.topups if topup else self.deposits
+        flow[currency] = flow.get(currency, 0) + amount
         self.net_deposits[currency] = self.net_deposits.get(currency, 0) + amount
 
     def withdraw(self, bal: Balance, currency: str, amount: int) -> None:
         bal.debit(amount)
+        self.withdrawals[currency] = self.withdrawals.get(currency, 0) + amount
         self.net_deposits[currency] = self.net_deposits.get(currency, 0) - amount
+
+    def cover(self, venue: str, currency: str, amount: int) -> None:
+        """The venue pays in ``amount`` to cover a loss its insurance fund could not."""
+        key = (venue, currency)
+        self.covered[key] = self.covered.get(key, 0) + amount
+        self.net_deposits[currency] = self.net_deposits.get(currency, 0) + amount
 
     @staticmethod
     def transfer(src: Balance, dst: Balance, amount: int) -> None:
         src.debit(amount)
         dst.credit(amount)
 
-    def restore(self, fees: dict[tuple[str, str], int], net_deposits: dict[str, int]) -> None:
-        """Load the totals from a snapshot into a fresh ledger."""
+    def restore(self, fees: dict[tuple[str, str], int], net_deposits: dict[str, int],
+                flows: dict[str, tuple[int, int, int]] | None = None,
+                covered: dict[tuple[str, str], int] | None = None) -> None:
+        """Load the totals from a snapshot into a fresh ledger. ``flows``: currency ->
+        (deposits, withdrawals, top-ups); absent in snapshots from before they were kept,
+        whose net deposits then count as carried forward (``engine.audit``)."""
         self.fees.update(fees)
         self.net_deposits.update(net_deposits)
+        for cur, (dep, wd, top) in (flows or {}).items():
+            for totals, amount in ((self.deposits, dep), (self.withdrawals, wd), (self.topups, top)):
+                if amount:
+                    totals[cur] = amount
+        self.covered.update(covered or {})
 
     def fees_by_currency(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for (_, cur), amount in self.fees.items():
-            out[cur] = out.get(cur, 0) + amount
-        return out
+        return _by_currency(self.fees)
 
-    def check(self, products: dict[str, Product], extra_held: dict[str, int] | None = None) -> list[str]:
-        problems = []
-        held: dict[str, int] = dict(extra_held or {})
-        for product in products.values():
-            for acc, cur, bal in product.iter_balances():
-                if bal.total < 0 or bal.frozen < 0 or bal.frozen > bal.total:
-                    problems.append(f"{product.name} {acc.venue}/{acc.type} {cur}: {bal}")
-                held[cur] = held.get(cur, 0) + bal.total
-        for cur, amount in self.fees_by_currency().items():
-            held[cur] = held.get(cur, 0) + amount
-        problems += [f"conservation {cur}: held {held.get(cur, 0)} != net deposits {self.net_deposits.get(cur, 0)}"
-                     for cur in sorted(set(held) | set(self.net_deposits))
-                     if held.get(cur, 0) != self.net_deposits.get(cur, 0)]
-        return problems
+    def covered_by_currency(self) -> dict[str, int]:
+        return _by_currency(self.covered)
+
+    @staticmethod
+    def check(products: dict[str, Product]) -> list[str]:
+        """Balances that are negative or frozen beyond their total."""
+        return [f"{product.name} {acc.venue}/{acc.type} {cur}: {bal}"
+                for product in products.values() for acc, cur, bal in product.iter_balances()
+                if bal.total < 0 or bal.frozen < 0 or bal.frozen > bal.total]
+
+
+def _by_currency(per_venue: dict[tuple[str, str], int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_, cur), amount in per_venue.items():
+        out[cur] = out.get(cur, 0) + amount
+    return out

@@ -27,6 +27,17 @@ or beyond it:
 (``mult``, ``inv``, ``tick_units`` from :class:`~ceres.domain.instruments.Instrument`). A
 result that can never be reached (long F < 1 tick; short with cost <= margin on inverse)
 is 0: "no liquidation price", shown as ``"0"``.
+
+Bankruptcy price of ``lots`` carrying cost ``cp`` and margin ``mp``: the worst price for
+the position at which closing them (no fee) still returns ``mp + PnL >= 0``, i.e. loses
+at most their margin, in whole ticks:
+
+* linear long: ``ceil((cp - mp) / (lots x mult))`` (at least 1 tick);
+* linear short: ``floor((cp + mp) / (lots x mult))``;
+* inverse long: ``floor(lots x inv / (tick_units x (cp + mp + 1))) + 1``;
+* inverse short: ``floor(lots x inv / (tick_units x (cp - mp)))`` (none if cp <= mp).
+
+(each capped to 1..MAX_PRICE_TICKS; a short with no bankruptcy price gets the cap).
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ceres.domain.enums import PositionSide
-from ceres.domain.instruments import RATE_SCALE, Instrument
+from ceres.domain.instruments import MAX_PRICE_TICKS, RATE_SCALE, Instrument
 from ceres.domain.money import ceil_div
 
 if TYPE_CHECKING:
@@ -117,3 +128,21 @@ def pool_term(inst: Instrument, side: int, cost: int) -> int:
     if (side == LONG) != inst.inverse:
         return -cost
     return cost
+
+
+def close_result(inst: Instrument, side: int, lots: int, cp: int, mp: int, price: int) -> int:
+    """What closing ``lots`` carrying cost ``cp`` and margin ``mp`` at ``price`` returns
+    to the holder before fees: margin plus PnL (negative: a loss beyond the margin)."""
+    return mp + pnl(inst, side, cp, inst.notional(lots, price))
+
+
+def bankruptcy_price(inst: Instrument, side: int, lots: int, cp: int, mp: int) -> int:
+    """Ticks (formulas in the module docstring): ``close_result`` there is >= 0."""
+    if not inst.inverse:
+        base = lots * inst.notional_mult
+        price = ceil_div(cp - mp, base) if side == LONG else (cp + mp) // base
+    elif side == LONG:
+        price = lots * inst.inv_num // (inst.tick_units * (cp + mp + 1)) + 1
+    else:
+        price = lots * inst.inv_num // (inst.tick_units * (cp - mp)) if cp > mp else MAX_PRICE_TICKS
+    return min(max(price, 1), MAX_PRICE_TICKS)

@@ -2,10 +2,16 @@
 
 ``engine_state`` turns the engine into plain, deterministically ordered data (sorted
 keys; resting orders in book priority order, best price first, then time), and
-``restore_engine`` rebuilds an equal engine from it. Encoding is MessagePack; secrets are
-stored as plain text, so snapshot files are written with mode 0600. The layout is
-versioned (``STATE_VERSION``): a snapshot of another version is not loaded (recovery then
-replays the journal instead).
+``restore_engine`` rebuilds an equal engine from it. Encoding is MessagePack; API secrets
+are stored as the engine holds them: sealed (bytes), or plain text for keys created before
+sealing (``ceres keys seal`` seals those). The layout is versioned (``STATE_VERSION``): a
+snapshot of another version is not loaded (recovery then replays the journal instead).
+Version 3 differs from 4 only in holding plain secrets, and 4 from 5 only in key rows
+without their protections (``require_timestamp``, ``allow_ips``: restored as off and
+empty), so both are still loaded.
+The ledger's money flows (``flows``, ``covered``: the audit's deposits, withdrawals,
+top-ups and venue cover) are optional keys: a snapshot written before them loads with
+none, and its net deposits show as carried forward in the audit.
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ from typing import Any
 from ceres.domain.enums import AccountType, FutureDir, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderSpec
-from ceres.domain.secret import Secret
+from ceres.domain.secret import stored_secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product
 from ceres.engine.orders import Order
 from ceres.engine.positions import Position, force_price
 from ceres.engine.state import State
 
-STATE_VERSION = 3
+STATE_VERSION = 5
+READABLE_VERSIONS = (3, 4, STATE_VERSION)  # 3: secrets in plain text (before sealing); 4: keys without protections
 GTC = int(TimeInForce.GTC)  # only GTC orders rest
 CLOSE = int(FutureDir.CLOSE)
 
@@ -34,8 +41,8 @@ def engine_state(state: State) -> dict[str, Any]:
         balances = [[acc.venue, acc.type, cur, bal.total, bal.frozen]
                     for acc, cur, bal in p.iter_balances()]
         products.append([name, p.created, balances, p.notices])
-    keys = [[k.api_key, k.secret, k.product.name, k.permissions, k.created, k.revoked]
-            for _, k in sorted(state.keys.items())]
+    keys = [[k.api_key, k.secret, k.product.name, k.permissions, k.created, k.revoked, k.require_timestamp,
+             list(k.allow_ips)] for _, k in sorted(state.keys.items())]
     books = []
     for key in sorted(state.books):
         book = state.books[key]
@@ -49,8 +56,21 @@ def engine_state(state: State) -> dict[str, Any]:
         "keys": keys,
         "fees": sorted([v, c, a] for (v, c), a in state.ledger.fees.items()),
         "net_deposits": sorted([c, a] for c, a in state.ledger.net_deposits.items()),
+        **_ledger_flows(state),
         "books": books,
         "contracts": _contract_state(state),
+    }
+
+
+def _ledger_flows(state: State) -> dict[str, Any]:
+    """The audit's money flows (absent from snapshots written before they were kept: those
+    restore with no flows, their net deposits counting as carried forward)."""
+    ledger = state.ledger
+    currencies = sorted(set(ledger.deposits) | set(ledger.withdrawals) | set(ledger.topups))
+    return {
+        "flows": [[c, ledger.deposits.get(c, 0), ledger.withdrawals.get(c, 0), ledger.topups.get(c, 0)]
+                  for c in currencies],
+        "covered": sorted([v, c, a] for (v, c), a in ledger.covered.items()),
     }
 
 
@@ -69,18 +89,23 @@ def _contract_state(state: State) -> dict[str, Any]:
 
 def restore_engine(state: State, data: dict[str, Any]) -> None:
     """Load ``data`` into a freshly constructed engine with the same instruments."""
-    if data.get("version") != STATE_VERSION:
-        raise ValueError(f"snapshot version {data.get('version')} is not {STATE_VERSION}")
+    if data.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"snapshot version {data.get('version')} is not one of {READABLE_VERSIONS}")
     state.seq, state.now, state.ids.last = data["seq"], data["now"], data["last_id"]
     for name, created, balances, notices in data["products"]:
         product = state.products[name] = Product(name, created)
         product.notices = notices
         for venue, type_, cur, total, frozen in balances:
             product.account(venue, AccountType(type_)).restore(cur, total, frozen)
-    for api_key, secret, pname, perms, created, revoked in data["keys"]:
-        state.keys[api_key] = ApiKey(api_key, Secret(secret), state.products[pname], perms, created, revoked)
+    for row in data["keys"]:
+        api_key, secret, pname, perms, created, revoked = row[:6]
+        require, allow = row[6:] if len(row) > 6 else (False, ())  # versions 3 and 4: no protections
+        state.keys[api_key] = ApiKey(api_key, stored_secret(secret), state.products[pname], perms, created,
+                                     revoked, bool(require), tuple(allow))
     state.ledger.restore({(venue, cur): amount for venue, cur, amount in data["fees"]},
-                         dict(data["net_deposits"]))
+                         dict(data["net_deposits"]),
+                         {cur: (dep, wd, top) for cur, dep, wd, top in data.get("flows", ())},
+                         {(venue, cur): amount for venue, cur, amount in data.get("covered", ())})
     _restore_contracts(state, data["contracts"])
     for exchange, contract, rows in data["books"]:
         if (exchange, contract) not in state.instruments:

@@ -5,21 +5,20 @@ position whose liquidation price, TP or SL the mark (``engine.marks``) has reach
 book has orders on the side it must trade into (liquidations first, then by deal id; each
 position at most once per command). A trigger close first cancels the position's own
 resting opening order and its pending close orders. Triggers waiting for liquidity cost
-nothing until it appears.
+nothing until it appears. Trigger closes trade no further than the insurance fund's limit
+(``engine.liquidation``): what a TP/SL cannot close there stays open and is retried, what
+a liquidation cannot close there is auto-deleveraged.
 """
 
 from __future__ import annotations
 
-from ceres.domain.enums import FutureDir, PriceType, ReportKind, Side, TimeInForce
+from ceres.domain.enums import FutureDir, ReportKind
 from ceres.domain.instruments import Instrument
-from ceres.engine import contracts, marks, matching
-from ceres.engine.positions import LONG, Position
+from ceres.engine import contracts, liquidation, marks
+from ceres.engine.positions import Position
 from ceres.engine.state import State
 
-BUY, SELL = int(Side.BUY), int(Side.SELL)
 CLOSE = int(FutureDir.CLOSE)
-MARKET = int(PriceType.MARKET)
-IOC = int(TimeInForce.IOC)
 CANCELLED = int(ReportKind.CANCELLED)
 
 
@@ -62,14 +61,12 @@ def _close_by_trigger(state: State, pos: Position, kind: int) -> None:
         for order in [o for o in pos.product.open_orders.values()
                       if o.fdir == CLOSE and o.deal_id == pos.deal_id]:
             contracts.cancel(state, order, CANCELLED)
-    side = SELL if pos.side == LONG else BUY
-    order = contracts.close_order(state, pos, side, MARKET, 0, pos.vol, marks.TRIGGER_TAGS[kind], IOC)
-    cs = state.contracts
-    oid = order.spec.oid
     if kind == marks.LIQ:
-        cs.liquidating.add(oid)
-    matching.execute(state, order, state.books[pos.inst.exchange, pos.inst.contract], contracts.fill)
-    cs.liquidating.discard(oid)
+        liquidation.liquidate(state, pos)  # the book within the fund limit, then ADL
+        return
+    lots, _ = liquidation.book_lots(state, pos)  # TP/SL: no further than the fund limit either
+    if lots:
+        liquidation.close_at_market(state, pos, lots, marks.TRIGGER_TAGS[kind])
 
 
 def set_index(state: State, inst: Instrument, price: int) -> None:

@@ -91,7 +91,7 @@ def test_several_boundaries_skipped_fund_once(h):
     assert a.margin == 3_000_000_000 - 31_000_000
 
 
-def test_payers_are_capped_at_their_margin_and_insurance_pays_the_difference(make_harness):
+def test_payers_are_capped_at_their_margin_and_an_empty_fund_scales_receivers_down(make_harness):
     h = make_harness(lambda: contract_harness(perp()))
     h.open_short("bob", 300_000, 10, lever=1)
     h.open_long("alice", 300_000, 10, lever=100)           # margin 3e8
@@ -100,12 +100,12 @@ def test_payers_are_capped_at_their_margin_and_insurance_pays_the_difference(mak
     # alice lever 100: F = floor((3e10 - 3e8) x 1e8 / 9.95e12) = 298_492, far below 330_000
     h.index(330_000)
     h.tick(to_time(h, NEXT_BOUNDARY))
-    # alice owes notional(10, 330_000) x 0.01 = 3.3e8 but only has 3e8 of margin;
-    # bob receives the full 3.3e8; the fund pays 3e7
+    # alice owes notional(10, 330_000) x 0.01 = 3.3e8 but only has 3e8 of margin; bob is
+    # owed 3.3e8, and the fund is empty: he gets 3.3e8 x 3e8 // 3.3e8 = 3e8
     a, b = h.positions("alice")[0], h.positions("bob")[0]
-    assert (a.margin, b.margin) == (0, 30_000_000_000 + 330_000_000)
+    assert (a.margin, b.margin) == (0, 30_000_000_000 + 300_000_000)
     assert h.cbal("alice") == (START - 22_500_000 - 300_000_000, 0)
-    assert h.insurance() == -30_000_000
+    assert h.insurance() == 0
     # margin 0: F = floor(3e10 x 1e8 / 9.95e12) = 301_507, still below the mark
     assert a.force == 301_507
 
@@ -120,12 +120,13 @@ def test_funding_can_trigger_a_liquidation_in_the_same_tick(make_harness):
     h.open_long("carol", 299_000, 10, lever=1)              # a bid
     h.tick(to_time(h, NEXT_BOUNDARY))
     # funding takes notional(10, 300_000) x 0.01 = 3e8: all of alice's margin; F becomes
-    # 301_507 >= mark 300_000, so she is liquidated into carol's bid @ 29900.0:
-    # PnL 2.99e10 - 3e10 = -1e8, fee floor(2.99e10 x 0.00075) = 22_425_000, margin 0
-    # -> insurance 0 (funding: 3e8 in, 3e8 out) + (0 - 1e8 - 22_425_000)
-    assert h.positions("alice") == []
-    assert h.insurance() == -122_425_000
+    # 301_507 >= mark 300_000, so she is liquidated. Carol's bid @ 29900.0 would lose
+    # 1e8 + fee the empty fund (3e8 in, 3e8 out) cannot pay: alice is auto-deleveraged
+    # against bob at her bankruptcy price 30000.0 (no loss beyond her margin of 0)
+    assert h.positions("alice") == [] and h.positions("bob") == []
+    assert h.insurance() == 0
     assert h.cbal("alice") == (START - 22_500_000 - 300_000_000, 0)
+    assert h.cbal("bob") == (START + 7_500_000 + 300_000_000, 0)
 
 
 def test_inverse_funding_rounding_dust_goes_to_insurance(make_harness):
@@ -208,17 +209,20 @@ def test_expiry_settles_at_the_mark_cancels_orders_and_stops_trading(h):
     h.tick(1000)
 
 
-def test_expiry_deficit_is_charged_to_insurance(h):
+def test_an_expiry_deficit_the_empty_fund_cannot_take_is_auto_deleveraged(h):
     # bob short lever 100: margin 3e8, F = ceil((3e10 + 3e8) x 1e8 / 1.005e13) = 301_493
-    _a, b = expiry_setup(h, bob_lever=100)
+    a, b = expiry_setup(h, bob_lever=100)
     assert b.force == 301_493
     h.index(310_000, "BTCUSDT_2703")       # liquidation tried, but no asks: stays open
     assert b.vol == 10
     h.tick(to_time(h, EXPIRY_MS))
-    # bob: PnL -1e9 against margin 3e8 -> he loses 3e8, the fund pays 7e8
+    # at the mark bob would lose 1e9 on a 3e8 margin. Instead alice takes his 10 lots at his
+    # bankruptcy price floor((3e10 + 3e8) / 1e5) = 303_000: bob loses exactly his margin,
+    # alice gains 3e8 instead of 1e9, the fund stays at 0
     assert h.cbal("bob") == (START + 15_000_000 - 300_000_000, 0)
-    assert h.cbal("alice") == (START - 75_000_000 + 1_000_000_000, 0)
-    assert h.insurance() == -700_000_000
+    assert h.cbal("alice") == (START - 75_000_000 + 300_000_000, 0)
+    assert (a.realized, b.realized) == (300_000_000, -300_000_000)
+    assert h.insurance() == 0
 
 
 def test_inverse_expiry_rounding_goes_to_insurance(make_harness):

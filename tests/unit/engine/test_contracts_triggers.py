@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from ceres.domain.errors import ErrorCode
-from contract_helpers import BUY, MARKET, SELL, USDT, contract_harness, perp, xbt
+from contract_helpers import BUY, LIMIT, MARKET, SELL, USDT, contract_harness, perp, xbt
 
 START = 1000 * USDT
 ALICE_AFTER_OPEN = START - 22_500_000
@@ -55,15 +55,18 @@ def test_liquidation_closes_at_market_and_remaining_margin_goes_to_insurance(h):
     assert (c.vol, c.cost) == (10, 27_100_000_000)
 
 
-def test_liquidation_deficit_is_charged_to_the_insurance_fund(h):
+def test_a_deficit_the_empty_fund_cannot_take_is_auto_deleveraged(h):
     a = open_pair(h)
-    h.open_long("carol", 260_000, 10, lever=2)             # the only bid: 26000.0
+    carol = h.open_long("carol", 260_000, 10, lever=2)     # the only bid: 26000.0
     h.index(270_000)
-    # N = 2.6e10, PnL -4e9, fee floor(2.6e10 x 0.00075) = 19_500_000:
-    # alice loses only her margin 3e9; insurance 3e9 - 4e9 - 19_500_000 = -1_019_500_000
+    # selling into 26000.0 would lose 4e9 + fee on a 3e9 margin, and the fund is empty: the
+    # fund limit (ceil((3e10 - 3e9 + 20) x 1e8 / (99_925_000 x 1e5)) = 270_203) is above the
+    # bid, so alice is closed against bob's short at her bankruptcy price 27000.0
     assert a.deal_id not in h.eng.contracts.positions
+    assert trigger_orders(h, "liquidation")[-2:] == [(SELL, LIMIT, 3, 0), (SELL, LIMIT, 5, 10)]
     assert h.cbal("alice") == (ALICE_AFTER_OPEN - 3_000_000_000, 0)
-    assert h.insurance() == -1_019_500_000
+    assert h.insurance() == 0
+    assert h.positions("bob") == [] and h.order(carol) is not None
 
 
 def test_partial_liquidation_on_a_thin_book_is_retried_at_the_next_command_on_the_contract(h):
@@ -194,10 +197,9 @@ def test_liquidation_wins_over_stop_loss_when_both_are_crossed(h):
     h.eng.take_events()
     h.index(270_000)
     assert trigger_orders(h, "stop-loss") == []
-    assert trigger_orders(h, "liquidation")[-1] == (SELL, MARKET, 5, 10)
-    # N = 2.69e10, PnL -3.1e9, fee floor(2.69e10 x 0.00075) = 20_175_000: deficit
-    # 3e9 - 3.1e9 - 20_175_000 charged to the fund
-    assert h.insurance() == -120_175_000
+    # the bid at 26900.0 lies beyond the empty fund's limit: auto-deleveraged against bob
+    assert trigger_orders(h, "liquidation")[-1] == (SELL, LIMIT, 5, 10)
+    assert h.insurance() == 0
     assert a.deal_id not in h.eng.contracts.positions
 
 

@@ -11,7 +11,7 @@ import ceres.engine
 
 ENGINE = Path(ceres.engine.__file__).parent
 MONEY_ATTRS = {"total", "frozen"}
-LEDGER_TOTALS = {"fees", "net_deposits"}
+LEDGER_TOTALS = {"fees", "net_deposits", "deposits", "withdrawals", "topups", "covered"}
 
 
 def _writes(tree: ast.AST) -> list[tuple[int, str]]:
