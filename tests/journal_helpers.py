@@ -5,6 +5,7 @@ by hand while a reference engine records the state hash it must recover to."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 from collections.abc import Iterator
@@ -158,15 +159,23 @@ class HeldWriter(SegmentWriter):
         self.entered = threading.Event()
         self.writes: list[int] = []
         self.fail: BaseException | None = None
+        self.partial = False  # when failing: write half the data first (a write cut short)
 
     def write(self, data: bytes) -> None:
         self.entered.set()
         if not self.gate.wait(WAIT):
             raise TimeoutError("gate never opened")
         if self.fail is not None:
+            if self.partial and self.fd is not None:
+                os.write(self.fd, data[:len(data) // 2])
             raise self.fail
         self.writes.append(len(data))
         super().write(data)
+
+    def check_space(self, nbytes: int) -> None:
+        if self.fail is not None:  # the same disk: it refuses the probe too
+            raise self.fail
+        super().check_space(nbytes)
 
 
 def frame(seq: int) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import random
+import string
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,13 +23,22 @@ from typing import Any
 
 import pytest
 
+from ceres.crypto.sealing import DataKeys, new_key
 from ceres.domain import commands as C
 from ceres.engine.core import Engine
 from ceres.engine.snapshot import engine_state
 from ceres.journal.file import FileJournal
 from ceres.journal.file.group_commit import GroupCommitter
-from ceres.journal.file.segments import SegmentWriter
-from ceres.pipeline.frames import JournalCorrupt, JournalGap, decode_records, encode_frame, encode_snapshot
+from ceres.journal.file.segments import DataDir, SegmentWriter
+from ceres.pipeline.frames import (
+    JournalCorrupt,
+    JournalDamaged,
+    JournalGap,
+    decode_records,
+    encode_frame,
+    encode_snapshot,
+    scan,
+)
 from ceres.pipeline.journal import Journal, JournalLocked, JournalWriter
 from ceres.pipeline.recovery import recover
 from ceres.pipeline.sequencer import Sequencer
@@ -44,11 +54,20 @@ class Backend:
     each call (another process's view, or the same process after a restart). Two hooks
     act on a writer from ``open_writer`` before it starts or while it is idle:
     ``break_storage(writer)`` makes its later writes fail (a dying disk), and
-    ``slow_storage(writer)`` makes each of its writes take ~20 ms (a slow disk)."""
+    ``slow_storage(writer)`` makes each of its writes take ~20 ms (a slow disk), and
+    ``heal_storage(writer)`` makes writes work again (the disk has room again).
+    ``stored_bytes()`` returns every byte the backend keeps (files, messages, indexes),
+    for checks of what is at rest. With no writer running: ``tear_last_write(frame)``
+    stores what a crash in the middle of writing ``frame`` leaves at the end, and
+    ``damage_record(seq)`` flips one bit of the stored record ``seq`` (bit rot)."""
 
     open_journal: Callable[[], Journal]
     break_storage: Callable[[JournalWriter], None]
     slow_storage: Callable[[JournalWriter], None]
+    stored_bytes: Callable[[], bytes]
+    heal_storage: Callable[[JournalWriter], None]
+    tear_last_write: Callable[[bytes], None]
+    damage_record: Callable[[int], None]
     opened: list[Journal] = field(default_factory=list)
 
     def open(self) -> Journal:
@@ -65,6 +84,9 @@ class Backend:
 
 class _FailingSegmentWriter(SegmentWriter):
     def write(self, data: bytes) -> None:
+        raise OSError(errno.EIO, "Input/output error (injected)")
+
+    def check_space(self, nbytes: int) -> None:
         raise OSError(errno.EIO, "Input/output error (injected)")
 
 
@@ -89,8 +111,26 @@ def _swap_segment_writer(cls: type[SegmentWriter]) -> Callable[[JournalWriter], 
 
 def file_backend(tmp_path: Path) -> Backend:
     root = tmp_path / "data"
+    segments = DataDir(root).segments
+
+    def tear(frame: bytes) -> None:
+        with open(segments()[-1][1], "ab") as f:
+            f.write(frame[:len(frame) // 2])
+
+    def damage(seq: int) -> None:
+        for _, path in segments():
+            data = bytearray(path.read_bytes())
+            for frame in scan(bytes(data)).frames:
+                if frame.first_seq <= seq <= frame.last_seq:
+                    data[frame.end - 6] ^= 0x08  # a payload byte: the frame stays complete
+                    path.write_bytes(bytes(data))
+                    return
+        raise AssertionError(f"no stored record {seq}")
+
     return Backend(lambda: FileJournal(root, fsync=True),
-                   _swap_segment_writer(_FailingSegmentWriter), _swap_segment_writer(_SlowSegmentWriter))
+                   _swap_segment_writer(_FailingSegmentWriter), _swap_segment_writer(_SlowSegmentWriter),
+                   lambda: b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()),
+                   _swap_segment_writer(SegmentWriter), tear, damage)
 
 
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
@@ -114,6 +154,7 @@ class Recorder:
     def __init__(self) -> None:
         self.durable: list[int] = []
         self.failures: list[BaseException] = []
+        self.writable = 0
         self.threads: set[int] = set()
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
@@ -124,6 +165,10 @@ class Recorder:
 
     def on_failure(self, exc: BaseException) -> None:
         self.failures.append(exc)
+        self._told()
+
+    def on_writable(self) -> None:
+        self.writable += 1
         self._told()
 
     def _told(self) -> None:
@@ -446,6 +491,69 @@ async def test_a_storage_failure_is_reported_once_and_ends_durability(journal_fa
 
 
 # --- operations -----------------------------------------------------------------------------
+async def test_after_a_failure_resume_waits_for_the_storage_then_writes_from_the_durable_point(journal_factory):
+    journal = journal_factory.owned()
+    frames = product_frames(1, [1, 1, 1])
+    writer = journal.open_writer(1)
+    sink = Recorder()
+    writer.start(sink)
+    writer.submit(encode_frame(*frames[0]), 1)
+    await sink.until(lambda: sink.durable == [1])
+    journal_factory.break_storage(writer)
+    writer.submit(encode_frame(*frames[1]), 2)
+    await sink.until(lambda: len(sink.failures) == 1)
+    writer.resume()  # still broken: reported again, nothing written
+    await sink.until(lambda: len(sink.failures) == 2)
+    assert sink.writable == 0
+    journal_factory.heal_storage(writer)
+    writer.resume()
+    await sink.until(lambda: sink.writable == 1)
+    writer.submit(encode_frame(*frames[1]), 2)  # seq 2 again: it never became durable
+    writer.submit(encode_frame(*frames[2]), 3)
+    await sink.until(lambda: sink.durable[-1:] == [3])
+    writer.close()
+    assert sink.threads == {threading.get_ident()}
+    assert read_records(journal_factory.open()) == [(s, cmd) for first, recs in frames
+                                                    for s, (_, cmd) in enumerate(recs, first)]
+
+
+async def test_a_write_cut_short_at_the_end_is_dropped_and_the_writer_appends_after_it(journal_factory):
+    driver = Driver(journal_factory.owned(), make_engine())
+    await driver.run(20, burst=5)
+    driver.close()
+    state = driver.engine.state_hash()
+    driver.journal.ownership.release()
+    journal_factory.tear_last_write(encode_frame(21, [(T0, C.CreateProduct("ghost"))]))
+    journal = journal_factory.owned()
+    rec = recover(journal, make_engine)
+    assert rec.last_seq == 20 and rec.engine.state_hash() == state and "ghost" not in rec.engine.products
+    writer = journal.open_writer(21)
+    sink = Recorder()
+    writer.start(sink)
+    writer.submit(encode_frame(21, [(T0, C.CreateProduct("later"))]), 21)
+    await sink.until(lambda: sink.durable == [21])
+    writer.close()
+    assert read_records(journal_factory.open(), 20) == [(21, C.CreateProduct("later"))]
+
+
+async def test_damage_to_a_complete_record_stops_recovery_until_the_journal_is_cut_back(journal_factory):
+    driver = Driver(journal_factory.owned(), make_engine())
+    await driver.run(30, burst=5)
+    driver.close()
+    driver.journal.ownership.release()
+    journal_factory.damage_record(18)  # a middle batch: seq 16..20
+    journal = journal_factory.owned()
+    with pytest.raises(JournalDamaged) as info:
+        recover(journal, make_engine)
+    assert info.value.after_seq == 15
+    with pytest.raises(ValueError):
+        journal.truncate_after(17)  # inside the damaged batch
+    journal.truncate_after(info.value.after_seq)
+    rec = recover(journal, make_engine)
+    assert rec.last_seq == 15
+    assert read_records(journal) == list(enumerate(driver.accepted[:15], 1))  # exactly the records before it
+
+
 async def test_stats_and_describe(journal_factory):
     journal = journal_factory.owned()
     assert isinstance(journal.describe(), str) and journal.describe().strip()
@@ -476,3 +584,32 @@ async def test_stats_and_describe(journal_factory):
     assert all(after[n][1] >= before[n][1] for n in counters), "a counter went down"
     if counters:
         assert any(after[n][1] > before[n][1] for n in counters), "no counter moved after writing"
+
+
+# --- secrets at rest ------------------------------------------------------------------------
+async def test_no_plain_secret_at_rest_after_sealed_keys_and_a_snapshot(journal_factory):
+    """Sealed ``CreateKey`` records (as the edge writes them) and snapshots holding the keys
+    leave no plain secret anywhere in the backend's storage, revoked keys included; after a
+    restart the keys hold the same sealed values, which still open to the secrets."""
+    data_keys = DataKeys({1: new_key()}, 1)
+    rng = random.Random(7)
+    secrets = {f"SEALEDKEY{i:07d}": "".join(rng.choice(string.ascii_letters) for _ in range(32)) for i in range(6)}
+    names = list(secrets)
+    commands = [C.CreateProduct("sealed"),
+                *(C.CreateKey("sealed", k, data_keys.seal(k, s), 3) for k, s in secrets.items()),
+                C.RevokeKey(names[0]), C.RevokeKey(names[1])]
+    driver = Driver(journal_factory.owned(), make_engine(), snapshot_every=4)
+    driver.commands = iter(commands)
+    await driver.run(len(commands), burst=3)
+    driver.close()
+    assert driver.accepted == commands and driver.journal.snapshots.seqs()
+
+    stored = journal_factory.stored_bytes()
+    for api_key, secret in secrets.items():
+        assert api_key.encode() in stored  # the records are there ...
+        assert secret.encode() not in stored, f"{api_key}'s secret is stored in plain text"  # ... sealed
+    for use_snapshots in (True, False):
+        engine = recover(journal_factory.open(), make_engine, use_snapshots=use_snapshots).engine
+        assert engine.state_hash() == driver.engine.state_hash()
+        assert {k: data_keys.unseal(k, engine.keys[k].secret).reveal() for k in names} == secrets
+        assert [k for k in names if engine.keys[k].revoked] == names[:2]

@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
-from ceres.domain.events import Event
+from ceres.domain.events import Event, OrderEvent, PositionEvent
+from ceres.domain.instruments import Instrument
 
 Batch = list[tuple[int, list[Event]]]
 """``(seq, events)`` per command, in sequence order."""
@@ -80,6 +82,11 @@ class Projector(Protocol):
 
 class HistoryReader(Protocol):
     def orders_by_ids(self, product: str, ids: list[int]) -> dict[int, OrderRow]: ...
+
+    def recent_notices(self, retention: int, instruments: Mapping[tuple[str, str], Instrument]
+                       ) -> dict[str, list[OrderEvent | PositionEvent]]:
+        """The newest ``retention`` notices of every product, oldest first (so 19003's
+        ``since`` replays across a restart)."""
 
     def order_owner(self, oid: int) -> str | None: ...
 

@@ -7,8 +7,9 @@ protocols and bundles them as a :class:`Journal`:
   backend's flock; a lease and an epoch on a replicated log);
 * :class:`JournalWriter` — appends frames (``pipeline.frames``: CRC-checked batches of
   ``[time, command]`` records) in sequence order and reports, on the event loop, the
-  highest durable sequence number (``DurabilitySink.on_durable``), or a failure once
-  (``on_failure``), after which it accepts nothing;
+  highest durable sequence number (``DurabilitySink.on_durable``), or a failure
+  (``on_failure``), after which it writes nothing until ``resume`` has cut storage back
+  to the last durable record and found it writable again (``on_writable``);
 * :class:`JournalReader` — yields the frames holding the records after a sequence
   number, in order, and says how many bytes of a torn final write it skipped;
 * :class:`SnapshotStore` — engine snapshots (``pipeline.frames`` CRS1 bytes) by sequence
@@ -34,11 +35,15 @@ class JournalLocked(Exception):
 
 
 class DurabilitySink(Protocol):
-    """Where a writer reports; both are called on the event-loop thread."""
+    """Where a writer reports; all are called on the event-loop thread."""
 
     def on_durable(self, seq: int) -> None: ...
 
-    def on_failure(self, exc: BaseException) -> None: ...
+    def on_failure(self, exc: BaseException) -> None:
+        """A write or sync failed (or, after ``resume``, still fails)."""
+
+    def on_writable(self) -> None:
+        """After ``resume``: the writer can take frames again."""
 
 
 class Ownership(Protocol):
@@ -60,6 +65,11 @@ class JournalWriter(Protocol):
         """Queue ``frame`` (records up to ``last_seq``, in order after the previous one).
         ``snapshot``: a snapshot was taken at ``last_seq`` (a file backend starts a new
         segment after it, so older ones become prunable)."""
+
+    def resume(self) -> None:
+        """After ``on_failure``: drop whatever is not durable from storage, check that
+        writing works again, and report ``on_writable`` (or ``on_failure``). Frames
+        submitted after a failure and before ``on_writable`` are discarded."""
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop."""

@@ -51,11 +51,14 @@ EventSink = Callable[[int, list[Event]], None]
 
 def recover(journal: Journal, make_engine: Callable[[], Engine], *, on_events: EventSink | None = None,
             use_snapshots: bool = True, max_snapshot_seq: int | None = None,
-            progress: Progress | None = None) -> Recovery:
+            progress: Progress | None = None, upto: int | None = None) -> Recovery:
     """Rebuild the engine. ``on_events(seq, events)`` receives the events of every replayed
     record (for projections); ``progress(done, total)`` is the reader's; ``max_snapshot_seq``
-    ignores newer snapshots (to replay events a projection lacks). Raises JournalGap when
-    the journal starts after the chosen starting point."""
+    ignores newer snapshots (to replay events a projection lacks); ``upto`` stops at that
+    seq (the durable point, when the sequencer rewinds after a failed write). Raises
+    JournalGap when the journal starts after the chosen starting point."""
+    if upto is not None:
+        max_snapshot_seq = upto if max_snapshot_seq is None else min(max_snapshot_seq, upto)
     engine = make_engine()
     snap_seq: int | None = None
     snap_name: str | None = None
@@ -86,10 +89,14 @@ def recover(journal: Journal, make_engine: Callable[[], Engine], *, on_events: E
         if frame.first_seq > last + 1:
             gap = JournalGap if replayed == 0 else JournalCorrupt
             raise gap(f"{journal.describe()}: records jump from seq {last} to {frame.first_seq}")
+        if upto is not None and frame.first_seq > upto:
+            break
         for i, (now, cmd) in enumerate(decode_records(frame.payload)):
             seq = frame.first_seq + i
             if seq <= last:
                 continue
+            if upto is not None and seq > upto:
+                break
             try:
                 engine.apply(cmd, seq, now)
             except CeresError as exc:
@@ -101,7 +108,7 @@ def recover(journal: Journal, make_engine: Callable[[], Engine], *, on_events: E
             last = seq
             replayed += 1
     engine.take_events()
-    newest = max(store.seqs(), default=0)
+    newest = max((s for s in store.seqs() if upto is None or s <= upto), default=0)
     if last < newest:  # a snapshot proves the records once reached ``newest``
         gap = JournalGap if replayed == 0 else JournalCorrupt
         raise gap(f"{journal.describe()}: records end at seq {last}, but {store.name(newest)} "

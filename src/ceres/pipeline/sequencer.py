@@ -11,10 +11,16 @@ a batch is durable its futures resolve and its events go, in order, to the dispa
 snapshots).
 
 A rejected command changes nothing and is not journaled; its reply still waits for the
-batches before it, so no reply is ever based on state that could be lost. If the journal
-fails, or the engine faults (``EngineFault``: a command broke after changing state), the
-sequencer refuses everything from then on and calls ``on_fatal``: the server stops, and a
-restart replays what is durable.
+batches before it, so no reply is ever based on state that could be lost.
+
+If the journal cannot write (a full disk, an I/O error), the sequencer is *degraded*: the
+commands not yet durable are refused (JOURNAL_FAILURE, none acknowledged), the engine is
+rewound to the durable journal (``rewind``: nothing a refused command did survives in
+memory), new commands are refused at once, and every ``retry_s`` the writer is asked to
+``resume``; when it can write again, commands are accepted again. Reads keep working
+throughout. Only an engine fault (``EngineFault``: a command broke after changing state)
+or a rewind that cannot read the journal is fatal: the sequencer refuses everything from
+then on and calls ``on_fatal``, the server stops, and a restart replays what is durable.
 
 Because applying happens on the loop thread between awaits, there is exactly one writer
 and queries that read engine state on the same loop need no locks. (Decision record
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -40,7 +47,6 @@ from ceres.pipeline.history import Batch
 from ceres.pipeline.journal import JournalWriter
 
 log = logging.getLogger("ceres.sequencer")
-HISTORY_DOWN = "the history store failed; it is rebuilt from the journal at the next start"
 Snapshot = tuple[int, dict[str, Any]]
 Waiters = list[tuple[int, "asyncio.Future[None]"]]
 
@@ -72,7 +78,8 @@ class Sequencer:
     def __init__(self, engine: Engine, writer: JournalWriter, sink: BatchSink, background: Background | None,
                  loop: asyncio.AbstractEventLoop, *, snapshot_every: int = 0, last_snapshot_seq: int = 0,
                  projected_seq: int | None = None, clock: Callable[[], int] = wall_ms,
-                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 rewind: Callable[[int], None] | None = None, retry_s: float = 1.0) -> None:
         self.engine = engine
         self.writer = writer
         self.sink = sink
@@ -80,12 +87,17 @@ class Sequencer:
         self.clock = clock
         self.snapshot_every = snapshot_every
         self.on_fatal = on_fatal
+        self.rewind = rewind
+        self.retry_s = retry_s
         self.seq = engine.seq
         self.now = engine.now
         self.durable_seq = engine.seq
         self.projected_seq = engine.seq if projected_seq is None else projected_seq
         self.last_snapshot_seq = last_snapshot_seq
-        self.failed: BaseException | None = None
+        self.failed: BaseException | None = None  # fatal: nothing is accepted any more
+        self.degraded: BaseException | None = None  # the journal cannot write; retrying
+        self.degraded_since = 0.0
+        self.journal_failures = 0
         self.projection_failed: BaseException | None = None
         self._loop = loop
         self._records: list[tuple[int, Command]] = []
@@ -112,8 +124,8 @@ class Sequencer:
         CeresError) once everything up to it is durable."""
         loop = self._loop
         fut = loop.create_future()
-        if self.failed is not None:
-            fut.set_exception(CeresError(ErrorCode.JOURNAL_FAILURE))
+        if self.failed is not None or self.degraded is not None:
+            fut.set_exception(self._refusal())
             return fut
         seq = self.seq + 1
         now = self.clock()
@@ -129,7 +141,7 @@ class Sequencer:
                 return fut
             self._replies.append((fut, exc, True))
         except EngineFault as exc:
-            self.on_failure(exc)
+            self._fatal(exc)
             fut.set_exception(CeresError(ErrorCode.INTERNAL))
             return fut
         else:
@@ -148,7 +160,7 @@ class Sequencer:
     def _flush(self) -> None:
         self._scheduled = False
         replies, self._replies = self._replies, []
-        if self.failed is not None:
+        if self.failed is not None or self.degraded is not None:
             return
         if not self._records:
             if replies:
@@ -169,7 +181,7 @@ class Sequencer:
         except Exception as exc:
             # applied in memory but impossible to journal: stop here, or a later durable
             # batch would release this one and the journal would have a hole
-            self.on_failure(exc)
+            self._fatal(exc)
             return
         self.writer.submit(frame, self.seq, snapshot is not None)
 
@@ -199,38 +211,106 @@ class Sequencer:
                     self.background.submit(batch.items, batch.snapshot)
 
     def on_failure(self, exc: BaseException) -> None:
-        """The journal (or the engine) failed: refuse everything from now on and stop
-        the server."""
+        """The journal could not write (called on the loop by the writer): refuse what is
+        not durable, rewind the engine to the durable journal, and retry until it writes."""
         if self.failed is not None:
             return
-        log.critical("%s: %s; refusing commands and shutting down",
-                     "engine fault" if isinstance(exc, EngineFault) else "journal write failed", exc)
-        self.failed = exc
-        err = CeresError(ErrorCode.JOURNAL_FAILURE)
+        if self.rewind is None:
+            self._fatal(exc)
+            return
+        retrying = self.degraded is not None
+        self.degraded = exc
+        if retrying:  # a resume attempt failed: the disk still refuses
+            self._retry_later()
+            return
+        log.critical("journal write failed: %s; refusing commands until it writes again (retrying every %.2f s)",
+                     exc, self.retry_s)
+        self.journal_failures += 1
+        self.degraded_since = time.monotonic()
+        self._refuse_pending()
+        try:
+            self.rewind(self.durable_seq)
+        except Exception as rewind_exc:
+            log.critical("cannot rewind the engine to the durable journal (seq %s): %s", self.durable_seq,
+                         rewind_exc)
+            self._fatal(rewind_exc)
+            return
+        self.seq = self.durable_seq
+        self.last_snapshot_seq = min(self.last_snapshot_seq, self.durable_seq)
+        # history reads waiting for refused commands wait for the durable point instead
+        self._projection_waiters = _wake([(min(t, self.seq), f) for t, f in self._projection_waiters],
+                                         self.projected_seq)
+        self._retry_later()
+
+    def on_writable(self) -> None:
+        """The writer has cut storage back to the durable journal and can write again."""
+        if self.degraded is None or self.failed is not None:
+            return
+        log.warning("journal writable again after %.1f s; accepting commands", time.monotonic() - self.degraded_since)
+        self.degraded = None
+
+    def _retry_later(self) -> None:
+        self._loop.call_later(self.retry_s, self._retry)
+
+    def _retry(self) -> None:
+        if self.degraded is not None and self.failed is None:
+            self.writer.resume()
+
+    def _refusal(self) -> CeresError:
+        if isinstance(self.failed, EngineFault):
+            return CeresError(ErrorCode.INTERNAL, "the server has stopped accepting commands")
+        if self.failed is not None:
+            return CeresError(ErrorCode.JOURNAL_FAILURE, "the server has stopped accepting commands")
+        return CeresError(ErrorCode.JOURNAL_FAILURE, f"{ErrorCode.JOURNAL_FAILURE.default_message}: {self.degraded}")
+
+    def _refuse_pending(self) -> None:
+        """Fail every reply not yet released (nothing of it was acknowledged) and wake
+        everything waiting for durability (``durable_caught_up`` then refuses: the state
+        a read would show may be gone)."""
+        err = self._refusal()
         pending = [r for b in self._inflight for r in b.replies] + self._replies
         self._inflight.clear()
         self._replies = []
+        self._records = []
+        self._items = []
         for fut, _, _ in pending:
             if not fut.done():
                 fut.set_exception(err)
-        self._durable_waiters = _wake(self._durable_waiters, None)
+        self._durable_waiters = _wake(self._durable_waiters, None)  # reads see they were not reached
+
+    def _history_refusal(self) -> CeresError:
+        return CeresError(ErrorCode.HISTORY_UNAVAILABLE,
+                          f"{ErrorCode.HISTORY_UNAVAILABLE.default_message}: {self.projection_failed}")
+
+    def _fatal(self, exc: BaseException) -> None:
+        """An engine fault, or no way back to the durable journal: refuse everything from
+        now on and stop the server."""
+        if self.failed is not None:
+            return
+        log.critical("%s: %s; refusing commands and shutting down",
+                     "engine fault" if isinstance(exc, EngineFault) else "journal failure", exc)
+        self.failed = exc
+        self._refuse_pending()
         if self.on_fatal is not None:
             self.on_fatal(exc)
 
     # --- projection catch-up (ProjectionSink) ----------------------------------------------
     def on_projected(self, seq: int) -> None:
-        """Called on the loop when the projection has committed through ``seq``."""
+        """Called on the loop when the projection has committed through ``seq`` (also the
+        sign that a failing store writes again)."""
         if seq > self.projected_seq:
             self.projected_seq = seq
+        self.projection_failed = None
         self._projection_waiters = _wake(self._projection_waiters, self.projected_seq)
 
     def on_projection_failed(self, exc: BaseException) -> None:
-        """The projection store failed: history reads fail fast instead of waiting."""
+        """The projection store cannot write (it retries): history reads fail fast with
+        HISTORY_UNAVAILABLE instead of waiting, until it writes again."""
         self.projection_failed = exc
         waiters, self._projection_waiters = self._projection_waiters, []
         for _, fut in waiters:
             if not fut.done():
-                fut.set_exception(CeresError(ErrorCode.INTERNAL, HISTORY_DOWN))
+                fut.set_exception(self._history_refusal())
 
     async def projection_caught_up(self) -> None:
         """Wait until the projection holds every command applied so far (so a history
@@ -241,10 +321,25 @@ class Sequencer:
         if self.projected_seq >= target or self.background is None:
             return
         if self.projection_failed is not None:
-            raise CeresError(ErrorCode.INTERNAL, HISTORY_DOWN)
+            raise self._history_refusal()
         fut: asyncio.Future[None] = self._loop.create_future()
         self._projection_waiters.append((target, fut))
         await fut
+
+    async def durable_caught_up(self) -> None:
+        """Wait until every command applied so far is durable: a read computed from the
+        engine's state now may be released (nothing it shows can be lost in a crash).
+        Raises JOURNAL_FAILURE if the journal fails first, or while it cannot write."""
+        target = self.seq
+        if self.durable_seq >= target:
+            return
+        if self.failed is not None or self.degraded is not None:
+            raise self._refusal()
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._durable_waiters.append((target, fut))
+        await fut
+        if self.durable_seq < target:
+            raise self._refusal()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (at most ``timeout`` s) until everything submitted so far is durable, or

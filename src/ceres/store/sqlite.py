@@ -16,19 +16,25 @@ Rows keep the engine's integers (ticks, lots, minor units); amounts that can exc
 bits (volumes of market buys, dealt sums, fees) are stored as decimal *integer* text.
 Wire formatting happens when a row is read (``gateway.views``), which keeps the writer
 cheap: it shares the interpreter lock with the event loop. The store can be deleted and
-rebuilt from the journal.
+rebuilt from the journal. The database and its ``-wal``/``-shm`` files are mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
 from ceres.domain.candles import DURATIONS, fold_trades
-from ceres.domain.events import OrderEvent, TradeEvent
+from ceres.domain.events import OrderEvent, PositionEvent, TradeEvent
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.history import Bar, Batch, FillRow, OrderRow, TradeRow
+from ceres.store import notices
+
+FILE_MODE = 0o600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -76,7 +82,19 @@ ON CONFLICT (exchange, contract, duration, time_ms) DO UPDATE SET
 """
 
 
+def _private(path: Path) -> None:
+    """Create the database file with mode 0600, and tighten an older, wider one and its
+    ``-wal``/``-shm`` files (SQLite creates those with the database file's mode)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            p = path.with_name(name)
+            if stat.S_IMODE(p.stat().st_mode) & ~FILE_MODE:
+                p.chmod(FILE_MODE)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    _private(path)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -94,6 +112,10 @@ class _Rows:
         self.fills: list[tuple[Any, ...]] = []
         self.trades: list[tuple[Any, ...]] = []
         self.tape: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+        self.notices: list[tuple[str, int, bytes]] = []
+
+    def on_notices(self, events: list[notices.Notice]) -> None:
+        self.notices = notices.NoticeLog.rows(events, self.skip)
 
     def on_orders(self, events: list[OrderEvent]) -> None:
         skip, orders = self.skip, self.orders
@@ -125,14 +147,15 @@ class SqliteProjection:
     in the first thread that writes (the background thread) and must be closed there."""
 
     def __init__(self, path: Path | str, tz: Any = None, *, skip_products: frozenset[str] = frozenset(),
-                 trade_retention_ms: int = 7 * 86_400_000) -> None:
+                 trade_retention_ms: int = 7 * 86_400_000, notice_retention: int = 10_000) -> None:
         self.path = Path(path)
         self.skip = skip_products
         self.trade_retention_ms = trade_retention_ms
+        self._notices = notices.NoticeLog(notice_retention)
         self._pruned_at = 0
         self._conn: sqlite3.Connection | None = None
         conn = _connect(self.path)
-        conn.executescript(SCHEMA)
+        conn.executescript(SCHEMA + notices.SCHEMA)
         row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         self._last_seq = row[0] if row else 0
         conn.close()
@@ -152,7 +175,8 @@ class SqliteProjection:
             return
         rows = _Rows(self.skip)
         Dispatcher([((OrderEvent,), rows.on_orders),
-                    ((TradeEvent,), rows.on_trades)]).dispatch(fresh)
+                    ((TradeEvent,), rows.on_trades),
+                    ((OrderEvent, PositionEvent), rows.on_notices)]).dispatch(fresh)
         last = fresh[-1][0]
         db = self._db()
         db.execute("BEGIN")
@@ -164,13 +188,26 @@ class SqliteProjection:
                 db.executemany("INSERT OR IGNORE INTO trades VALUES (?,?,?,?,?,?,?,?)", rows.trades)
                 db.executemany(CANDLE_UPSERT, self._candle_rows(rows.tape))
                 self._maybe_prune(db, rows.trades[-1][3])
+            self._notices.write(db, rows.notices)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (last,))
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._abandon(db)
             raise
         self._last_seq = last
+
+    def _abandon(self, db: sqlite3.Connection) -> None:
+        """After a failed write (e.g. a full disk): roll back and drop the connection, so
+        the next attempt starts clean (the rows are written again: inserts are idempotent)."""
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        finally:
+            self._conn = None
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     @staticmethod
     def _candle_rows(tape: dict[tuple[str, str], list[tuple[int, int, int]]]) -> list[tuple[Any, ...]]:
@@ -189,7 +226,7 @@ class SqliteProjection:
     def reset(self) -> None:
         """Empty every table (``ceres rebuild --from-scratch``)."""
         self._db().executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; "
-                                 "DELETE FROM candles; DELETE FROM meta;")
+                                 "DELETE FROM candles; DELETE FROM notices; DELETE FROM meta;")
         self._last_seq = 0
 
     def close(self) -> None:
@@ -215,6 +252,10 @@ class SqliteReader:
 
     def __init__(self, path: Path | str) -> None:
         self._conn = _connect(Path(path))
+
+    def recent_notices(self, retention: int, instruments: notices.Instruments) -> dict[str, list[notices.Notice]]:
+        """The newest ``retention`` notices of every product, oldest first (19003 ``since``)."""
+        return notices.recent(self._conn, retention, instruments)
 
     def orders_by_ids(self, product: str, ids: list[int]) -> dict[int, OrderRow]:
         if not ids:

@@ -18,7 +18,7 @@ from ceres.journal.file.segments import DataDir
 from ceres.pipeline.frames import scan
 from ceres.pipeline.recovery import recover
 from ceres.pipeline.sequencer import Sequencer
-from journal_helpers import T0, WAIT, HeldWriter, make_engine, records_in, setup_commands
+from journal_helpers import T0, WAIT, HeldWriter, make_engine, records_in, setup_commands, wait_for
 
 
 @pytest.fixture
@@ -30,17 +30,22 @@ def d(tmp_path) -> DataDir:
 
 # --- Sequencer + GroupCommitter ---------------------------------------------------------------
 class Rig:
-    def __init__(self, d: DataDir, snapshot_every: int = 0) -> None:
+    def __init__(self, d: DataDir, snapshot_every: int = 0, *, rewind: bool = False) -> None:
         self.d = d
         self.engine = make_engine()
         ticks = iter(range(T0, T0 + 10**9))
         self.writer = HeldWriter(d, 1, fsync=True)
         self.fatal: list[BaseException] = []
-        self.committer = GroupCommitter(self.writer)
+        self.committer = GroupCommitter(self.writer, probe_bytes=4096)
         self.delivered: list[int] = []
         self.seq = Sequencer(self.engine, self.committer, self, None, asyncio.get_running_loop(),
-                             snapshot_every=snapshot_every, clock=lambda: next(ticks), on_fatal=self.fatal.append)
+                             snapshot_every=snapshot_every, clock=lambda: next(ticks), on_fatal=self.fatal.append,
+                             rewind=self.rewind if rewind else None, retry_s=0.02)
         self.committer.start(self.seq)
+
+    def rewind(self, seq: int) -> None:
+        """What ``Node.rewind`` does: recover to ``seq`` and adopt that state."""
+        self.engine.adopt(recover(FileJournal(self.d.root), make_engine, upto=seq).engine)
 
     def dispatch(self, items) -> None:
         """The sequencer's batch sink: record which commands were released."""
@@ -186,3 +191,72 @@ async def test_a_batch_that_cannot_be_encoded_stops_the_sequencer(rig, monkeypat
     assert later.done() and later.exception().error is ErrorCode.JOURNAL_FAILURE
     rec = recover(FileJournal(rig.d.root), make_engine)
     assert rec.last_seq == before and "boom" not in rec.engine.products
+
+
+# --- a failed write is survived: refuse, rewind, resume ---------------------------------------
+@pytest.fixture
+async def rewinding(d):
+    r = Rig(d, rewind=True)
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["nothing written", "write cut short"])
+async def test_a_failed_write_refuses_its_batch_rewinds_and_resumes_when_the_disk_writes(rewinding, partial):
+    rig = rewinding
+    await rig.setup()
+    durable = rig.seq.durable_seq
+    rig.writer.partial = partial
+    rig.writer.fail = OSError(28, "No space left on device")
+    ghosts = [rig.seq.submit(C.CreateProduct(f"ghost{i}")) for i in range(3)]
+    for fut in ghosts:
+        with pytest.raises(CeresError) as info:
+            await asyncio.wait_for(fut, WAIT)
+        assert info.value.error is ErrorCode.JOURNAL_FAILURE and "No space left" in str(info.value.message)
+    # nothing a refused command did is left in memory, and the server did not stop
+    assert not any(p.startswith("ghost") for p in rig.engine.products)
+    assert rig.seq.seq == rig.engine.seq == durable and rig.fatal == []
+    assert rig.seq.degraded is not None
+    # while the disk refuses: commands are refused at once, without being applied
+    await asyncio.sleep(0.1)  # a few resume attempts fail
+    refused = rig.seq.submit(C.CreateProduct("during"))
+    assert refused.done() and refused.exception().error is ErrorCode.JOURNAL_FAILURE
+    assert "during" not in rig.engine.products and rig.seq.degraded is not None
+    # the disk writes again: the next attempt resumes, commands are accepted again
+    rig.writer.fail = None
+    await wait_for(lambda: rig.seq.degraded is None)
+    assert await asyncio.wait_for(rig.seq.submit(C.CreateProduct("after")), WAIT) is None
+    assert rig.seq.durable_seq == durable + 1  # the refused seqs were never journaled
+    journaled = records_in(rig.d)
+    assert journaled[-1] == (durable + 1, C.CreateProduct("after"))
+    assert [s for s, _ in journaled] == list(range(1, durable + 2))  # no gap, no ghost, no cut-short bytes
+    assert recover(FileJournal(rig.d.root), make_engine).engine.state_hash() == rig.engine.state_hash()
+
+
+async def test_a_read_waiting_for_durability_is_refused_when_the_write_fails(rewinding):
+    rig = rewinding
+    await rig.setup()
+    rig.writer.gate.clear()
+    rig.seq.submit(C.CreateProduct("pending"))
+    read = asyncio.ensure_future(rig.seq.durable_caught_up())
+    await asyncio.sleep(0.02)
+    assert not read.done()  # the state it would show is not durable yet
+    rig.writer.fail = OSError(5, "Input/output error")
+    rig.writer.gate.set()
+    with pytest.raises(CeresError) as info:
+        await asyncio.wait_for(read, WAIT)
+    assert info.value.error is ErrorCode.JOURNAL_FAILURE
+    assert "pending" not in rig.engine.products
+
+
+async def test_a_read_is_released_once_what_it_shows_is_durable(rewinding):
+    rig = rewinding
+    await rig.setup()
+    rig.writer.gate.clear()
+    placed = rig.seq.submit(C.CreateProduct("carol"))
+    read = asyncio.ensure_future(rig.seq.durable_caught_up())
+    await asyncio.sleep(0.02)
+    assert not read.done()
+    rig.writer.gate.set()
+    await asyncio.wait_for(read, WAIT)
+    assert rig.seq.durable_seq >= rig.seq.seq and placed.done()

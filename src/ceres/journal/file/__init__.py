@@ -24,10 +24,12 @@ from ceres.pipeline.frames import scan
 
 
 class FileJournal:
-    def __init__(self, root: Path | str, *, fsync: bool = True, segment_bytes: int = 64 << 20) -> None:
+    def __init__(self, root: Path | str, *, fsync: bool = True, segment_bytes: int = 64 << 20,
+                 probe_bytes: int = 1 << 20) -> None:
         self.dir = DataDir(root)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
+        self.probe_bytes = probe_bytes
         self.ownership = FileOwnership(self.dir.root)
         self.reader = FileReader(self.dir)
         self.snapshots = FileSnapshots(self.dir)
@@ -38,8 +40,8 @@ class FileJournal:
     def open_writer(self, next_seq: int) -> GroupCommitter:
         self.dir.create()
         self.cut_torn_tail()
-        return GroupCommitter(SegmentWriter(self.dir, next_seq, fsync=self.fsync,
-                                            segment_bytes=self.segment_bytes))
+        return GroupCommitter(SegmentWriter(self.dir, next_seq, fsync=self.fsync, segment_bytes=self.segment_bytes),
+                              probe_bytes=self.probe_bytes)
 
     def cut_torn_tail(self) -> int:
         """Truncate the last segment to its valid frames (a crash may have cut its final
@@ -65,8 +67,10 @@ class FileJournal:
 class Settings(Protocol):
     fsync: bool
     segment_mb: int
+    resume_probe_kb: int
 
 
 def from_config(settings: Settings, root: Path) -> FileJournal:
     """The backend as ``[journal]`` configures it (``backend = "file"``), in ``root``."""
-    return FileJournal(root, fsync=settings.fsync, segment_bytes=settings.segment_mb << 20)
+    return FileJournal(root, fsync=settings.fsync, segment_bytes=settings.segment_mb << 20,
+                       probe_bytes=settings.resume_probe_kb << 10)

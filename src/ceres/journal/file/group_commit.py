@@ -10,9 +10,11 @@ A frame submitted with ``snapshot=True`` (the batch a snapshot was taken at) mak
 writer start a new segment after the group holding it, so segments older than a snapshot
 become whole files that pruning can delete (``DataDir.prune``).
 
-If a write or fsync fails, nothing after it can be trusted: ``sink.on_failure`` is called
-on the loop and the thread stops; the server must stop too (restart replays what is
-durable).
+If a write or fsync fails (a full disk, an I/O error), nothing after it can be trusted:
+``sink.on_failure`` is called on the loop once, and every frame queued after the failure
+is discarded. ``resume()`` (the sequencer calls it while it waits) cuts the segment back to
+the last durable write, checks that ``probe_bytes`` can be written and synced, and then
+calls ``sink.on_writable`` — or ``sink.on_failure`` again if the disk still refuses.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from ceres.pipeline.background import take_all
 from ceres.pipeline.journal import DurabilitySink
 
 _STOP = object()
+_RESUME = object()
 
 
 class GroupCommitter:
-    def __init__(self, writer: SegmentWriter) -> None:
+    def __init__(self, writer: SegmentWriter, *, probe_bytes: int = 1 << 20) -> None:
         self.writer = writer
+        self.probe_bytes = probe_bytes
+        self._failed: BaseException | None = None  # set and read by the journal thread only
         self.sink: DurabilitySink | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -44,6 +49,7 @@ class GroupCommitter:
         self.last_group_frames = 0
         self.last_fsync_s = 0.0
         self.max_fsync_s = 0.0
+        self.failures = 0
 
     def start(self, sink: DurabilitySink) -> None:
         """Begin; called on the event loop, where ``sink`` is told of progress."""
@@ -55,6 +61,10 @@ class GroupCommitter:
         """Queue ``frame`` (records up to ``last_seq``); ``snapshot`` starts a new segment
         after the group that holds it."""
         self._q.put((frame, last_seq, snapshot))
+
+    def resume(self) -> None:
+        """After a failure: cut back to the last durable write and try writing again."""
+        self._q.put(_RESUME)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then end the thread."""
@@ -70,53 +80,76 @@ class GroupCommitter:
             ("journal_group_frames_last", "gauge", "Frames in the last group commit.", self.last_group_frames),
             ("journal_fsync_seconds_last", "gauge", "Duration of the last write+fsync.", self.last_fsync_s),
             ("journal_fsync_seconds_max", "gauge", "Longest write+fsync so far.", self.max_fsync_s),
+            ("journal_write_failures_total", "counter", "Failed journal writes or syncs.", self.failures),
         ]
 
     def _run(self) -> None:
         q = self._q
         while True:
-            items = take_all(q)
-            stop = False
-            roll = False
-            frames = []
+            frames: list[bytes] = []
             last = 0
-            for it in items:
-                if it is _STOP:
-                    stop = True
-                    continue
-                frames.append(it[0])
-                last = it[1]
-                roll = roll or it[2]
-            if frames:
-                try:
-                    t0 = time.perf_counter()
-                    data = frames[0] if len(frames) == 1 else b"".join(frames)
-                    self.writer.write(data)
-                    elapsed = time.perf_counter() - t0
-                    if roll:
-                        self.writer.roll(last + 1)
-                    else:
-                        self.writer.maybe_roll(last + 1)
-                except BaseException as exc:  # the disk failed us: stop accepting anything
-                    self._tell("on_failure", exc)
-                    return
-                self.groups += 1
-                self.frames += len(frames)
-                self.bytes += len(data)
-                self.last_group_frames = len(frames)
-                self.last_fsync_s = elapsed
-                if elapsed > self.max_fsync_s:
-                    self.max_fsync_s = elapsed
-                if not self._tell("on_durable", last):
-                    return
-            if stop:
-                return
+            roll = False
+            for it in take_all(q):
+                if it is _STOP or it is _RESUME:
+                    self._write(frames, last, roll)
+                    frames, roll = [], False
+                    if it is _STOP:
+                        return
+                    self._resume()
+                elif self._failed is None:  # nothing queued after a failed write is written
+                    frames.append(it[0])
+                    last = it[1]
+                    roll = roll or it[2]
+            self._write(frames, last, roll)
 
-    def _tell(self, method: str, value: Any) -> bool:
+    def _write(self, frames: list[bytes], last: int, roll: bool) -> None:
+        if not frames or self._failed is not None:
+            return
+        try:
+            t0 = time.perf_counter()
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            self.writer.write(data)
+            elapsed = time.perf_counter() - t0
+        except BaseException as exc:
+            self._fail(exc)
+            return
+        self.groups += 1
+        self.frames += len(frames)
+        self.bytes += len(data)
+        self.last_group_frames = len(frames)
+        self.last_fsync_s = elapsed
+        if elapsed > self.max_fsync_s:
+            self.max_fsync_s = elapsed
+        self._tell("on_durable", last)
+        try:
+            if roll:
+                self.writer.roll(last + 1)
+            else:
+                self.writer.maybe_roll(last + 1)
+        except BaseException as exc:  # the group is durable; the next one has nowhere to go
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failed = exc
+        self.failures += 1
+        self._tell("on_failure", exc)
+
+    def _resume(self) -> None:
+        try:
+            self.writer.reset()
+            self.writer.check_space(self.probe_bytes)
+        except BaseException as exc:
+            self._failed = exc
+            self._tell("on_failure", exc)
+            return
+        self._failed = None
+        self._tell("on_writable")
+
+    def _tell(self, method: str, *args: Any) -> bool:
         """Call the sink on the loop; False if the loop has closed (shutdown)."""
         assert self.loop is not None and self.sink is not None
         try:
-            self.loop.call_soon_threadsafe(getattr(self.sink, method), value)
+            self.loop.call_soon_threadsafe(getattr(self.sink, method), *args)
         except RuntimeError:
             return False
         return True

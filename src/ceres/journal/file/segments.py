@@ -39,6 +39,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_replacing(final: Path, tmp: Path, data: bytes) -> None:
+    """Put ``data`` at ``final`` atomically: write ``tmp``, fsync it, rename it over
+    ``final``, fsync the directory. A crash leaves the old file or the new one (and
+    perhaps ``tmp``), never a mix."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
 class DataDir:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
@@ -68,17 +84,7 @@ class DataDir:
         fsync the directory."""
         self.create()
         final = self.snapshot_path(seq)
-        tmp = final.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-        fsync_dir(self.snapshots)
+        write_replacing(final, final.with_suffix(".tmp"), data)
         return final
 
     def prune(self, keep_snapshots: int) -> list[Path]:
@@ -121,6 +127,8 @@ class SegmentWriter:
             self._open(path)
         else:
             self._open(data_dir.segment_path(next_seq))
+        assert self.path is not None
+        self.durable: tuple[Path, int] = (self.path, self.size)  # where the last durable write ended
 
     def _open(self, path: Path) -> None:
         if self.fd is not None:
@@ -141,6 +149,8 @@ class SegmentWriter:
         self.size += len(data)
         if self.fsync:
             os.fdatasync(fd)
+        if self.path is not None:
+            self.durable = (self.path, self.size)
 
     def roll(self, next_seq: int) -> None:
         """Start a new segment whose first record will be ``next_seq``; an empty current
@@ -150,6 +160,7 @@ class SegmentWriter:
             return
         old, empty = self.path, self.size == 0
         self._open(path)
+        self.durable = (path, 0)
         if empty and old is not None:
             old.unlink(missing_ok=True)
 
@@ -157,7 +168,40 @@ class SegmentWriter:
         if self.size >= self.segment_bytes:
             self.roll(next_seq)
 
+    def reset(self) -> None:
+        """After a failed write or sync: forget everything after the last durable write.
+        Segments started after it are deleted, its segment is cut back to where that write
+        ended (and synced), and writing continues there."""
+        self.close()
+        path, size = self.durable
+        for _, later in self.dir.segments():
+            if later.name > path.name:
+                later.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(self.dir.journal)
+        self._open(path)
+
+    def check_space(self, nbytes: int) -> None:
+        """Write and sync ``nbytes`` to a scratch file beside the segments, then delete it:
+        raises OSError (e.g. ENOSPC) if the disk cannot take that much now."""
+        probe = self.dir.journal / ".probe"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            view = memoryview(bytes(min(nbytes, 1 << 16)))
+            left = nbytes
+            while left > 0:
+                left -= os.write(fd, view[:left])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            fd, self.fd = self.fd, None
+            os.close(fd)

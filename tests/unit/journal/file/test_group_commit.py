@@ -5,6 +5,7 @@ fsync) or made to fail (a dying disk)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -29,12 +30,16 @@ class Recorder:
     def __init__(self) -> None:
         self.durable: list[int] = []
         self.failures: list[BaseException] = []
+        self.writable = 0
 
     def on_durable(self, seq: int) -> None:
         self.durable.append(seq)
 
     def on_failure(self, exc: BaseException) -> None:
         self.failures.append(exc)
+
+    def on_writable(self) -> None:
+        self.writable += 1
 
 
 def committer(d: DataDir, writer: SegmentWriter | None = None) -> tuple[GroupCommitter, HeldWriter, Recorder]:
@@ -85,14 +90,41 @@ async def test_stop_writes_everything_queued(d):
     assert not gc._thread.is_alive()
 
 
-async def test_a_failed_write_reports_and_stops_the_thread(d):
+async def test_a_failed_write_is_reported_once_and_nothing_after_it_is_written(d):
     gc, w, rec = committer(d)
-    w.fail = OSError(28, "No space left on device")
     gc.submit(frame(1), 1)
+    await wait_for(lambda: rec.durable == [1])
+    w.fail = OSError(28, "No space left on device")
+    w.partial = True  # half of the frame reaches the file
+    gc.submit(frame(2), 2)
     await wait_for(lambda: rec.failures)
-    assert rec.failures == [w.fail] and rec.durable == []
-    gc._thread.join(WAIT)
-    assert not gc._thread.is_alive()
+    w.fail = None
+    gc.submit(frame(3), 3)  # queued after the failure: would leave a hole, so it is dropped
+    await asyncio.sleep(0.05)
+    assert len(rec.failures) == 1 and rec.failures[0].errno == 28
+    assert rec.durable == [1] and rec.writable == 0
     gc.close()
+    assert [s for s, _ in records_in(d)] == [1]
 
 
+async def test_resume_cuts_back_to_the_durable_point_and_writes_again(d):
+    gc, w, rec = committer(d)
+    gc.submit(frame(1), 1)
+    await wait_for(lambda: rec.durable == [1])
+    seg = d.segments()[-1][1]
+    durable_size = seg.stat().st_size
+    w.fail, w.partial = OSError(28, "No space left on device"), True
+    gc.submit(frame(2), 2)
+    await wait_for(lambda: rec.failures)
+    assert seg.stat().st_size > durable_size  # the cut-short write is on disk
+    gc.resume()  # the disk still refuses: reported again, nothing written
+    await wait_for(lambda: len(rec.failures) == 2)
+    w.fail = None
+    gc.resume()
+    await wait_for(lambda: rec.writable == 1)
+    assert seg.stat().st_size == durable_size  # cut back to the last durable write
+    assert not (d.journal / ".probe").exists()
+    gc.submit(frame(2), 2)  # seq 2 again: it was never durable
+    await wait_for(lambda: rec.durable == [1, 2])
+    gc.close()
+    assert [s for s, _ in records_in(d)] == [1, 2]
