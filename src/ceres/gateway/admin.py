@@ -4,7 +4,14 @@
 code serves the admin endpoint inside the server (127.0.0.1 only, bearer token from the
 data directory) and the offline CLI (which opens the data directory itself, locked
 against a running server). Amounts are decimal strings converted exactly with the
-currency's decimals; secrets appear only in the reply to ``create_key``.
+currency's decimals; secrets appear only in the reply to ``create_key``. A new key's
+secret is sealed (``seal``, the data directory's data key) before it becomes a command,
+so the journal never holds it in plain text.
+
+A key's protections (docs/security.md): ``require_timestamp`` (None at creation: the
+``[auth] require_timestamp_default``) and ``allow_ips`` (addresses or CIDRs; empty: any
+address) are set by ``create_key`` and changed by ``set_key``; a change closes the key's
+open sockets (``on_key_change``), so every connection is admitted under the new rules.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from ceres.domain import commands as C
 from ceres.domain.enums import permission_names, permissions_mask
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.money import format_scaled, to_scaled
-from ceres.domain.secret import Secret
+from ceres.domain.secret import SealedSecret
 from ceres.engine.core import Engine
+from ceres.engine.key_rules import normalize_networks
+from ceres.gateway.money_audit import audit_report
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -30,10 +39,38 @@ def new_credentials() -> tuple[str, str]:
             "".join(secrets.choice(ALPHABET) for _ in range(32)))
 
 
+Seal = Callable[[str, str], SealedSecret]
+"""``seal(api_key, secret)``: the secret sealed for that key."""
+
+
+def _flag(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise CeresError(ErrorCode.INVALID_TYPE, "must be true, false or null", name)
+
+
+def _networks(value: Any) -> tuple[str, ...] | None:
+    """``allow_ips`` as given to the admin endpoint: a list, or one comma-separated string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CeresError(ErrorCode.INVALID_TYPE, "must be a list of addresses or networks", "allow_ips")
+    return normalize_networks(value)
+
+
 class AdminOps:
-    def __init__(self, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]]) -> None:
+    def __init__(self, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]], seal: Seal, *,
+                 on_revoke: Callable[[str], None] | None = None,
+                 on_key_change: Callable[[str], int] | None = None,
+                 require_timestamp_default: bool = False) -> None:
         self.engine = engine
         self.submit = submit
+        self.seal = seal
+        self.on_revoke = on_revoke
+        self.on_key_change = on_key_change
+        self.require_timestamp_default = require_timestamp_default
 
     def _amount(self, currency: str, amount: str) -> int:
         decimals = self.engine.currencies.get(currency)
@@ -45,26 +82,43 @@ class AdminOps:
         await self.submit(C.CreateProduct(name))
         return {"product": name}
 
-    async def create_key(self, product: str, permissions: str = "read,trade") -> dict[str, Any]:
+    async def create_key(self, product: str, permissions: str = "read,trade", require_timestamp: bool | None = None,
+                         allow_ips: list[str] | str | None = None) -> dict[str, Any]:
         try:
             mask = permissions_mask([p for p in permissions.split(",") if p.strip()])
         except ValueError as exc:
             raise CeresError(ErrorCode.INVALID_VALUE, str(exc), "permissions") from None
+        require = _flag(require_timestamp, "require_timestamp")
+        networks = _networks(allow_ips) or ()
         while True:
             api_key, secret = new_credentials()
             if api_key not in self.engine.keys:
                 break
-        await self.submit(C.CreateKey(product, api_key, Secret(secret), mask))
+        await self.submit(C.CreateKey(product, api_key, self.seal(api_key, secret), mask,
+                                      self.require_timestamp_default if require is None else require, networks))
         return {"product": product, "api_key": api_key, "secret": secret,
-                "permissions": ",".join(permission_names(mask))}
+                "permissions": ",".join(permission_names(mask)), **self._protections(api_key)}
+
+    def _protections(self, api_key: str) -> dict[str, Any]:
+        key = self.engine.keys[api_key]
+        return {"require_timestamp": key.require_timestamp, "allow_ips": ",".join(key.allow_ips) or "any"}
+
+    async def set_key(self, api_key: str, require_timestamp: bool | None = None,
+                      allow_ips: list[str] | str | None = None) -> dict[str, Any]:
+        """Change a key's protections (None: unchanged; ``allow_ips`` [] or "": any address)."""
+        await self.submit(C.SetKey(api_key, _flag(require_timestamp, "require_timestamp"), _networks(allow_ips)))
+        closed = self.on_key_change(api_key) if self.on_key_change is not None else 0
+        return {"api_key": api_key, **self._protections(api_key), "connections_closed": closed}
 
     async def list_keys(self) -> list[dict[str, Any]]:
         return [{"api_key": k.api_key, "product": k.product.name, "secret": "***",
                  "permissions": ",".join(permission_names(k.permissions)),
-                 "revoked": k.revoked} for _, k in sorted(self.engine.keys.items())]
+                 "revoked": k.revoked, **self._protections(k.api_key)} for _, k in sorted(self.engine.keys.items())]
 
     async def revoke_key(self, api_key: str) -> dict[str, Any]:
         await self.submit(C.RevokeKey(api_key))
+        if self.on_revoke is not None:
+            self.on_revoke(api_key)
         return {"api_key": api_key, "revoked": True}
 
     async def deposit(self, product: str, currency: str, amount: str) -> dict[str, Any]:
@@ -97,6 +151,10 @@ class AdminOps:
                  "keys": sum(1 for k in self.engine.keys.values() if k.product is p)}
                 for name, p in sorted(self.engine.products.items())]
 
+    async def audit(self) -> dict[str, Any]:
+        """The money audit per currency (``gateway.money_audit``)."""
+        return audit_report(self.engine)
+
     async def call(self, op: str, args: dict[str, Any]) -> Any:
         """Dispatch by name (the admin endpoint's and the CLI's single entry point)."""
         fn = getattr(self, op, None) if op in OPS else None
@@ -108,5 +166,5 @@ class AdminOps:
             raise CeresError(ErrorCode.BAD_REQUEST, f"{op}: {exc}") from None
 
 
-OPS = {"create_product", "create_key", "list_keys", "revoke_key", "deposit", "withdraw",
-       "transfer", "show_accounts", "list_products"}
+OPS = {"create_product", "create_key", "list_keys", "revoke_key", "set_key", "deposit", "withdraw",
+       "transfer", "show_accounts", "list_products", "audit"}

@@ -76,11 +76,12 @@ class Handlers:
     def __init__(self, engine: Engine, venues: VenueRegistry, history: HistoryReader,
                  caught_up: Callable[[], Awaitable[None]], recent: RecentOrders, *,
                  last_price: Callable[[str, str], int | None], tz: timezone, base_currency: str,
-                 max_order_query: int = 100) -> None:
+                 max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None) -> None:
         self.engine = engine
         self.venues = venues
         self.history = history
         self.caught_up = caught_up
+        self.durable = durable  # reads of live state are released once what they show is durable
         self.recent = recent
         self.last_price = last_price
         self.tz = tz

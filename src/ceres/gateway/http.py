@@ -2,7 +2,9 @@
 
 Routing, parameter extraction for signing, and mapping to HTTP: business errors are HTTP
 200 with an error ``code`` (the Java SDK drops non-2xx bodies); authentication 401;
-unknown path 404; body over the limit 413; internal 500 — each with the envelope.
+unknown path 404; body over the limit 413; a key over its connection cap 429 (the
+connection closes); internal 500 — each with the envelope. Transport-level failures
+(timeouts, unparsable requests, caps) are ``rest_transport``'s.
 Market-data routes (public, bare objects) are added by ``ceres.market``.
 """
 
@@ -22,7 +24,8 @@ from ceres.gateway.handlers import Handlers
 from ceres.gateway.operations import OPERATIONS, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
 from ceres.pipeline.clock import wall_ms
-from ceres.wire import codec
+from ceres.wire import codec, faults
+from ceres.wire.conn import conn_of
 
 log = logging.getLogger("ceres.http")
 
@@ -52,6 +55,7 @@ class RestApi:
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
         """The request's parameters as a dict (for validation) and as signed pairs."""
+        P.check_query_text(request.rel_url.raw_query_string)
         query = dict(request.query)
         if request.method == "POST":
             body = await request.read()
@@ -70,15 +74,21 @@ class RestApi:
                 if request.content_length is not None and request.content_length > self.max_body:
                     raise CeresError(ErrorCode.PAYLOAD_TOO_LARGE)
                 obj, signed = await self._params(request)
+                conn = conn_of(request.transport)
                 key = self.auth.verify_rest(request.headers.get("api_key"), request.headers.get("sign"),
-                                            signed, wall_ms())
+                                            signed, wall_ms(), peer=request.remote if conn is None else conn.ip)
+                if conn is not None:
+                    conn.claim_key(key.api_key)  # the connection counts against the key's cap
                 self.limiter.check(key.api_key, time.monotonic())
                 req = P.parse_request(op.request, obj)
                 authorize(key, op)
                 data = await handler(key, req)
             except CeresError as err:
                 self.on_reject(err.code)
-                return error_response(err)
+                resp = error_response(err)
+                if err.error is ErrorCode.TOO_MANY_CONNECTIONS:
+                    resp.force_close()
+                return resp
             except web.HTTPRequestEntityTooLarge:
                 self.on_reject(ErrorCode.PAYLOAD_TOO_LARGE.code)
                 return error_response(CeresError(ErrorCode.PAYLOAD_TOO_LARGE))
@@ -101,10 +111,12 @@ async def envelope_errors(request: web.Request,
         return error_response(CeresError(ErrorCode.PAYLOAD_TOO_LARGE))
     except web.HTTPException:
         raise
-    except Exception:
-        log.exception("internal error on %s %s", request.method, request.path)
+    except Exception as exc:
+        faults.report(exc, f"REST {request.method} {request.path}")
         return error_response(CeresError(ErrorCode.INTERNAL))
 
 
-def make_app(max_body: int) -> web.Application:
-    return web.Application(middlewares=[envelope_errors], client_max_size=max_body)
+def make_app(max_body: int, guard: Any = None) -> web.Application:
+    """The REST application; ``guard`` (``rest_transport.guard``) goes outermost."""
+    middlewares = [envelope_errors] if guard is None else [guard, envelope_errors]
+    return web.Application(middlewares=middlewares, client_max_size=max_body)

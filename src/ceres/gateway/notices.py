@@ -1,7 +1,9 @@
 """Push of order and position notices (port 19003, paths ``/`` and ``/ws/notify``).
 
 Handshake like 19001 (``?api_key=&sign=``); a socket receives every notice of its key's
-product. Text ``ping`` is answered with ``pong``. Notice formats are API.md section 4
+product. Text ``ping`` is answered with ``pong``; any other message with an error in the
+envelope (400; a binary frame 40002; over ``MAX_MESSAGE`` bytes 40020, then close 1009),
+and the socket stays. Notice formats are API.md section 4
 (May-2019): messageType "1" for every order status change and every fill, "2" for margin,
 TP/SL and liquidation-price changes of resting opening orders (``PENDING``) and positions
 (``POSITION``).
@@ -10,20 +12,23 @@ Every notice carries ``seq``: the product's notice number, assigned by the engin
 it creates the event, so it is +1 per notice, gap-free, and survives restarts. Notices
 leave only after their batch is durable (the dispatcher calls ``on_notices`` then).
 The last ``retention`` notices per product are kept in memory (events, formatted on
-demand); connecting with ``&since=SEQ`` first replays the retained notices after SEQ,
+demand), and at start they are loaded from the history store's notice log (derived from
+the journal), so they survive a restart; connecting with ``&since=SEQ`` first replays the
+retained notices after SEQ,
 then continues live — replay and registration happen in one loop callback, so there is
-no gap and no duplicate. If notices after SEQ are no longer retained (too old, or lost
-with a restart), the first message is ``{"messageType":"0","info":...,"seq":SEQ_OLDEST-1}``
+no gap and no duplicate. If notices after SEQ are no longer retained (too old, or the
+history store was behind), the first message is ``{"messageType":"0","info":...,"seq":SEQ_OLDEST-1}``
 (an extension message; original clients never send ``since``).
 
-A subscriber that stops reading is dropped once its unsent data passes the limit.
+A subscriber that stops reading is dropped with close 1008 once its outbound queue
+passes ``max_buffer`` (``ceres.wire.ws``: the same queue on every WebSocket port).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -34,11 +39,14 @@ from ceres.gateway.auth import Authenticator
 from ceres.gateway.handshake import signed_upgrade
 from ceres.gateway.views import avg_price, entrust_amount, wire_time
 from ceres.pipeline.dispatch import Subscription
-from ceres.wire import codec
-from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
+from ceres.wire import codec, faults
+from ceres.wire.ws import BaseListener, Registry
+from ceres.wire.ws_server import listener_factory_guard
 
 log = logging.getLogger("ceres.ws.notify")
 PATHS = ("/", "/ws/notify")
+MAX_MESSAGE = 4096
+NOT_A_PING = "19003 takes only the text ping (notices are pushed)"
 _DIRS: dict[tuple[int, int], str] = {
     (Side.BUY, FutureDir.NONE): "BUY", (Side.SELL, FutureDir.NONE): "SELL",
     (Side.BUY, FutureDir.OPEN): "BUY_OPEN", (Side.SELL, FutureDir.OPEN): "SELL_OPEN",
@@ -89,7 +97,7 @@ class NotifyListener(BaseListener):
     name = "notify"
 
     def __init__(self, server: Notifier, product: str, api_key: str, since: int | None) -> None:
-        super().__init__(max_message=4096, max_buffer=server.max_buffer, registry=server.registry,
+        super().__init__(max_message=MAX_MESSAGE, max_buffer=server.max_buffer, registry=server.registry,
                          api_key=api_key)
         self.server = server
         self.product = product
@@ -102,13 +110,21 @@ class NotifyListener(BaseListener):
         self.server.unsubscribe(self)
 
     def on_message(self, data: bytes, is_text: bool) -> None:
-        if data.strip().lower() == b"ping":
+        if not is_text:
+            self.send_text(codec.error(CeresError(ErrorCode.BINARY_FRAME)))
+        elif data.strip().lower() == b"ping":
             self.send_text(b"pong")
+        else:  # notices are pushed; the only request is the heartbeat
+            self.send_text(codec.error(CeresError(ErrorCode.BAD_REQUEST, NOT_A_PING)))
+
+    def on_too_big(self) -> None:
+        self.send_text(codec.error(CeresError(ErrorCode.PAYLOAD_TOO_LARGE, f"message over {MAX_MESSAGE} bytes")))
 
 
 class Notifier:
     def __init__(self, auth: Authenticator, registry: Registry, *, tz: timezone,
-                 now_ms: Callable[[], int], retention: int = 10000, max_buffer: int = 4 << 20) -> None:
+                 now_ms: Callable[[], int], retention: int = 10000, max_buffer: int = 4 << 20,
+                 stored: Mapping[str, Sequence[OrderEvent | PositionEvent]] | None = None) -> None:
         self.auth = auth
         self.registry = registry
         self.tz = tz
@@ -118,11 +134,16 @@ class Notifier:
         self.rings: dict[str, deque[OrderEvent | PositionEvent]] = {}
         self.subs: dict[str, set[NotifyListener]] = {}
         # per product, the last notice seq handed to subscribers; notices issued before this
-        # server started (recovered from the journal) count as delivered, none are retained
+        # server started (recovered from the journal) count as delivered
         self.delivered: dict[str, int] = {k.product.name: k.product.notices for k in auth.keys.values()}
+        # retained from before the start: the history store's notice log, if it reaches the end
+        for product, events in (stored or {}).items():
+            if events and events[-1].nseq == self.delivered.get(product):
+                self.rings[product] = deque(events, maxlen=retention)
         self.sent = 0
         self.factory = listener_factory_guard(self._upgrade)
 
+    @faults.guarded("19003 upgrade")
     def _upgrade(self, request: Any) -> Any:
         signed = signed_upgrade(request, PATHS, self.auth, self.now_ms())
         if signed is None:

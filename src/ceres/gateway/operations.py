@@ -31,6 +31,9 @@ class Operation:
     permission: Permission
     biz_type: int | None
     routes: tuple[Route, ...]
+    reads_state: bool = False
+    """The reply shows live engine state: it is held until everything applied before it is
+    durable (so no reply shows what a crash could take back)."""
 
 
 READ, TRADE = Permission.READ, Permission.TRADE
@@ -40,13 +43,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("cancel", P.CancelReq, TRADE, 12, (("DELETE", API + "trade/order/{ids}", "cancel"),
                                                  ("DELETE", API + "trade/order", "cancelByQuery"))),
     Operation("pairs", P.PairsReq, READ, 13, (("GET", API + "basic/contracts", "pairs"),)),
-    Operation("account", P.AccountReq, READ, 14, (("GET", API + "trade/account", "account"),)),
-    Operation("orders", P.OrdersReq, READ, 15, (("GET", API + "trade/order", "orders"),)),
-    Operation("positions", P.PositionsReq, READ, 16, (("GET", API + "trade/position", "positions"),)),
+    Operation("account", P.AccountReq, READ, 14, (("GET", API + "trade/account", "account"),), True),
+    Operation("orders", P.OrdersReq, READ, 15, (("GET", API + "trade/order", "orders"),), True),
+    Operation("positions", P.PositionsReq, READ, 16, (("GET", API + "trade/position", "positions"),), True),
     Operation("fills", P.FillsReq, READ, 17, (("GET", API + "trade/trans", "fills"),)),
     Operation("close", P.PlaceReq, TRADE, None, (("POST", API + "trade/close", "close"),)),
     Operation("open_orders", P.OpenOrdersReq, READ, None, (("GET", API + "trade/open_orders", "openOrders"),
-                                                           ("POST", API + "trade/open_orders", "openOrdersPost"))),
+                                                           ("POST", API + "trade/open_orders", "openOrdersPost")),
+              True),
 )
 
 SERVICE_ROUTES: tuple[Route, ...] = (("GET", "/health", "health"), ("GET", "/metrics", "metrics"))
@@ -58,8 +62,20 @@ Handler = Callable[[Any, Any], Coroutine[Any, Any, Any]]
 
 
 def bind(handlers: object) -> dict[str, tuple[Operation, Handler]]:
-    """Operation name -> (operation, its handler method on ``handlers``)."""
-    return {op.name: (op, getattr(handlers, op.name)) for op in OPERATIONS}
+    """Operation name -> (operation, its handler method on ``handlers``); the handlers of
+    ``reads_state`` operations are held until durable when ``handlers.durable`` is set."""
+    durable = getattr(handlers, "durable", None)
+    return {op.name: (op, _held(getattr(handlers, op.name), durable) if op.reads_state and durable else
+                      getattr(handlers, op.name)) for op in OPERATIONS}
+
+
+def _held(handler: Handler, durable: Callable[[], Coroutine[Any, Any, None]]) -> Handler:
+    async def held(key: Any, req: Any) -> Any:
+        result = await handler(key, req)
+        await durable()  # what ``result`` shows is at most what has been applied by now
+        return result
+
+    return held
 
 
 def authorize(key: ApiKey, op: Operation) -> None:

@@ -2,7 +2,10 @@
 
 * ``sign_params``: the ``(key, value)`` pairs a REST signature covers;
 * request Structs (msgspec) per operation and ``parse_request`` that validates a dict
-  into one, naming the offending field in every error;
+  into one, naming the offending field in every error; every text field is bounded
+  (``MAX_TEXT`` characters, ``MAX_ID_LIST`` for comma-separated ids: FIELD_TOO_LONG),
+  every integer field is a JSON integer or at most 18 digits (INVALID_TYPE), and the
+  requests' own ranges are checked before permissions and lookups;
 * ``parse_req_id``: the WebSocket's ``req_id`` extension.
 
 JSON decoding and the reply envelope are in :mod:`ceres.wire.codec`.
@@ -11,15 +14,26 @@ JSON decoding and the reply envelope are in :mod:`ceres.wire.codec`.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect as mi
 
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.wire.bounds import bad_query_param
 from ceres.wire.codec import NumberText, encode_json
 
 MAX_REQ_ID = 64
 MAX_OPEN_PAGE = 100
+MAX_TEXT = 64
+"""Characters of a text field (exchange, contract, decimals, client_oid, ...)."""
+MAX_ID_LIST = 512
+"""Characters of a comma-separated id list (15 ids of 19 digits fit with room for spaces)."""
+MAX_INT_DIGITS = 18
+"""Digits of an integer field sent as a string (``count``, ``limit``, ``status``)."""
+
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+IdList = Annotated[str, msgspec.Meta(max_length=MAX_ID_LIST)]
 
 
 def param_text(value: Any) -> str | None:
@@ -37,56 +51,64 @@ def sign_params(obj: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(k, param_text(v)) for k, v in obj.items()]
 
 
+def check_query_text(raw_query: str) -> None:
+    """INVALID_VALUE naming the first query parameter whose percent escapes are not UTF-8
+    (it could not be signed or read as the client meant it)."""
+    name = bad_query_param(raw_query)
+    if name is not None:
+        raise CeresError(ErrorCode.INVALID_VALUE, "not UTF-8 text (after percent-decoding)", name)
+
+
 # --- requests ------------------------------------------------------------------------------
 class Request(msgspec.Struct, kw_only=True, frozen=True):
     """Base: every request may carry ``timestamp`` (signed, checked by auth)."""
 
-    timestamp: str | None = None
+    timestamp: Text | None = None
 
     def check(self) -> None:
         """Range checks of a request's own fields (before permissions and lookups)."""
 
 
 class PlaceReq(Request, frozen=True):
-    exchange: str
-    contract: str
-    price_type: str
-    entrust_vol: str
-    entrust_bs: str
-    entrust_price: str | None = None
-    future_dir: str | None = None
-    lever: str | None = None
-    profit_value: str | None = None
-    stop_value: str | None = None
-    client_oid: str | None = None
-    deal_id: str | None = None
-    close_rule: str | None = None
+    exchange: Text
+    contract: Text
+    price_type: Text
+    entrust_vol: Text
+    entrust_bs: Text
+    entrust_price: Text | None = None
+    future_dir: Text | None = None
+    lever: Text | None = None
+    profit_value: Text | None = None
+    stop_value: Text | None = None
+    client_oid: Text | None = None
+    deal_id: IdList | None = None
+    close_rule: Text | None = None
 
 
 class CancelReq(Request, frozen=True):
-    system_oid: str
+    system_oid: IdList
 
 
 class PairsReq(Request, frozen=True):
-    exchange: str
-    contract: str | None = None
+    exchange: Text
+    contract: Text | None = None
 
 
 class AccountReq(Request, frozen=True):
-    exchange: str | None = None
+    exchange: Text | None = None
 
 
 class OrdersReq(Request, frozen=True):
-    system_oid: str | None = None
+    system_oid: IdList | None = None
     status: int | None = None
-    exchange: str | None = None
-    contract: str | None = None
+    exchange: Text | None = None
+    contract: Text | None = None
 
 
 class OpenOrdersReq(Request, frozen=True):
-    exchange: str | None = None
-    contract: str | None = None
-    from_: str | None = msgspec.field(default=None, name="from")
+    exchange: Text | None = None
+    contract: Text | None = None
+    from_: IdList | None = msgspec.field(default=None, name="from")
     limit: int | None = None
 
     def check(self) -> None:
@@ -95,14 +117,14 @@ class OpenOrdersReq(Request, frozen=True):
 
 
 class PositionsReq(Request, frozen=True):
-    exchange: str | None = None
-    contract: str | None = None
-    position_dir: str | None = None
+    exchange: Text | None = None
+    contract: Text | None = None
+    position_dir: Text | None = None
 
 
 class FillsReq(Request, frozen=True):
-    exchange: str
-    contract: str
+    exchange: Text
+    contract: Text
     count: int
 
 
@@ -110,10 +132,15 @@ ALIASES = {"system_oid": "systemOid", "position_dir": "positionDir"}  # Java SDK
 
 
 @functools.cache
-def _fields(cls: type[Request]) -> tuple[tuple[str, bool, bool], ...]:
-    """(wire name, required, is_int) per field."""
-    return tuple((f.encode_name, f.required, f.type is int or f.type == (int | None))
-                 for f in msgspec.structs.fields(cls))
+def _fields(cls: type[Request]) -> tuple[tuple[str, bool, bool, int | None], ...]:
+    """(wire name, required, is_int, max_length of a text field) per field."""
+    out = []
+    for f in mi.type_info(cls).fields:  # type: ignore[attr-defined]
+        types = f.type.types if isinstance(f.type, mi.UnionType) else (f.type,)
+        is_int = any(isinstance(t, mi.IntType) for t in types)
+        max_len = next((t.max_length for t in types if isinstance(t, mi.StrType)), None)
+        out.append((f.encode_name, f.required, is_int, max_len))
+    return tuple(out)
 
 
 def _normalize(value: Any) -> Any:
@@ -153,9 +180,9 @@ _ALIAS_KEYS = frozenset(ALIASES.values())
 
 def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
     values: dict[str, Any] = {}
-    for name, required, is_int in _fields(cls):
+    for name, required, is_int, max_len in _fields(cls):
         raw = obj.get(name)
-        if raw is None and name in ALIASES:
+        if (raw is None or raw == "") and name in ALIASES:
             raw = obj.get(ALIASES[name])
         if raw is None or raw == "":
             if required:
@@ -163,7 +190,7 @@ def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
             continue
         if is_int:
             digits = raw[1:] if isinstance(raw, str) and raw.startswith("-") else raw
-            if isinstance(digits, str) and digits.isascii() and digits.isdigit() and len(raw) <= 18:
+            if isinstance(digits, str) and digits.isascii() and digits.isdigit() and len(raw) <= MAX_INT_DIGITS:
                 raw = int(raw)
             elif isinstance(raw, bool) or not isinstance(raw, int) or isinstance(raw, NumberText):
                 raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", name)
@@ -171,6 +198,8 @@ def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
             raw = _normalize(raw)
             if not isinstance(raw, str):
                 raise CeresError(ErrorCode.INVALID_TYPE, "must be a string", name)
+            if max_len is not None and len(raw) > max_len:
+                raise CeresError(ErrorCode.FIELD_TOO_LONG, f"at most {max_len} characters", name)
         values[name] = raw
     return msgspec.convert(values, cls)
 

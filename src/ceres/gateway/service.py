@@ -43,10 +43,17 @@ def service_routes(sequencer: Sequencer, metrics: Metrics, registry: Registry,
 
     async def health(request: web.Request) -> web.Response:
         seq = sequencer
-        body = {"status": "ok" if seq.failed is None else "failed", "seq": seq.seq,
-                "durable_seq": seq.durable_seq, "journal_lag": seq.seq - seq.durable_seq,
-                "projected_seq": seq.projected_seq, "connections": registry.count}
-        return web.json_response(body, status=200 if seq.failed is None else 503)
+        body: dict[str, object] = {"status": "ok", "seq": seq.seq, "durable_seq": seq.durable_seq,
+                                   "journal_lag": seq.seq - seq.durable_seq, "projected_seq": seq.projected_seq,
+                                   "connections": registry.count}
+        problem = seq.failed or seq.degraded
+        if problem is not None:  # degraded: reads serve, commands are refused until the journal writes
+            body["status"] = "failed" if seq.failed is not None else "degraded"
+            body["reason"] = f"journal: {problem}"
+        elif seq.projection_failed is not None:
+            body["status"] = "degraded"
+            body["reason"] = f"history store: {seq.projection_failed}"
+        return web.json_response(body, status=503 if problem is not None else 200)
 
     async def render_metrics(request: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")

@@ -9,6 +9,10 @@ Replies leave in request order per connection (a reply waits for the ones before
 which covers both rules of API.md: ordered without ``req_id``, echoed with it.
 Errors never close the connection, except abuse: a message over the size limit (1009),
 more than ``max_pending`` unanswered requests (1008), or a client that stops reading.
+Every malformed message gets an error reply (``biz_type`` and ``req_id`` echoed once
+read): not JSON, not UTF-8, a binary frame, nested or wide beyond ``ceres.wire.bounds``,
+a field of the wrong type or length (``ceres.gateway.protocol``). A bug while handling
+a message answers 500 (counted and logged by ``ceres.wire.faults``); the socket stays.
 
 Requests run as lightweight coroutine drivers instead of asyncio Tasks: a handler that
 finishes without waiting answers at once; one that waits on a future (the sequencer's
@@ -34,7 +38,7 @@ from ceres.gateway.handlers import Handlers
 from ceres.gateway.handshake import signed_upgrade
 from ceres.gateway.operations import BY_BIZ_TYPE, authorize, bind
 from ceres.gateway.ratelimit import RateLimiter
-from ceres.wire import codec
+from ceres.wire import codec, faults
 from ceres.wire.ws import BaseListener, Registry, listener_factory_guard
 
 log = logging.getLogger("ceres.ws.trade")
@@ -101,7 +105,7 @@ class TradeListener(BaseListener):
             return
         biz_type = req_id = None
         try:
-            obj = codec.decode_json_object(data, "message")
+            obj = codec.decode_json_object(data, "message")  # bounded: size, depth, members
             if "req_id" in obj:
                 req_id = P.parse_req_id(obj)
             raw = obj.get("biz_type")
@@ -117,6 +121,10 @@ class TradeListener(BaseListener):
         except CeresError as err:
             self.server.on_reject(err.code)
             self._immediate(codec.error(err, biz_type, req_id))
+            return
+        except Exception as exc:  # a bug: the client gets 500, the socket stays open
+            faults.report(exc, "19001 message")
+            self._immediate(codec.error(CeresError(ErrorCode.INTERNAL), biz_type, req_id))
             return
         request = _Request(self, coro, biz_type, req_id)
         self.slots.append(request)
@@ -164,8 +172,8 @@ class _Request(_Slot):
         except CeresError as err:
             self.listener.server.on_reject(err.code)
             self.data = codec.error(err, self.biz_type, self.req_id)
-        except Exception:
-            log.exception("handler failed")
+        except Exception as exc:
+            faults.report(exc, f"19001 biz_type {self.biz_type}")
             self.data = codec.error(CeresError(ErrorCode.INTERNAL), self.biz_type, self.req_id)
         else:
             if waited is None:  # a bare yield (asyncio.sleep(0)): resume next iteration
@@ -200,6 +208,7 @@ class TradeServer:
         if key.revoked:
             raise CeresError(ErrorCode.AUTH_KEY_REVOKED)
 
+    @faults.guarded("19001 upgrade")
     def _upgrade(self, request: Any) -> Any:
         signed = signed_upgrade(request, PATHS, self.auth, self.now_ms())
         return None if signed is None else TradeListener(self, signed[0])

@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ceres.domain.candles import DURATIONS, NAMES, Bar, bar_start
+from ceres.domain.errors import CeresError
 from ceres.domain.events import OrderEvent, TradeEvent
 from ceres.domain.instruments import Instrument
 from ceres.domain.money import format_scaled
@@ -116,7 +117,9 @@ class MarketData:
         self.markets = {key: InstrumentMarket(inst) for key, inst in engine.instruments.items()}
         self.topics: dict[Topic, set[Subscriber]] = {}  # topic -> subscribers (market.ws listeners)
         self._dirty_depth: set[tuple[str, str]] = set()
+        self._new_depth: list[tuple[Subscriber, tuple[str, str]]] = []
         self._dirty_trade: set[tuple[str, str]] = set()
+        self._durable: Callable[[], Awaitable[None]] | None = None
         self._task: asyncio.Task[None] | None = None
         self.pushes = 0
 
@@ -209,7 +212,11 @@ class MarketData:
         return None if bar is None else self.candle_object(m.inst, duration, bar)
 
     # --- push loop ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, durable: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Begin pushing; ``durable()`` waits until everything applied so far is durable
+        (the book is live engine state: a depth push waits for it, so it never shows an
+        order a crash could take back)."""
+        self._durable = durable
         self._task = asyncio.create_task(self._flusher())
 
     async def stop(self) -> None:
@@ -220,18 +227,43 @@ class MarketData:
         while True:
             await asyncio.sleep(self.push_interval)
             try:
-                self.flush()
+                await self.flush()
             except Exception:
                 log.exception("market push failed")
 
-    def flush(self) -> None:
+    def depth_snapshot_later(self, sub: Subscriber, exchange: str, contract: str) -> None:
+        """A new depth subscriber's first message: the book at the next flush, once durable."""
+        self._new_depth.append((sub, (exchange, contract)))
+
+    async def flush(self) -> None:
+        """The pushes of marked instruments: tick and candle (from durable trades), and
+        depth for changed books and new depth subscribers: computed now, sent once what
+        they show is durable (at once if nothing waits); if the journal fails first, they
+        are computed again from the rewound book at the next flush."""
+        self._flush_trades()
+        dirty, self._dirty_depth = self._dirty_depth, set()
+        new, self._new_depth = self._new_depth, []
+        if not dirty and not new:
+            return
+        books = {key: {"msg_type": "push-depth10", **self.depth(*key)} for key in dirty | {k for _, k in new}}
+        if self._durable is not None:
+            try:
+                await self._durable()
+            except CeresError:
+                self._dirty_depth |= dirty
+                self._new_depth[:0] = new
+                return
         topics = self.topics
-        depth, self._dirty_depth = self._dirty_depth, set()
-        traded, self._dirty_trade = self._dirty_trade, set()
-        for exchange, contract in depth:
-            subs = topics.get(("depth10", exchange, contract, None))
+        for key in dirty:
+            subs = topics.get(("depth10", *key, None))
             if subs:
-                self._publish(subs, {"msg_type": "push-depth10", **self.depth(exchange, contract)}, depth=True)
+                self._publish(subs, books[key], depth=True)
+        for sub, key in new:
+            self._publish({sub}, books[key], depth=True)
+
+    def _flush_trades(self) -> None:
+        topics = self.topics
+        traded, self._dirty_trade = self._dirty_trade, set()
         for exchange, contract in traded:
             subs = topics.get(("tick", exchange, contract, None))
             if subs:

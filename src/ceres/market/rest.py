@@ -2,7 +2,11 @@
 
 GET ``/api/v1/market/{candle,trade,depth10,tick}`` with query parameters, and the older
 POST forms ``/api/v1/query/{cycle/data/history,trade/data,depth10/data,tick/data}`` with
-a JSON body of the same fields. Errors: HTTP 400 ``{"code":"400","message":...}``.
+a JSON body of the same fields. Errors: HTTP 400 ``{"code":"400","message":...}``; a
+query that is not UTF-8, a body that is not a JSON object (or nests deeper than
+``ceres.wire.bounds`` allows), a field of the wrong type or over ``MAX_TEXT`` characters
+are 400s like any other bad parameter. A bug answers HTTP 500 ``{"code":"500",...}``
+(counted and logged by ``ceres.wire.faults``).
 
 Ranges (candle, trade): ``begin`` and ``end`` (ms) -> everything in between (``size``
 ignored, at most ``MAX_SIZE``); ``begin`` + ``size`` -> ``size`` items forward from begin;
@@ -22,10 +26,13 @@ from ceres.domain.candles import DURATIONS, Bar
 from ceres.domain.errors import CeresError
 from ceres.market.data import MarketData, bar_fields, trade_fields
 from ceres.pipeline.history import HistoryReader
+from ceres.wire import faults
+from ceres.wire.bounds import bad_query_param
 from ceres.wire.codec import decode_json_object, encode_json
 
 DEFAULT_SIZE = 100
 MAX_SIZE = 2000
+MAX_TEXT = 64  # characters of exchange, contract, duration
 API = "/api/v1/"
 MARKET_ROUTES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ("candle", (("GET", API + "market/candle", "candles"),
@@ -42,26 +49,38 @@ class BadRequest(Exception):
     pass
 
 
-def _bad(message: str) -> web.Response:
-    return web.Response(body=encode_json({"code": "400", "message": message}), status=400,
+def _bad(message: str, code: str = "400", status: int = 400) -> web.Response:
+    return web.Response(body=encode_json({"code": code, "message": message}), status=status,
                         content_type="application/json")
 
 
+MAX_DIGITS = 18
+MAX_INT = 10**MAX_DIGITS - 1  # times, counts: within what SQLite and the engine's integers hold
+
+
 def _int(params: dict[str, Any], name: str) -> int | None:
+    """A non-negative integer parameter of at most 18 digits (a JSON integer or a string
+    of digits); None when absent, null or ""."""
     value = params.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise BadRequest(f"parameter error: {name} must be a non-negative integer")
-    return int(value)
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isascii()
+                                                                  and value.isdigit()
+                                                                  and len(value) <= MAX_DIGITS)):
+        raise BadRequest(f"parameter error: {name} must be a non-negative integer of at most {MAX_DIGITS} digits")
+    number = int(value)
+    if not 0 <= number <= MAX_INT:
+        raise BadRequest(f"parameter error: {name} must be a non-negative integer of at most {MAX_DIGITS} digits")
+    return number
 
 
 class MarketRest:
     def __init__(self, market: MarketData, reader: HistoryReader,
-                 caught_up: Callable[[], Awaitable[None]]) -> None:
+                 caught_up: Callable[[], Awaitable[None]], durable: Callable[[], Awaitable[None]]) -> None:
         self.market = market
         self.reader = reader
         self.caught_up = caught_up
+        self.durable = durable  # the book is live engine state: its reply waits until that is durable
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route(method, path, self._route(getattr(self, name)))
@@ -75,12 +94,20 @@ class MarketRest:
                     body = await request.read()
                     params: dict[str, Any] = decode_json_object(body) if body.strip() else {}
                 else:
+                    name = bad_query_param(request.rel_url.raw_query_string)
+                    if name is not None:
+                        raise BadRequest(f"parameter error: {name} is not UTF-8 text")
                     params = dict(request.query)
                 return web.Response(body=encode_json(await fn(params)), content_type="application/json")
             except BadRequest as exc:
                 return _bad(str(exc))
             except CeresError as exc:
+                if exc.error.http_status >= 500:  # e.g. the journal cannot write: depth not confirmed
+                    return _bad(exc.message, exc.code, exc.error.http_status)
                 return _bad(f"parameter error: {exc.message}")
+            except Exception as exc:  # a bug: counted and logged once per kind and interval
+                faults.report(exc, f"market REST {request.method} {request.path}")
+                return _bad("internal error", "500", 500)
 
         return route
 
@@ -88,6 +115,10 @@ class MarketRest:
         exchange, contract = params.get("exchange"), params.get("contract")
         if not exchange or not contract:
             raise BadRequest("parameter error: exchange and contract are required")
+        if not isinstance(exchange, str) or not isinstance(contract, str):
+            raise BadRequest("parameter error: exchange and contract must be strings")
+        if len(exchange) > MAX_TEXT or len(contract) > MAX_TEXT:
+            raise BadRequest(f"parameter error: exchange and contract are at most {MAX_TEXT} characters")
         if (exchange, contract) not in self.market.markets:
             raise BadRequest(f"parameter error: invalid contract {exchange} {contract}")
         return exchange, contract
@@ -106,7 +137,7 @@ class MarketRest:
     async def candle(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
         duration = params.get("duration")
-        if duration not in DURATIONS:
+        if not isinstance(duration, str) or duration not in DURATIONS:
             raise BadRequest(f"parameter error: duration must be one of {' '.join(DURATIONS)}")
         begin, end, size = self._range(params)
         await self.caught_up()
@@ -126,7 +157,9 @@ class MarketRest:
 
     async def depth10(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)
-        return self.market.depth(exchange, contract)
+        depth = self.market.depth(exchange, contract)
+        await self.durable()
+        return depth
 
     async def tick(self, params: dict[str, Any]) -> dict[str, Any]:
         exchange, contract = self._instrument(params)

@@ -98,7 +98,8 @@ class Simulator:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _fund(self) -> None:
-        """Create the product and top its accounts up to the configured funds."""
+        """Create the product and top its accounts up to the configured funds (deposits
+        flagged ``topup``: the money audit counts them apart from users' deposits)."""
         eng = self.engine
         if self.product not in eng.products:
             await self.submit(C.CreateProduct(self.product))
@@ -111,7 +112,7 @@ class Simulator:
                     bal = product.balance(exchange, type_, currency)
                     have = 0 if bal is None else bal.total
                     if have < target // 2:
-                        await self.submit(C.Deposit(self.product, currency, target - have))
+                        await self.submit(C.Deposit(self.product, currency, target - have, topup=True))
                         await self.submit(C.Transfer(self.product, currency, target - have, 2, type_, exchange))
 
     async def _run(self) -> None:

@@ -7,37 +7,40 @@ null except for candles) and gets one array of acks ``{"msg_type":"subscribed-<k
 "exchange","contract","duration","code","message"}``: 200 subscribed, 201 already, 400 bad
 request (unknown exchange/contract/duration), 500 invalid command. Extension:
 ``unsubscribe-<kind>`` answers ``unsubscribed-<kind>`` (200, or 400 when not subscribed).
-A new subscription is first sent the current state (depth snapshot, last tick, current
-candle). ``{"msg_type":"ping"}`` (or text ``ping``) is answered with
-``{"msg_type":"pong","time":"ms"}``.
+A new subscription is first sent the current state (last tick and current candle at
+once; the depth snapshot with the next flush, once the book it shows is durable).
+``{"msg_type":"ping"}`` (or text ``ping``) is answered with ``{"msg_type":"pong","time":"ms"}``.
+Anything else malformed (not JSON, not UTF-8, nested more than ``MAX_DEPTH`` levels, a
+message over the size limit: then close 1009) gets a 500 "invalid command" ack; a bug
+while handling a message a 500 "internal error" ack (``ceres.wire.faults``); the socket
+stays open.
 
 Back-pressure: while a subscriber's socket is not draining (picows pause_writing), state
 pushes (depth, tick, candle) are held back one per topic, latest wins, and sent on
-resume; trade pushes queue up to ``max_queue``. Past that, the subscriber is dropped
-with close code 1008 (and aborted if it still does not read within ``drop_timeout``).
-Replies (acks, pongs, snapshots) are not held: a client that keeps sending requests
-without reading is aborted once its unsent data passes ``max_buffer``.
+resume after the queue; everything else (trade pushes, acks, pongs, snapshots) waits in
+the connection's outbound queue (``ceres.wire.ws``, the same on every port). When more
+than ``max_buffer`` bytes were produced for it (held states counted each time) since its
+socket stopped draining, the subscriber is dropped with close code 1008 (and
+aborted unless it answers the close within the registry's ``drop_timeout``). Held
+states are bounded by the subscriptions (at most ``MAX_SUBSCRIPTIONS`` topics).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import deque
 from typing import Any
-
-from picows import WSCloseCode
 
 from ceres.domain.candles import DURATIONS
 from ceres.domain.errors import CeresError
 from ceres.market.data import MarketData, Topic
+from ceres.wire import faults
 from ceres.wire.codec import decode_json_value, encode_json
-from ceres.wire.ws import BaseListener, Registry, listener_factory_guard, upgrade_query
+from ceres.wire.ws import BaseListener, Registry
+from ceres.wire.ws_server import listener_factory_guard, upgrade_query
 
-log = logging.getLogger("ceres.ws.market")
 PATHS = ("/", "/ws/market")
 KINDS = {"tick": "tick", "trade": "trade", "depth10": "depth10", "depth": "depth10", "candle": "candle"}
 MAX_SUBSCRIPTIONS = 200
+MAX_DEPTH = 3  # an array of objects of scalars needs 2
 
 
 class MarketListener(BaseListener):
@@ -48,7 +51,6 @@ class MarketListener(BaseListener):
         self.server = server
         self.subs: set[Topic] = set()
         self.held: dict[Topic, bytes] | None = None
-        self.queue: deque[bytes] | None = None
 
     def on_open(self) -> None:
         self.send_text(encode_json({"info": "Ceres market data: send a JSON array of subscribe-* requests",
@@ -68,50 +70,43 @@ class MarketListener(BaseListener):
     def push(self, data: bytes, state_topic: Topic | None) -> None:
         if self.closed:
             return
-        if not self._paused:
-            self.send_text(data)
-            return
-        if state_topic is not None:
+        if state_topic is not None and self._paused:
             if self.held is None:
                 self.held = {}
             self.held[state_topic] = data
+            self.waiting(len(data))  # kept once per topic, but counted: a stalled client is dropped
             return
-        if self.queue is None:
-            self.queue = deque()
-        self.queue.append(data)
-        if len(self.queue) > self.server.max_queue:
-            self.drop()
+        self.send_text(data)
 
     def resume_writing(self) -> None:
-        super().resume_writing()
-        queue, self.queue = self.queue, None
+        super().resume_writing()  # the queue first, in order
         held, self.held = self.held, None
-        for data in queue or ():
-            self.send_text(data)
         for data in (held or {}).values():
             self.send_text(data)
 
     def drop(self) -> None:
-        log.warning("market %s not reading; dropping it", self.peer)
-        self.queue = self.held = None
-        self.flush()
-        self.closed = True
-        transport = self.transport
-        if transport is None:
-            return
-        transport.send_close(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")
-        transport.disconnect(graceful=True)
-        loop = asyncio.get_running_loop()
-        loop.call_later(self.server.drop_timeout, transport.disconnect, False)
+        self.held = None
+        super().drop()
 
     # --- requests --------------------------------------------------------------------------
     def on_message(self, data: bytes, is_text: bool) -> None:
+        try:
+            self._requests(data)
+        except Exception as exc:  # a bug: a 500 ack, the socket stays open
+            faults.report(exc, "18003 message")
+            self.send_text(encode_json([_ack("subscribed-unknown", None, None, None, 500, "internal error")]))
+
+    def on_too_big(self) -> None:
+        self.send_text(encode_json([_ack("subscribed-unknown", None, None, None, 500,
+                                         f"invalid command: message over {self.max_message} bytes")]))
+
+    def _requests(self, data: bytes) -> None:
         text = data.strip()
         if text.lower() == b"ping":
             self.send_text(self.server.pong())
             return
         try:
-            requests = decode_json_value(text)
+            requests = decode_json_value(text, max_depth=MAX_DEPTH, max_members=None)
         except CeresError:
             requests = None
         if isinstance(requests, dict):
@@ -148,15 +143,14 @@ def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, 
 
 class MarketServer:
     def __init__(self, market: MarketData, registry: Registry, *, max_message: int = 65536,
-                 max_queue: int = 1000, drop_timeout: float = 5.0, max_buffer: int = 4 << 20) -> None:
+                 max_buffer: int = 4 << 20) -> None:
         self.market = market
         self.registry = registry
         self.max_message = max_message
         self.max_buffer = max_buffer
-        self.max_queue = max_queue
-        self.drop_timeout = drop_timeout
         self.factory = listener_factory_guard(self._upgrade)
 
+    @faults.guarded("18003 upgrade")
     def _upgrade(self, request: Any) -> Any:
         path, _ = upgrade_query(request)
         if path not in PATHS:
@@ -205,13 +199,14 @@ class MarketServer:
             return _ack(reply, exchange, contract, duration, 400, "too many subscriptions"), None
         listener.subs.add(topic)
         topics.setdefault(topic, set()).add(listener)
-        return _ack(reply, exchange, contract, duration, 200, "subscribed"), self._current(topic)
+        return _ack(reply, exchange, contract, duration, 200, "subscribed"), self._current(topic, listener)
 
-    def _current(self, topic: Topic) -> dict[str, Any] | None:
+    def _current(self, topic: Topic, listener: MarketListener) -> dict[str, Any] | None:
         kind, exchange, contract, duration = topic
         market = self.market
-        if kind == "depth10":
-            return {"msg_type": "push-depth10", **market.depth(exchange, contract)}
+        if kind == "depth10":  # live engine state: sent with the next flush, once durable
+            market.depth_snapshot_later(listener, exchange, contract)
+            return None
         if kind == "tick":
             return {"msg_type": "push-tick", **market.tick(exchange, contract, with_rate=True)}
         if kind == "candle" and duration is not None:

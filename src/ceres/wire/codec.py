@@ -2,7 +2,9 @@
 
 * ``decode_json_value`` / ``decode_json_object``: bytes -> Python values, keeping each
   JSON number that is not an integer as its literal text (``NumberText``), so signatures
-  and decimal fields see exactly what the client sent; failures are ``INVALID_JSON``;
+  and decimal fields see exactly what the client sent, within the bounds of
+  :mod:`ceres.wire.bounds` (nesting depth, members per object or array, integers of 64
+  bits); failures (not UTF-8, not JSON, over a bound) are ``INVALID_JSON``;
 * ``encode_json``: compact JSON (msgspec);
 * ``ok``/``error``: the envelope ``{"code","data","message"}`` with ``"SUCESS"`` (sic), plus
   ``biz_type`` and the ``req_id`` extension on the WebSocket. This is the one place a
@@ -18,6 +20,7 @@ from typing import Any
 import msgspec
 
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.wire.bounds import MAX_DEPTH, MAX_INT, MAX_MEMBERS, MIN_INT, check_shape
 
 SUCCESS_MESSAGE = "SUCESS"  # sic: the 2019 protocol's spelling
 
@@ -39,16 +42,31 @@ _decoder = msgspec.json.Decoder(float_hook=NumberText)
 encode_json = msgspec.json.Encoder(enc_hook=_number_literal).encode
 
 
-def decode_json_value(data: bytes | str, what: str = "message") -> Any:
-    """Any JSON value (numbers as for ``decode_json_object``); INVALID_JSON on failure."""
+def decode_json_value(data: bytes | str, what: str = "message", *, max_depth: int = MAX_DEPTH,
+                      max_members: int | None = MAX_MEMBERS) -> Any:
+    """Any JSON value (numbers as for ``decode_json_object``) nested at most ``max_depth``
+    levels, each object or array with at most ``max_members`` members; INVALID_JSON
+    otherwise."""
     try:
-        return _decoder.decode(data)
+        value = _decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CeresError(ErrorCode.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's own bound on nesting (about 1,000 levels)
+        raise CeresError(ErrorCode.INVALID_JSON, f"{what} is nested more than {max_depth} levels deep") from None
+    if type(value) is dict and (max_members is None or len(value) <= max_members):
+        for member in value.values():  # the usual request: one flat object, small integers
+            kind = type(member)
+            if kind is dict or kind is list or (kind is int and not MIN_INT <= member <= MAX_INT):
+                break
+        else:
+            return value
+    check_shape(value, what, max_depth, max_members)
+    return value
 
 
-def decode_json_object(data: bytes | str, what: str = "body") -> dict[str, Any]:
-    obj = decode_json_value(data, what)
+def decode_json_object(data: bytes | str, what: str = "body", *, max_depth: int = MAX_DEPTH,
+                       max_members: int | None = MAX_MEMBERS) -> dict[str, Any]:
+    obj = decode_json_value(data, what, max_depth=max_depth, max_members=max_members)
     if not isinstance(obj, dict):
         raise CeresError(ErrorCode.INVALID_JSON, f"{what} must be a JSON object")
     return obj

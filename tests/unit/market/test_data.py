@@ -115,12 +115,12 @@ def feed(h, market) -> None:
     Dispatcher(market.subscriptions()).dispatch([(h.seq, h.eng.take_events())])
 
 
-def test_trade_pushed_at_once_state_pushes_on_flush_only():
+async def test_trade_pushed_at_once_state_pushes_on_flush_only():
     h, market, subs = setup_market()
     h.sell("bob", 3_000_000, 5_000)  # 30000.00 x 0.5
     feed(h, market)
     assert all(not s.got for s in subs.values())  # nothing before the flush
-    market.flush()
+    await market.flush()
     assert subs[("depth10", None)].got == [({"msg_type": "push-depth10", "exchange": EX, "contract": C,
                                               "asks": [{"price": "30000", "volume": "0.5"}], "bids": []},
                                              ("push-depth10", EX, C, None))]
@@ -130,7 +130,7 @@ def test_trade_pushed_at_once_state_pushes_on_flush_only():
     trade = subs[("trade", None)].got
     assert trade == [({"msg_type": "push-trade", "exchange": EX, "contract": C, "time": str(h.now),
                        "price": "30000", "volume": "0.2", "side": "b"}, None)]  # topic None: never held
-    market.flush()
+    await market.flush()
     tick, topic = subs[("tick", None)].got[-1]
     assert topic == ("push-tick", EX, C, None)
     assert tick == {"msg_type": "push-tick", "exchange": EX, "contract": C, "time": str(h.now), "open": "30000",
@@ -145,11 +145,11 @@ def test_trade_pushed_at_once_state_pushes_on_flush_only():
     assert subs[("depth10", None)].got[-1][0]["asks"] == [{"price": "30000", "volume": "0.3"}]
     # nothing changed: a flush pushes nothing
     counts = {k: len(s.got) for k, s in subs.items()}
-    market.flush()
+    await market.flush()
     assert {k: len(s.got) for k, s in subs.items()} == counts
 
 
-def test_flush_coalesces_many_changes_into_one_push_per_topic():
+async def test_flush_coalesces_many_changes_into_one_push_per_topic():
     h, market, subs = setup_market()
     for i in range(5):
         h.sell("bob", 3_000_000 + i, 1_000)
@@ -158,7 +158,7 @@ def test_flush_coalesces_many_changes_into_one_push_per_topic():
         h.buy("alice", 3_000_000 + i, 1_000)  # three trades, three batches
         feed(h, market)
     assert len(subs[("trade", None)].got) == 3
-    market.flush()
+    await market.flush()
     for key in (("depth10", None), ("tick", None), ("candle", "1m"), ("candle", "1h")):
         assert len(subs[key].got) == 1, key
     tick = subs[("tick", None)].got[0][0]

@@ -1,8 +1,10 @@
-"""Back-pressure of the 18003 listener (``ceres.market.ws``) with a fake transport: pushes go
-straight out while the socket drains; while it is paused, state pushes are held one per
-topic (latest wins) and trade pushes queue up to ``max_queue``; resuming sends the queue,
-then the held states; overflowing the queue drops the subscriber with close 1008 (and
-aborts it after ``drop_timeout``); replies sent while paused are bounded by ``max_buffer``.
+"""Back-pressure of the 18003 listener (``ceres.market.ws`` on the queue of ``ceres.wire.ws``)
+with a fake transport: pushes go straight out while the socket drains; while it is paused,
+state pushes are held one per topic (latest wins) and everything else waits in the queue;
+resuming sends the queue, then the held states. Once more than ``max_buffer`` bytes were
+produced for a paused subscriber (held states counted each time, replies too), it is
+dropped: close 1008 after what it already had, nothing more sent, and aborted after the
+registry's ``drop_timeout`` unless it answers the close.
 """
 
 from __future__ import annotations
@@ -62,11 +64,10 @@ class FakeTransport:
         self.disconnects.append(graceful)
 
 
-def make(max_queue: int = 3, drop_timeout: float = 0.05, max_buffer: int = 4 << 20):
+def make(drop_timeout: float = 0.05, max_buffer: int = 4 << 20):
     h = btc_usdt_harness()
     market = MarketData(h.eng, now_ms=lambda: 1)
-    server = MarketServer(market, Registry(), max_queue=max_queue, drop_timeout=drop_timeout,
-                          max_buffer=max_buffer)
+    server = MarketServer(market, Registry(drop_timeout=drop_timeout), max_buffer=max_buffer)
     listener = MarketListener(server)
     t = FakeTransport()
     listener.on_ws_connected(t)
@@ -102,42 +103,69 @@ def test_paused_states_latest_wins_trades_queue_then_resume_order():
     assert t.sent[-1] == b"t3" and not t.closes
 
 
-async def test_trade_queue_overflow_drops_with_1008_then_aborts():
-    _server, listener, t = make(max_queue=3, drop_timeout=0.05)
+FRAME = 4  # a 2-byte push in a text frame
+
+
+async def test_queue_overflow_drops_with_1008_then_aborts():
+    _server, listener, t = make(max_buffer=5 * FRAME, drop_timeout=0.05)
     listener.pause_writing()
-    for i in range(3):
+    for i in range(5):
         listener.push(b"t%d" % i, None)
-    for i in range(50):  # states never count toward the limit
-        listener.push(b"d%d" % i, DEPTH)
-    assert not t.closes
-    listener.push(b"t3", None)  # the 4th queued trade: over max_queue
+    assert not t.closes and not listener.closed  # exactly at the limit
+    listener.push(b"t5", None)  # over it
     assert t.closes == [(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")]
-    assert t.disconnects == [True] and listener.closed
-    listener.push(b"t4", None)
+    assert t.disconnects == [] and listener.closed  # still reading, for the client's close
+    assert listener.registry.dropped == 1
+    listener.push(b"t6", None)
     listener.push(b"d", DEPTH)
-    assert t.sent == []  # a dropped subscriber gets nothing more
+    listener.resume_writing()
+    assert t.sent == []  # the queue was discarded; a dropped subscriber gets nothing more
     await asyncio.sleep(0.1)
-    assert t.disconnects == [True, False]  # still not reading after drop_timeout: aborted
+    assert t.disconnects == [False]  # no answer within drop_timeout: aborted
 
 
-def test_replies_while_paused_are_bounded_by_max_buffer():
+async def test_held_states_count_toward_the_limit_each_time():
+    _server, listener, t = make(max_buffer=5 * 2)  # held states count their 2-byte payload
+    listener.pause_writing()
+    for i in range(5):
+        listener.push(b"d%d" % i, DEPTH)  # one held state, five produced
+    assert not listener.closed
+    listener.push(b"d5", DEPTH)
+    assert listener.closed and t.closes == [(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")]
+
+
+async def test_replies_while_paused_count_too():
     _, listener, t = make(max_buffer=1000)
     listener.pause_writing()
-    listener.send_text(b"x" * 600)  # an ack while paused goes out (into the buffer)
-    assert t.disconnects == [] and not listener.closed
-    listener.send_text(b"y" * 600)  # past max_buffer: aborted
-    assert t.disconnects == [False] and listener.closed
+    listener.send_text(b"x" * 600)  # an ack while paused waits in the queue
+    assert not listener.closed and t.sent == []
+    listener.send_text(b"y" * 600)  # past max_buffer: dropped
+    assert listener.closed and t.closes == [(WSCloseCode.POLICY_VIOLATION, b"too slow: not reading")]
     listener.send_text(b"z")
-    assert len(t.sent) == 2
+    assert t.sent == []
 
 
-def test_subscribe_unsubscribe_and_close_maintain_topics():
+def test_resume_resets_the_count():
+    _, listener, t = make(max_buffer=5 * FRAME)
+    for _ in range(3):
+        listener.pause_writing()
+        for i in range(5):
+            listener.push(b"t%d" % i, None)
+        listener.resume_writing()
+    assert not listener.closed and len(t.sent) == 15
+
+
+async def test_subscribe_unsubscribe_and_close_maintain_topics():
     server, listener, t = make()
     topics = server.market.topics
     ack, snap = server.handle(listener, {"msg_type": "subscribe-depth", "exchange": "TEST",
                                          "contract": "BTC/USDT", "duration": None})
     assert (ack["msg_type"], ack["code"]) == ("subscribed-depth10", 200)
-    assert snap == {"msg_type": "push-depth10", "exchange": "TEST", "contract": "BTC/USDT", "asks": [], "bids": []}
+    assert snap is None  # the book is live state: it goes out with the next flush, once durable
+    await server.market.flush()
+    listener.flush()
+    assert [json.loads(m) for m in t.sent] == [{"msg_type": "push-depth10", "exchange": "TEST",
+                                                "contract": "BTC/USDT", "asks": [], "bids": []}]
     ack, snap = server.handle(listener, {"msg_type": "subscribe-trade", "exchange": "TEST", "contract": "BTC/USDT"})
     assert ack["code"] == 200 and snap is None  # no trade snapshot
     assert topics == {("depth10", "TEST", "BTC/USDT", None): {listener},
