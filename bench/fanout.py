@@ -250,7 +250,9 @@ def fanout(args: argparse.Namespace, tmp: Path) -> None:
 
     server = ServerProcess(tmp / "fanout", extra_args=("--no-simulator",),
                            config=f"[market]\npush_interval_ms = {args.push_interval_ms}\n"
-                                  "[journal]\nsnapshot_every = 0\n").start()
+                                  "[journal]\nsnapshot_every = 0\n"
+                                  "[limits]\nmax_connections_per_ip = 20000\nmax_connections_per_key = 20000\n"
+                           ).start()
     procs: list[mp.Process] = []
     try:
         demo = server.demo()
@@ -363,7 +365,9 @@ def measure_idle(url: str, pid: int, n: int) -> tuple[dict, int, int]:
 def idle_memory(args: argparse.Namespace, tmp: Path) -> None:
     from tests.serverproc import ServerProcess
 
-    server = ServerProcess(tmp / "idle", extra_args=("--no-simulator",)).start()
+    # every connection comes from 127.0.0.1: lift the per-address cap (2,000 by default) for the bench
+    server = ServerProcess(tmp / "idle", extra_args=("--no-simulator",),
+                           config=f"[limits]\nmax_connections_per_ip = {args.idle + 1000}\n").start()
     try:
         pid = server.info["pid"]
         info, before, after = measure_idle(f"ws://127.0.0.1:{server.info['market_ws']}/", pid, args.idle)

@@ -46,7 +46,8 @@ def projection_path(cfg: Config, data_dir: Path | str | None = None) -> Path:
 
 def open_projection(cfg: Config, data_dir: Path | str | None = None) -> SqliteProjection:
     return SqliteProjection(projection_path(cfg, data_dir), skip_products=frozenset({cfg.simulator.product}),
-                            trade_retention_ms=cfg.market.trade_retention_days * 86_400_000)
+                            trade_retention_ms=cfg.market.trade_retention_days * 86_400_000,
+                            notice_retention=cfg.market.notice_retention)
 
 
 def recover_owned(journal: Journal, cfg: Config, projection: SqliteProjection, *,
@@ -74,9 +75,10 @@ def start_node(cfg: Config, journal: Journal, report: HistoryReport, projection:
     rec = report.recovery
     jc = cfg.journal
     background = BackgroundWriter(journal.snapshots, projection, keep_snapshots=jc.keep_snapshots,
-                                  gather_ms=PROJECTION_GATHER_MS)
+                                  gather_ms=PROJECTION_GATHER_MS, retry_s=jc.retry_ms / 1000)
     return Node(rec.engine, journal, journal.open_writer(rec.last_seq + 1), background, dispatcher, loop,
-                snapshot_every=jc.snapshot_every, last_snapshot_seq=rec.snapshot_seq or 0, on_fatal=on_fatal)
+                snapshot_every=jc.snapshot_every, last_snapshot_seq=rec.snapshot_seq or 0, on_fatal=on_fatal,
+                make_engine=engine_factory(cfg), retry_s=jc.retry_ms / 1000)
 
 
 def open_node(cfg: Config, data_dir: Path | str | None = None,

@@ -2,7 +2,8 @@
 
 ``serve`` runs the server. ``config show`` prints the effective configuration.
 ``verify``, ``rebuild`` and ``repair`` inspect and repair a data directory. ``products``, ``keys`` and
-``accounts`` are operator actions: with the server running they go through its admin
+``accounts`` are operator actions, ``audit`` shows the money per currency and whether it is
+conserved: with the server running they go through its admin
 endpoint (127.0.0.1, token file in the data directory); with it stopped they open the
 data directory directly (locked, so the two can never both write).
 """
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ceres.config import Config, ConfigError, load_config, to_toml
+from ceres.cli_keys import register as register_key_commands
+from ceres.cli_support import ConfigOpt, DataDirOpt, err, out, owned_journal
+from ceres.cli_support import load as _config
+from ceres.config import to_toml
 from ceres.logsetup import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -34,27 +37,6 @@ app.add_typer(config_app, name="config")
 app.add_typer(products_app, name="products")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (defaults are embedded).")
-DataDirOpt = typer.Option(None, "--data-dir", "-d", help="Data directory (default from config).")
-
-
-def _config(config: Path | None, data_dir: Path | None = None, **server: Any) -> Config:
-    overrides: dict[str, dict[str, Any]] = {}
-    server = {k: v for k, v in server.items() if v is not None}
-    if data_dir is not None:
-        server["data_dir"] = str(data_dir)
-    if server:
-        overrides["server"] = server
-    try:
-        return load_config(config, overrides=overrides)
-    except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
 def _run(coro: Any) -> Any:
     try:
         import uvloop
@@ -81,6 +63,7 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
                   notify_ws_port=notify_ws_port, market_ws_port=market_ws_port,
                   admin_port=admin_port, log_json=log_json)
     configure_logging(cfg.server.log_level, cfg.server.log_json)
+    from ceres.keystore import KeyringError
     from ceres.pipeline.frames import JournalCorrupt
     from ceres.pipeline.journal import JournalLocked
     from ceres.server import serve as run_server
@@ -89,6 +72,9 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
         code = _run(run_server(cfg, simulator=False if no_simulator else None))
     except JournalLocked as exc:
         err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except KeyringError as exc:
+        err.print(f"[red]refusing to start: {exc}[/red]", markup=False)
         raise typer.Exit(2) from None
     except JournalCorrupt as exc:
         err.print(f"[red]refusing to start: the journal is damaged:[/red] {exc}")
@@ -166,19 +152,12 @@ def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."
            yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
     """Cut the journal back to a seq (records and snapshots after it are dropped, acknowledged
     ones included), then rebuild the history store from what is left. Server must be stopped."""
-    from ceres.assembly import engine_factory, open_journal, open_projection
+    from ceres.assembly import engine_factory, open_projection
     from ceres.pipeline.frames import JournalCorrupt
-    from ceres.pipeline.journal import JournalLocked
     from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
-    journal = open_journal(cfg, data_dir)
-    try:
-        journal.ownership.acquire()
-    except JournalLocked as exc:
-        err.print(f"[red]{exc}[/red] (stop the server first)")
-        raise typer.Exit(2) from None
-    try:
+    with owned_journal(cfg, data_dir) as journal:
         if not yes:
             typer.confirm(f"Drop every record after seq {truncate_after} from {journal.describe()}?", abort=True)
         try:
@@ -197,8 +176,6 @@ def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."
             raise typer.Exit(4) from None
         finally:
             projection.close()
-    finally:
-        journal.ownership.release()
     out.print(f"journal now ends at seq {report.recovery.last_seq}; history rebuilt from it")
 
 
@@ -209,18 +186,11 @@ def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory.")
     """Bring the SQLite projection up to date from the journal (server must be stopped)."""
     from rich.progress import Progress
 
-    from ceres.assembly import engine_factory, open_journal, open_projection
-    from ceres.pipeline.journal import JournalLocked
+    from ceres.assembly import engine_factory, open_projection
     from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
-    journal = open_journal(cfg, data_dir)
-    try:
-        journal.ownership.acquire()
-    except JournalLocked as exc:
-        err.print(f"[red]{exc}[/red] (stop the server first)")
-        raise typer.Exit(2) from None
-    try:
+    with owned_journal(cfg, data_dir) as journal:
         projection = open_projection(cfg, data_dir)
         if from_scratch:
             projection.reset()
@@ -230,8 +200,6 @@ def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory.")
                 journal, engine_factory(cfg), projection,
                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         projection.close()
-    finally:
-        journal.ownership.release()
     out.print(f"projection now at seq {report.recovery.last_seq} (was {report.projection_from})")
     if report.projection_gap:
         out.print("[yellow]history before the oldest retained snapshot is not in the journal any more[/yellow]")
@@ -269,18 +237,21 @@ def _admin(op: str, args: dict[str, Any], config: Path | None, data_dir: Path | 
 
     from ceres.assembly import open_node
     from ceres.gateway.admin import AdminOps
+    from ceres.keystore import KeyringError, open_keys
 
     async def offline() -> Any:
         node, _ = open_node(cfg)
-        try:
-            return await AdminOps(node.engine, node.submit).call(op, args)
+        try:  # the data keys are opened only to seal a new key's secret
+            return await AdminOps(node.engine, node.submit,
+                                  lambda key, secret: open_keys(cfg, node.engine).keys.seal(key, secret),
+                                  require_timestamp_default=cfg.auth.require_timestamp_default).call(op, args)
         finally:
             await node.close(final_snapshot=False)
 
     try:
         return _run(offline())
-    except JournalLocked as exc:
-        err.print(f"[red]{exc}[/red]")
+    except (JournalLocked, KeyringError) as exc:
+        err.print(f"{exc}", style="red", markup=False)
         raise typer.Exit(2) from None
     except CeresError as exc:
         err.print(f"[red]{exc.code}[/red] {exc.message}")
@@ -311,12 +282,7 @@ def products_list(config: Path | None = ConfigOpt, data_dir: Path | None = DataD
     _table(_admin("list_products", {}, config, data_dir))
 
 
-@keys_app.command("create")
-def keys_create(product: str, permissions: str = typer.Option("read,trade", help="read, trade or both."),
-                config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
-    """Create an API key; the secret is shown once."""
-    r = _admin("create_key", {"product": product, "permissions": permissions}, config, data_dir)
-    out.print(f"api_key {r['api_key']}\nsecret  {r['secret']}\npermissions {r['permissions']}")
+register_key_commands(keys_app, _admin, out, ConfigOpt, DataDirOpt)  # keys create, keys set
 
 
 @keys_app.command("list")
@@ -367,6 +333,27 @@ def accounts_transfer(product: str, currency: str, amount: str,
 @accounts_app.command("show")
 def accounts_show(product: str, config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     _show(_admin("show_accounts", {"product": product}, config, data_dir))
+
+
+@app.command("audit")
+def audit(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+          as_json: bool = typer.Option(False, "--json", help="Print the admin endpoint's JSON.")) -> None:
+    """Money per currency: balances, fees, insurance, deposits, withdrawals, simulator top-ups,
+    and whether conservation holds (exit status 1 if it does not)."""
+    r = _admin("audit", {}, config, data_dir)
+    if as_json:
+        out.print_json(json.dumps(r))
+    else:
+        rows = r["currencies"]
+        table = Table(title=f"money audit at seq {r['seq']}")
+        table.add_column("figure")
+        for row in rows:
+            table.add_column(row["currency"], justify="right")
+        for name in [k for k in rows[0] if k != "currency"] if rows else []:
+            table.add_row(name, *(str(row[name]) for row in rows))
+        out.print(table)
+        out.print(f"conservation: {'holds' if r['conservation_ok'] else 'BROKEN'}")
+    raise typer.Exit(0 if r["conservation_ok"] else 1)
 
 
 def main() -> None:

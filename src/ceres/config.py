@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from ceres.domain.enums import Kind
 from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
+from ceres.wire.origin import normalize_origin
 
 
 class ConfigError(Exception):
@@ -53,14 +54,71 @@ class ServerConfig(_Section, frozen=True):
 class AuthConfig(_Section, frozen=True):
     timestamp_window_ms: int = 5000
     require_timestamp: bool = False
+    require_timestamp_default: bool = False  # for keys created without --require-timestamp/--no-...
+
+
+PROFILES = ("default", "strict")
+
+
+class SecurityConfig(_Section, frozen=True):
+    master_key_file: str = ""  # "" = DATA_DIR.master-key beside the data directory
+    profile: str = "default"  # "strict": docs/security.md
+    allowed_origins: list[str] | None = None  # None: any Origin (strict: none)
+
+    def check(self, tls: TlsConfig) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"security.profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
+        for origin in self.allowed_origins or ():
+            try:
+                normalize_origin(origin)
+            except ValueError as exc:
+                raise ConfigError(f"security.allowed_origins: {exc}") from None
+        if bool(tls.cert) != bool(tls.key):
+            raise ConfigError("tls: set both cert and key (PEM files), or neither")
+        if self.profile == "strict" and not tls.cert:
+            raise ConfigError('security.profile = "strict" needs TLS: set [tls] cert and key (PEM files)')
+
+
+class TlsConfig(_Section, frozen=True):
+    cert: str = ""  # PEM certificate chain; with key: every public port speaks TLS (https, wss)
+    key: str = ""   # PEM private key
 
 
 class LimitsConfig(_Section, frozen=True):
     max_body_bytes: int = 65536
     max_order_query: int = 100
-    max_unsent_kib: int = 4096
+    max_unsent_kib: int = 1024
     requests_per_second: int = 0
     burst: int = 0
+    # connections (docs/operations.md, Limits)
+    max_connections: int = 0
+    max_connections_per_ip: int = 2000
+    max_connections_per_key: int = 500
+    header_timeout_ms: int = 10000
+    body_timeout_ms: int = 10000
+    idle_timeout_ms: int = 60000
+    max_header_bytes: int = 8190
+    handshake_timeout_ms: int = 10000
+    ws_ping_interval_ms: int = 30000
+    ws_ping_timeout_ms: int = 20000
+    ws_send_buffer_kib: int = 64
+    drop_timeout_ms: int = 5000
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first limit out of its range."""
+        ranges = {"max_body_bytes": (1, 1 << 30), "max_unsent_kib": (1, 1 << 30), "max_connections": (0, 1 << 30),
+                  "max_connections_per_ip": (1, 1 << 30), "max_connections_per_key": (1, 1 << 30),
+                  "header_timeout_ms": (1, 3_600_000), "body_timeout_ms": (1, 3_600_000),
+                  "idle_timeout_ms": (1, 86_400_000), "max_header_bytes": (1024, 65536),
+                  "handshake_timeout_ms": (1, 3_600_000), "ws_ping_interval_ms": (0, 86_400_000),
+                  "ws_ping_timeout_ms": (1, 86_400_000), "ws_send_buffer_kib": (0, 65536),
+                  "drop_timeout_ms": (1, 3_600_000)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"limits.{name}: {value} is outside {low}..{high}")
+        if self.ws_ping_interval_ms and self.ws_ping_timeout_ms > self.ws_ping_interval_ms:
+            raise ConfigError("limits.ws_ping_timeout_ms must not exceed limits.ws_ping_interval_ms")
 
 
 class JournalConfig(_Section, frozen=True):
@@ -69,6 +127,8 @@ class JournalConfig(_Section, frozen=True):
     snapshot_every: int = 100000
     segment_mb: int = 64
     keep_snapshots: int = 3
+    retry_ms: Annotated[int, msgspec.Meta(ge=10)] = 1000
+    resume_probe_kb: Annotated[int, msgspec.Meta(ge=0)] = 1024
 
 
 class MarketConfig(_Section, frozen=True):
@@ -131,6 +191,8 @@ class InstrumentConfig(_Section, frozen=True):
 class Config(_Section, frozen=True):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    security: SecurityConfig = SecurityConfig()
+    tls: TlsConfig = TlsConfig()
     limits: LimitsConfig = LimitsConfig()
     journal: JournalConfig = JournalConfig()
     demo: DemoConfig = DemoConfig()
@@ -172,6 +234,24 @@ class Config(_Section, frozen=True):
     def data_path(self) -> Path:
         return Path(self.server.data_dir)
 
+    # --- the security profile (docs/security.md) -----------------------------------------
+    @property
+    def strict(self) -> bool:
+        return self.security.profile == "strict"
+
+    @property
+    def require_timestamp(self) -> bool:
+        """Every key must sign a fresh ``timestamp`` (REST and handshakes)."""
+        return self.auth.require_timestamp or self.strict
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...] | None:
+        """The WebSocket ``Origin`` allowlist; None: no check (strict: empty unless set)."""
+        origins = self.security.allowed_origins
+        if origins is None:
+            return () if self.strict else None
+        return tuple(origins)
+
 
 def parse_time_ms(text: str) -> int:
     try:
@@ -212,21 +292,25 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any], path: tuple[str, .
     return out
 
 
+NOT_SETTINGS = ("CERES_CONFIG", "CERES_MASTER_KEY", "CERES_NEW_MASTER_KEY")  # read elsewhere (keys: ceres.keystore)
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
     for name, value in env.items():
-        if not name.startswith("CERES_") or name in ("CERES_CONFIG",):
+        if not name.startswith("CERES_") or name in NOT_SETTINGS:
             continue
         rest = name[len("CERES_"):].lower()
         section, _, key = rest.partition("_")
         stype = sections.get(section)
         if stype is None or not isinstance(stype, type) or not issubclass(stype, _Section) or not key:
             raise ConfigError(f"environment variable {name}: no such setting")
-        keys = {f.name for f in msgspec.structs.fields(stype)}
+        keys = {f.name: f.type for f in msgspec.structs.fields(stype)}
         if key not in keys:
             raise ConfigError(f"environment variable {name}: no setting {section}.{key}")
-        out.setdefault(section, {})[key] = value
+        is_list = "list[" in str(keys[key])  # a list of strings: comma-separated
+        out.setdefault(section, {})[key] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     return out
 
 
@@ -250,6 +334,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         raise ConfigError(f"config: {exc}") from None
     cfg.build_instruments()
     cfg.tz  # noqa: B018 - validates the timezone
+    cfg.limits.check()
+    cfg.security.check(cfg.tls)
     if cfg.server.base_currency not in cfg.currencies:
         raise ConfigError(f"server.base_currency {cfg.server.base_currency} missing from [currencies]")
     if not (cfg.journal.backend.isidentifier()
@@ -261,6 +347,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 
 # --- printing ---------------------------------------------------------------------------
 def _toml_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -277,7 +365,9 @@ def to_toml(cfg: Config) -> str:
     for section, body in data.items():
         if section == "instruments":
             continue
-        scalars = {k: v for k, v in body.items() if not isinstance(v, (dict, list))}
+        scalars = {k: v for k, v in body.items()  # None (unset) is left out; lists of strings are values
+                   if v is not None and not isinstance(v, dict) and not (isinstance(v, list) and v and
+                                                                          isinstance(v[0], dict))}
         tables = {k: v for k, v in body.items() if isinstance(v, dict)}
         lines.append(f"[{section}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]

@@ -3,7 +3,10 @@
 On the first start with ``[demo] enabled``, a demo product and key are created and funded
 on the first simulated exchange (``TEST``) through the same journaled commands an
 operator would use; the credentials are kept in ``DATA_DIR/demo-credentials.json``
-(mode 0600) and printed once. Later starts print the key and where the secret is.
+(mode 0600, the one file in the data directory that holds a secret in plain text: the
+demo's, on purpose) and printed once, on the terminal only: the banner shows the secret
+when standard output is a terminal (``show_secret``), and otherwise only where it is, so
+it never lands in a service's log. Later starts print the key and where the secret is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from ceres.config import Config
 from ceres.domain import commands as C
 from ceres.engine.core import Engine
-from ceres.gateway.admin import AdminOps
+from ceres.gateway.admin import AdminOps, Seal
 
 DEMO_FILE = "demo-credentials.json"
 ADMIN_FILE = "admin.json"
@@ -33,7 +36,7 @@ def write_private(path: Path, data: dict[str, Any]) -> None:
 
 
 async def bootstrap_demo(cfg: Config, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
-                         root: Path) -> dict[str, Any] | None:
+                         root: Path, seal: Seal) -> dict[str, Any] | None:
     """The demo credentials (``first``: created now), or None when the demo is off."""
     demo = cfg.demo
     path = root / DEMO_FILE
@@ -43,7 +46,7 @@ async def bootstrap_demo(cfg: Config, engine: Engine, submit: Callable[[C.Comman
         if path.exists():
             return {**json.loads(path.read_text()), "first": False}
         return None
-    ops = AdminOps(engine, submit)
+    ops = AdminOps(engine, submit, seal, require_timestamp_default=cfg.auth.require_timestamp_default)
     await ops.create_product(demo.product)
     cred = await ops.create_key(demo.product, "read,trade")
     exchange = next(iter(sorted(engine.exchanges)), "TEST")
@@ -55,28 +58,38 @@ async def bootstrap_demo(cfg: Config, engine: Engine, submit: Callable[[C.Comman
     return {**cred, "first": True}
 
 
-def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | None) -> str:
+def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | None, *,
+           show_secret: bool = False, generated_master: Path | None = None, tls: bool = False) -> str:
+    http, ws = ("https", "wss") if tls else ("http", "ws")
     lines = [
         f"Ceres is running (data in {root})",
-        f"  REST       http://{host}:{ports['http']}/api/v1/   health: http://{host}:{ports['http']}/health",
-        f"  trade WS   ws://{host}:{ports['trade_ws']}/",
+        f"  REST       {http}://{host}:{ports['http']}/api/v1/   health: {http}://{host}:{ports['http']}/health",
+        f"  trade WS   {ws}://{host}:{ports['trade_ws']}/",
     ]
     if ports["notify_ws"]:
-        lines.append(f"  notices WS ws://{host}:{ports['notify_ws']}/")
+        lines.append(f"  notices WS {ws}://{host}:{ports['notify_ws']}/")
     if ports["market_ws"]:
-        lines.append(f"  market WS  ws://{host}:{ports['market_ws']}/")
+        lines.append(f"  market WS  {ws}://{host}:{ports['market_ws']}/")
     lines.append(f"  admin      http://127.0.0.1:{ports['admin']}/ (token in {root / ADMIN_FILE})")
+    if generated_master is not None:
+        lines.append(f"Master key generated: {generated_master} (0600). API secrets are sealed with it: "
+                     "keep it, and keep it out of copies of the data directory")
     if demo is not None:
-        if demo.get("first"):
+        reveal = bool(demo.get("first")) and show_secret
+        if reveal:
             lines += [
                 f"Demo product {demo['product']!r} created and funded on TEST:",
                 f"  api_key {demo['api_key']}",
                 f"  secret  {demo['secret']}",
             ]
+        elif demo.get("first"):
+            lines += [f"Demo product {demo['product']!r} created and funded on TEST:",
+                      f"  api_key {demo['api_key']}",
+                      f"  secret  in {root / DEMO_FILE} (printed only on a terminal)"]
         else:
             lines.append(f"Demo api_key {demo['api_key']} (secret in {root / DEMO_FILE})")
-        secret = demo["secret"] if demo.get("first") else "$SECRET"
+        secret = demo["secret"] if reveal else "$SECRET"
         lines.append(
             f"Try it:  curl -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' "
-            f"{secret} | sha256sum | cut -d' ' -f1)\" 'http://{host}:{ports['http']}/api/v1/basic/contracts?exchange=TEST'")
+            f"{secret} | sha256sum | cut -d' ' -f1)\" '{http}://{host}:{ports['http']}/api/v1/basic/contracts?exchange=TEST'")
     return "\n".join(lines)

@@ -3,13 +3,15 @@
 :func:`start` reads top to bottom: own and recover the journal, build the consumers of
 durable events, start the node, bootstrap the demo, build the venues and the handlers,
 listen on the configured ports (0 picks a free port), start the background tasks, and
-advertise: ``DATA_DIR/server.json`` (ports and pid: the readiness marker) and
+advertise: ``DATA_DIR/server.json`` (ports, scheme and pid: the readiness marker) and
 ``DATA_DIR/admin.json`` (admin port and bearer token, mode 0600). Every step registers
 its undoing on an exit stack, so shutdown (SIGINT/SIGTERM), and a start-up that fails
 half-way, release what was opened in reverse order: stop background tasks and
 listeners, drain the journal and write a final snapshot, release the data directory,
 withdraw the advertisement. A journal failure (or an engine fault) stops the server
-with exit status 3.
+with exit status 3. With ``[tls]`` set, every public port speaks TLS (the admin port,
+127.0.0.1 only, stays plain); ``[security]`` decides the Origin allowlist of the
+WebSocket ports and, with the strict profile, timestamps for every key.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import logging
 import os
 import secrets
 import signal
+import ssl
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from picows import ws_create_server
 
 from ceres.assembly import open_journal, open_projection, projection_path, recover_owned, start_node
-from ceres.config import Config
+from ceres.config import Config, LimitsConfig
 from ceres.demo import ADMIN_FILE, banner, bootstrap_demo, write_private
 from ceres.domain import commands as C
 from ceres.domain.errors import CeresError
@@ -35,14 +38,16 @@ from ceres.engine.core import Engine
 from ceres.gateway.admin import AdminOps
 from ceres.gateway.auth import Authenticator
 from ceres.gateway.handlers import Handlers
-from ceres.gateway.http import RestApi, make_app
+from ceres.gateway.http import RestApi, envelope_errors, make_app
 from ceres.gateway.metrics import Metrics
 from ceres.gateway.notices import Notifier
 from ceres.gateway.ratelimit import RateLimiter
 from ceres.gateway.recent import RecentOrders
+from ceres.gateway.rest_transport import guard, rest_conns
 from ceres.gateway.service import admin_routes, service_routes
 from ceres.gateway.ws_trade import TradeServer
 from ceres.gcpolicy import tune_gc
+from ceres.keystore import OpenKeys, open_keys, plain_keys
 from ceres.market.data import MarketData
 from ceres.market.rest import MarketRest
 from ceres.market.simulator import Simulator
@@ -53,6 +58,13 @@ from ceres.pipeline.node import Node
 from ceres.pipeline.venue import VenueRegistry
 from ceres.store.sqlite import SqliteReader
 from ceres.venues.simulated import ReportFeed, SimulatedVenue
+from ceres.wire import faults, ws_server
+from ceres.wire.accept import Listener
+from ceres.wire.conn import UpgradeConn
+from ceres.wire.fdbudget import FD_RESERVE, connection_capacity, open_fds, raise_nofile_limit
+from ceres.wire.limits import ConnectionLimits
+from ceres.wire.origin import OriginPolicy, origin_guard
+from ceres.wire.tls import server_context, tls_connect
 from ceres.wire.ws import Registry
 
 log = logging.getLogger("ceres.server")
@@ -85,6 +97,10 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     lim, host = cfg.limits, cfg.server.host
     unsent = lim.max_unsent_kib << 10
     root = cfg.data_path
+    tls = server_context(cfg.tls.cert, cfg.tls.key) if cfg.tls.cert else None  # TlsConfigError: refuse to start
+    fds_before, fds = raise_nofile_limit()  # connections get what the limit allows (step 5)
+    if fds != fds_before:
+        log.info("file descriptor limit raised from %d to %d", fds_before, fds)
 
     # 1. own the journal and recover the engine (and the history store) from it
     journal = open_journal(cfg)
@@ -97,17 +113,21 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     engine = rec.engine
     log.info("recovered seq %d from the %s (snapshot %s, %d records replayed)", rec.last_seq,
              journal.describe(), rec.snapshot_seq, rec.replayed)
+    sealing = open_keys(cfg, engine)  # KeyringError: no master key, or not this data dir's
+    _report_keys(sealing, plain_keys(engine))
 
     # 2. the consumers of durable events
     history = SqliteReader(projection_path(cfg))
     stack.callback(history.close)
-    registry = Registry()
-    auth = Authenticator(engine.keys, window_ms=cfg.auth.timestamp_window_ms,
-                         require_timestamp=cfg.auth.require_timestamp)
+    limits = ConnectionLimits(max_per_ip=lim.max_connections_per_ip, max_per_key=lim.max_connections_per_key)
+    registry = Registry(limits, drop_timeout=lim.drop_timeout_ms / 1000)
+    auth = Authenticator(engine.keys, unseal=sealing.keys.unseal, window_ms=cfg.auth.timestamp_window_ms,
+                         require_timestamp=cfg.require_timestamp, strict_replay=cfg.strict)
     market = MarketData(engine, push_interval_ms=cfg.market.push_interval_ms)
     market.load(history)
-    notifier = Notifier(auth, registry, tz=cfg.tz, now_ms=wall_ms, retention=cfg.market.notice_retention,
-                        max_buffer=unsent)
+    retention = cfg.market.notice_retention
+    notifier = Notifier(auth, registry, tz=cfg.tz, now_ms=wall_ms, retention=retention, max_buffer=unsent,
+                        stored=history.recent_notices(retention, engine.instruments))
     recent = RecentOrders()
     reports = ReportFeed()
     dispatcher = Dispatcher([notifier.subscription(), *market.subscriptions(), recent.subscription(),
@@ -116,7 +136,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     # 3. the node: sequencer, journal writer, projection and snapshot writer
     node = start_node(cfg, journal, report, projection, dispatcher, loop, on_fatal=running.fatal)
     stack.push_async_callback(node.close)
-    demo = await bootstrap_demo(cfg, engine, node.submit, root)
+    demo = await bootstrap_demo(cfg, engine, node.submit, root, sealing.keys.seal)
     tune_gc()
 
     # 4. venues, handlers, transports
@@ -124,37 +144,60 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                            locate=lambda oid: _venue_of(engine, oid))
     handlers = Handlers(engine, venues, history, node.sequencer.projection_caught_up, recent,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
-                        max_order_query=lim.max_order_query)
+                        max_order_query=lim.max_order_query, durable=node.sequencer.durable_caught_up)
     metrics = Metrics(node.sequencer, node.writer, engine, registry,
                       gauges={"notices_sent_total": lambda: notifier.sent,
-                              "market_pushes_total": lambda: market.pushes})
+                              "market_pushes_total": lambda: market.pushes,
+                              "tcp_connections": lambda: limits.total,
+                              "connection_capacity": lambda: limits.capacity},
+                      counters={"accept_errors_total": lambda: limits.accept_errors,
+                                "ws_slow_dropped_total": lambda: registry.dropped},
+                      internal_errors=faults.FAULTS.counts)
+    limits.on_reject = metrics.reject
+    request_guard = guard(lim.body_timeout_ms / 1000, metrics.reject)
     limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)
-    app = make_app(lim.max_body_bytes)
+    app = make_app(lim.max_body_bytes, request_guard)
     app.add_routes(RestApi(handlers, auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,
                            limiter=limiter).routes())
-    app.add_routes(MarketRest(market, history, node.sequencer.projection_caught_up).routes())
+    app.add_routes(MarketRest(market, history, node.sequencer.projection_caught_up,
+                              node.sequencer.durable_caught_up).routes())
     app.add_routes(service_routes(node.sequencer, metrics, registry,
                                   lambda: {k: running.ports[k] for k in ("trade_ws", "notify_ws", "market_ws")}))
     trade = TradeServer(handlers, auth, registry, now_ms=wall_ms, max_message=lim.max_body_bytes,
                         max_buffer=unsent, on_reject=metrics.reject, limiter=limiter)
     admin_token = secrets.token_urlsafe(32)
-    admin_app = web.Application(client_max_size=lim.max_body_bytes)
-    admin_app.add_routes(admin_routes(AdminOps(engine, node.submit), registry, admin_token))
+    admin_app = web.Application(middlewares=[request_guard, envelope_errors], client_max_size=lim.max_body_bytes)
+    admin_ops = AdminOps(engine, node.submit, sealing.keys.seal, on_revoke=auth.forget,
+                         on_key_change=lambda key: registry.close_key(key, "api_key settings changed"),
+                         require_timestamp_default=cfg.auth.require_timestamp_default)
+    admin_app.add_routes(admin_routes(admin_ops, registry, admin_token))
     market_ws = MarketServer(market, registry, max_buffer=unsent)
+    origins = None if cfg.allowed_origins is None else OriginPolicy(cfg.allowed_origins)
+    _log_security(cfg)
 
-    # 5. listen (stopped before the node closes: the stack unwinds in reverse)
+    # 5. listen (stopped before the node closes: the stack unwinds in reverse); then the
+    #    connection capacity: what the descriptors allow once everything is open
+    stack.callback(limits.close_all)
     stack.callback(_close_connections, registry)
     ports = running.ports
-    ports["http"] = await _serve_app(stack, app, host, cfg.server.http_port)
-    ports["trade_ws"] = await _serve_ws(stack, trade.factory, host, cfg.server.trade_ws_port, lim.max_body_bytes)
-    ports["admin"] = await _serve_app(stack, admin_app, "127.0.0.1", cfg.server.admin_port)
-    ports["notify_ws"] = await _serve_ws(stack, notifier.factory, host, cfg.server.notify_ws_port,
-                                         lim.max_body_bytes)
-    ports["market_ws"] = await _serve_ws(stack, market_ws.factory, host, cfg.server.market_ws_port,
-                                         lim.max_body_bytes)
+    ports["http"] = await _serve_app(stack, app, host, cfg.server.http_port, limits, lim, tls)
+    ports["trade_ws"] = _serve_ws(stack, origin_guard(trade.factory, origins, metrics.reject), host,
+                                  cfg.server.trade_ws_port, limits, lim, tls)
+    ports["admin"] = await _serve_app(stack, admin_app, "127.0.0.1", cfg.server.admin_port, limits, lim, None)
+    ports["notify_ws"] = _serve_ws(stack, origin_guard(notifier.factory, origins, metrics.reject), host,
+                                   cfg.server.notify_ws_port, limits, lim, tls)
+    ports["market_ws"] = _serve_ws(stack, origin_guard(market_ws.factory, origins, metrics.reject), host,
+                                   cfg.server.market_ws_port, limits, lim, tls)
+    limits.capacity = connection_capacity(lim.max_connections)
+    log.info("connections: at most %d at once (fd limit %d, %d open, %d reserved), %d per address, %d per key",
+             limits.capacity, fds, open_fds(), FD_RESERVE, limits.max_per_ip, limits.max_per_key)
+    if limits.max_per_ip >= limits.capacity:
+        log.warning("limits.max_connections_per_ip (%d) is not below the connection capacity (%d): one "
+                    "address can take every connection; raise the hard fd limit (ulimit -Hn) or lower it",
+                    limits.max_per_ip, limits.capacity)
 
     # 6. background tasks: market pushes, the liquidity simulator, time-driven commands
-    market.start()
+    market.start(node.sequencer.durable_caught_up)
     stack.push_async_callback(market.stop)
     if cfg.simulator.enabled if simulator is None else simulator:
         sim = Simulator.from_config(engine, node.submit, cfg.simulator)
@@ -166,8 +209,10 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     # 7. advertise
     running.advertised = True
     write_private(root / ADMIN_FILE, {"port": ports["admin"], "token": admin_token})
-    write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, **ports})
-    show(banner(host, ports, root, demo))
+    write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, "scheme": "https" if tls else "http",
+                                       **ports})
+    show(banner(host, ports, root, demo, show_secret=sys.stdout.isatty(), generated_master=sealing.generated,
+                tls=tls is not None))
     return running
 
 
@@ -184,35 +229,68 @@ async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
     return running.exit_code
 
 
+def _report_keys(sealing: OpenKeys, plain: list[str]) -> None:
+    log.info("API secrets sealed with data key %d; master key %s from %s", sealing.keys.current,
+             sealing.master.fingerprint, sealing.master.source)
+    if sealing.generated is not None:
+        log.info("generated the master key file %s", sealing.generated)
+    if plain:
+        log.warning("%d API key(s) created before sealing still have their secret in plain text in the "
+                    "journal and snapshots: stop the server and run `ceres keys seal`", len(plain))
+
+
+def _log_security(cfg: Config) -> None:
+    origins = cfg.allowed_origins
+    log.info("security profile %s: TLS %s; timestamps required %s; WebSocket Origins %s", cfg.security.profile,
+             "on" if cfg.tls.cert else "off", "for every key" if cfg.require_timestamp else "per key",
+             "any" if origins is None else (", ".join(origins) or "none (browsers refused)"))
+
+
 def _venue_of(engine: Engine, oid: int) -> str | None:
     order = engine.open_orders.get(oid)
     return None if order is None else order.inst.exchange
 
 
-async def _serve_app(stack: contextlib.AsyncExitStack, app: web.Application, host: str, port: int) -> int:
+async def _serve_app(stack: contextlib.AsyncExitStack, app: web.Application, host: str, port: int,
+                     limits: ConnectionLimits, lim: LimitsConfig, tls: ssl.SSLContext | None) -> int:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    address: tuple[str, int] = runner.addresses[0]
-    return address[1]
+    if runner.server is None:  # pragma: no cover - set by setup()
+        raise RuntimeError("aiohttp runner without a server")
+    conns = rest_conns(runner.server, limits, head_timeout_s=lim.header_timeout_ms / 1000,
+                       idle_timeout_s=lim.idle_timeout_ms / 1000, body_timeout_s=lim.body_timeout_ms / 1000,
+                       max_header_bytes=lim.max_header_bytes)
+    connect: Any = asyncio.get_running_loop().connect_accepted_socket
+    if tls is not None:
+        connect = tls_connect(connect, tls, lim.header_timeout_ms / 1000)
+    return _listen(stack, Listener(limits, conns, connect, name="http"), host, port)
 
 
-async def _serve_ws(stack: contextlib.AsyncExitStack, factory: Any, host: str, port: int, max_message: int) -> int:
-    # The listeners enforce ``max_message`` themselves (error reply, then close 1009);
+def _serve_ws(stack: contextlib.AsyncExitStack, factory: Any, host: str, port: int, limits: ConnectionLimits,
+              lim: LimitsConfig, tls: ssl.SSLContext | None) -> int:
+    # The listeners enforce ``max_body_bytes`` themselves (error reply, then close 1009);
     # the frame parser's own cap sits above it so that an oversize single frame reaches
     # them instead of being dropped with a bare 1009. It still bounds the memory one
     # frame can take (a frame past it is closed with 1009 by the parser).
-    server = await ws_create_server(factory, host, port,
-                                    max_frame_size=max(4 * max_message, WS_FRAME_CAP),
-                                    websocket_handshake_timeout=10,
-                                    # picows' default 16 KiB read buffer per socket is most of
-                                    # an idle connection's memory; it grows on demand
-                                    read_buffer_init_size=WS_READ_BUFFER)
-    stack.callback(server.close)
-    sock_port: int = server.sockets[0].getsockname()[1]
-    return sock_port
+    make = ws_server.protocol_factory(factory, handshake_timeout_s=lim.handshake_timeout_ms / 1000,
+                                      ping_interval_s=lim.ws_ping_interval_ms / 1000,
+                                      ping_timeout_s=lim.ws_ping_timeout_ms / 1000,
+                                      max_frame_size=max(4 * lim.max_body_bytes, WS_FRAME_CAP),
+                                      # picows' default 16 KiB read buffer per socket is most of
+                                      # an idle connection's memory; it grows on demand
+                                      read_buffer_init_size=WS_READ_BUFFER)
+    head_s = lim.handshake_timeout_ms / 1000
+    connect: Any = ws_server.connect if tls is None else tls_connect(ws_server.connect, tls, head_s)
+    listener = Listener(limits, lambda ip: UpgradeConn(limits, ip, head_s, lambda: make(ip), ws_server.check_head),
+                        connect, name="ws", sndbuf=lim.ws_send_buffer_kib << 10)
+    return _listen(stack, listener, host, port)
+
+
+def _listen(stack: contextlib.AsyncExitStack, listener: Listener, host: str, port: int) -> int:
+    bound = listener.start(host, port)
+    stack.callback(listener.close)
+    return bound
 
 
 def _close_connections(registry: Registry) -> None:
@@ -234,7 +312,7 @@ async def _time_events(engine: Engine, node: Node, period: float = TICK_PERIOD_S
     while True:
         await asyncio.sleep(period)
         due = engine.next_due()
-        if due is not None and due <= wall_ms() and node.sequencer.failed is None:
+        if due is not None and due <= wall_ms() and node.sequencer.failed is None and node.sequencer.degraded is None:
             try:
                 await node.submit(C.Tick())
             except CeresError as err:

@@ -36,10 +36,9 @@ def browser():
         b.close()
 
 
-def test_console_connects_places_and_cancels(server, browser):
-    demo = server.demo()
-    page = browser.new_page()
-    page.goto(server.http_url + "/")
+def place_from_the_console(page, demo) -> str:
+    """Sign in with ``demo``'s key, place a bid of 0.01 BTC/USDT at 12345.67 from the order
+    form, and wait until the notice socket reports it; its system_oid."""
     page.fill("#apiKey", demo["api_key"])
     page.fill("#secret", demo["secret"])
     page.click("#connect")
@@ -55,7 +54,14 @@ def test_console_connects_places_and_cancels(server, browser):
     oid = page.input_value("#cancelId")
     # the notice socket reported the new order
     page.wait_for_selector(f"#log div:has-text('\"entrustId\":\"{oid}\"')", timeout=10000)
-    # the depth view shows our bid (pushed by 18003)
+    return oid
+
+
+def test_console_connects_places_and_cancels(server, browser):
+    demo = server.demo()
+    page = browser.new_page()
+    page.goto(server.http_url + "/")
+    oid = place_from_the_console(page, demo)
     page.wait_for_selector("#bids td:has-text('12345.67')", timeout=10000)
     page.click("#cancel")
     page.wait_for_selector(f"#log div:has-text('\"SUCCESS\":[{{\"system_oid\":\"{oid}\"}}]')", timeout=10000)

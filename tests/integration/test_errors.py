@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import struct
 from pathlib import Path
@@ -21,6 +20,7 @@ import aiohttp
 import pytest
 
 from ceres.domain.errors import ErrorCode
+from tests.fuzz.wsraw import frame
 from tests.serverproc import ServerProcess
 
 from .api_helpers import Rest, Ws, add_key, check_envelope, demo_rest, make_product, ws_sign
@@ -310,20 +310,6 @@ async def test_ws_message_over_64k_error_then_close_1009(ctx):
     assert ctx.demo.state() == before
 
 
-def _frame(opcode: int, payload: bytes, fin: bool) -> bytes:
-    """A masked client frame (RFC 6455)."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 async def _raw_ws(ctx):
     d = ctx.srv.demo()
     reader, writer = await asyncio.open_connection("127.0.0.1", ctx.srv.info["trade_ws"])
@@ -351,12 +337,12 @@ async def test_ws_fragmented_messages(ctx):
     (40020) and the connection closed with 1009."""
     reader, writer = await _raw_ws(ctx)
     try:
-        writer.write(_frame(0x1, b'{"biz_type":13,', False) + _frame(0x0, b'"exchange":"TEST",', False)
-                     + _frame(0x0, b'"req_id":"frag"}', True))
+        writer.write(frame(0x1, b'{"biz_type":13,', False) + frame(0x0, b'"exchange":"TEST",', False)
+                     + frame(0x0, b'"req_id":"frag"}', True))
         await writer.drain()
         op, data = await _read_frame(reader)
         assert op == 0x1 and json.loads(data)["req_id"] == "frag" and json.loads(data)["code"] == "200"
-        writer.write(_frame(0x1, b'{"pad":"' + b"x" * 40_000, False) + _frame(0x0, b"y" * 40_000 + b'"}', True))
+        writer.write(frame(0x1, b'{"pad":"' + b"x" * 40_000, False) + frame(0x0, b"y" * 40_000 + b'"}', True))
         await writer.drain()
         op, data = await _read_frame(reader)
         assert op == 0x1 and json.loads(data)["code"] == "40020"

@@ -377,7 +377,7 @@ async def test_since_under_load_has_no_gap_and_no_duplicate(srv):
         await first.close()
 
 
-async def test_since_older_than_retained_says_so_first(tmp_path):
+async def test_since_older_than_retained_says_so_first_and_survives_a_crash(tmp_path):
     proc = ServerProcess(tmp_path / "data", extra_args=("--no-simulator",),
                          config="[market]\nnotice_retention = 5\n").start()
     try:
@@ -402,21 +402,25 @@ async def test_since_older_than_retained_says_so_first(tmp_path):
             await sub.quiet(0.2)
             await sub.close()
             await live.close()
-        # after a restart nothing is retained in memory; seq numbering continues
-        proc.stop()
+        # after a crash and restart the retained notices are still there (the history store's
+        # notice log, derived from the journal), and seq numbering continues
+        proc.kill()
         proc.start()
         rest = RestClient(proc.http_url, cred["api_key"], cred["secret"], raise_for_code=True)
         async with aiohttp.ClientSession() as session:
             caught_up = await Notices.connect(session, proc, cred, since=8)  # missed nothing: no "0"
             behind = await Notices.connect(session, proc, cred, since=6)
-            first = await behind.next()  # 7 and 8 are gone: the live stream starts after 8
-            assert first["messageType"] == "0" and first["seq"] == 8, first
+            assert await behind.take(2) == retained[3:]  # 7 and 8, byte for byte as before
+            old = await Notices.connect(session, proc, cred, since=1)
+            first = await old.next()
+            assert first["messageType"] == "0" and first["seq"] == 3, first
+            assert await old.take(5) == retained
             oid = place(rest, "BTC/USDT", "buy", "limit", "0.01", "99")
             n = await caught_up.next()
             assert n["messageType"] == "1" and n["seq"] == 9 and n["entrustId"] == oid, n
-            assert await behind.next() == n
-            await caught_up.close()
-            await behind.close()
+            assert await behind.next() == n and await old.next() == n
+            for sub in (caught_up, behind, old):
+                await sub.close()
     finally:
         proc.stop()
 

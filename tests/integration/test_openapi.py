@@ -104,7 +104,7 @@ def test_the_servers_routes_are_the_tables():
 
     routes = {(r.method, r.path) for r in RestApi(Stub(), None).routes()}
     assert routes == {(m, p) for op in OPERATIONS for m, p, _ in op.routes}
-    market = {(r.method, r.path) for r in MarketRest(None, None, None).routes()}
+    market = {(r.method, r.path) for r in MarketRest(None, None, None, None).routes()}
     assert routes | market | {("GET", "/health"), ("GET", "/metrics")} == {(m, p) for m, p, _ in documented_routes()}
 
 

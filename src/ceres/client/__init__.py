@@ -6,6 +6,13 @@
 
 All return the decoded envelope (``{"code","data","message"}``); ``raise_for_code=True``
 turns an error code into :class:`ApiError`. Signing follows API.md section 2 exactly.
+
+``timestamp=True`` signs a fresh ``timestamp`` into every request and handshake (needed
+for keys that require it, and by servers with the strict profile; a captured request
+then expires after the server's window). For a server with TLS, give ``https://`` /
+``wss://`` URLs; :func:`tls_context` builds a context that trusts a given CA file (e.g.
+a self-signed certificate): ``RestClient(..., ssl_context=ctx)``, and for aiohttp
+``TradeSocket.connect(..., ssl=ctx)`` or ``session.request(..., ssl=ctx)``.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import asyncio
 import hashlib
 import itertools
 import json
+import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-__all__ = ["ApiError", "AsyncRestClient", "RestClient", "TradeSocket", "rest_sign", "ws_sign"]
+__all__ = ["ApiError", "AsyncRestClient", "RestClient", "TradeSocket", "handshake_query", "now_ms", "rest_sign",
+           "tls_context", "ws_sign"]
 
 
 class ApiError(Exception):
@@ -46,8 +56,31 @@ def rest_sign(params: dict[str, Any], secret: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def ws_sign(api_key: str, secret: str) -> str:
-    return hashlib.sha256(f"api_key={api_key}&secret={secret}".encode()).hexdigest()
+def ws_sign(api_key: str, secret: str, timestamp: str | None = None) -> str:
+    """Handshake sign: sha256 hex of ``api_key=K&secret=S``, or ``api_key=K&timestamp=T&secret=S``."""
+    stamp = "" if timestamp is None else f"&timestamp={timestamp}"
+    return hashlib.sha256(f"api_key={api_key}{stamp}&secret={secret}".encode()).hexdigest()
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def handshake_query(api_key: str, secret: str, *, timestamp: bool = False) -> str:
+    """The query of a 19001/19003 handshake URL (with a fresh signed timestamp if asked)."""
+    if not timestamp:
+        return f"api_key={api_key}&sign={ws_sign(api_key, secret)}"
+    ts = str(now_ms())
+    return f"api_key={api_key}&timestamp={ts}&sign={ws_sign(api_key, secret, ts)}"
+
+
+def tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """A client context verifying the server against ``cafile`` (None: the system's CAs)."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _stamped(params: dict[str, Any], timestamp: bool) -> dict[str, Any]:
+    return {**params, "timestamp": str(now_ms())} if timestamp and params.get("timestamp") is None else params
 
 
 def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], bytes | None]:
@@ -67,20 +100,23 @@ def _request_parts(method: str, path: str, params: dict[str, Any]) -> tuple[str,
 
 class RestClient:
     def __init__(self, base_url: str, api_key: str = "", secret: str = "", *,
-                 raise_for_code: bool = False, timeout: float = 10.0) -> None:
+                 raise_for_code: bool = False, timeout: float = 10.0, timestamp: bool = False,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.base = base_url.rstrip("/") + "/api/v1/"
         self.api_key = api_key
         self.secret = secret
         self.raise_for_code = raise_for_code
         self.timeout = timeout
+        self.timestamp = timestamp
+        self.ssl_context = ssl_context
 
     def call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
-        suffix, signed, body = _request_parts(method, path, params)
+        suffix, signed, body = _request_parts(method, path, _stamped(params, self.timestamp))
         headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
                    "Content-Type": "application/json"}
         req = urllib.request.Request(self.base + suffix, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.ssl_context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -120,14 +156,16 @@ class RestClient:
 
 
 class AsyncRestClient:
-    def __init__(self, session: Any, base_url: str, api_key: str = "", secret: str = "") -> None:
+    def __init__(self, session: Any, base_url: str, api_key: str = "", secret: str = "", *,
+                 timestamp: bool = False) -> None:
         self.session = session
         self.base = base_url.rstrip("/") + "/api/v1/"
         self.api_key = api_key
         self.secret = secret
+        self.timestamp = timestamp
 
     async def call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
-        suffix, signed, body = _request_parts(method, path, params)
+        suffix, signed, body = _request_parts(method, path, _stamped(params, self.timestamp))
         headers = {"api_key": self.api_key, "sign": rest_sign(signed, self.secret),
                    "Content-Type": "application/json"}
         async with self.session.request(method, self.base + suffix, data=body, headers=headers) as resp:
@@ -148,8 +186,11 @@ class TradeSocket:
         self.unmatched: asyncio.Queue[Any] = asyncio.Queue()
 
     @classmethod
-    async def connect(cls, session: Any, url: str, api_key: str, secret: str) -> TradeSocket:
-        ws = await session.ws_connect(f"{url}?api_key={api_key}&sign={ws_sign(api_key, secret)}")
+    async def connect(cls, session: Any, url: str, api_key: str, secret: str, *, timestamp: bool = False,
+                      ssl: Any = True) -> TradeSocket:
+        """``timestamp``: a handshake URL that expires (required for some keys); ``ssl``:
+        aiohttp's (an ``ssl.SSLContext`` for ``wss://`` with a private CA)."""
+        ws = await session.ws_connect(f"{url}?{handshake_query(api_key, secret, timestamp=timestamp)}", ssl=ssl)
         sock = cls(ws)
         sock._reader = asyncio.ensure_future(sock._read())
         return sock

@@ -16,7 +16,15 @@ async function sha256hex(text) {
 }
 
 function wsUrl(port, query) {
-  return `ws://${location.hostname}:${port}/${query ? "?" + query : ""}`;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";  // a server with TLS speaks it on every port
+  return `${scheme}://${location.hostname}:${port}/${query ? "?" + query : ""}`;
+}
+
+// A handshake signed with a fresh timestamp: accepted for every key (and required by keys
+// or servers that demand timestamps); each socket needs its own (a sign opens one connection).
+async function handshakeQuery(key, secret, ts) {
+  const sign = await sha256hex(`api_key=${key}&timestamp=${ts}&secret=${secret}`);
+  return `api_key=${encodeURIComponent(key)}&timestamp=${ts}&sign=${sign}`;
 }
 
 function send(obj) {
@@ -26,11 +34,15 @@ function send(obj) {
 }
 
 async function connect() {
-  ports = await (await fetch("console/config.json")).json();
+  const config = await fetch("console/config.json");
+  ports = await config.json();
+  // the server's clock, from the reply's Date header (whole seconds: +500 ms on average),
+  // so a browser with a wrong clock still signs a timestamp inside the server's window
+  const served = Date.parse(config.headers.get("Date") || "");
+  const skew = Number.isNaN(served) ? 0 : served + 500 - Date.now();
   const key = $("apiKey").value.trim(), secret = $("secret").value.trim();
-  const sign = await sha256hex(`api_key=${key}&secret=${secret}`);
-  const query = `api_key=${encodeURIComponent(key)}&sign=${sign}`;
-  trade = new WebSocket(wsUrl(ports.trade_ws, query));
+  const ts = Date.now() + skew;
+  trade = new WebSocket(wsUrl(ports.trade_ws, await handshakeQuery(key, secret, ts)));
   trade.addEventListener("open", () => {
     $("status").textContent = "connected";
     trade.send("ping");
@@ -45,7 +57,7 @@ async function connect() {
     if (msg.biz_type === 13 && msg.code === "200") fillContracts(msg.data);
     if (msg.biz_type === 11 && msg.code === "200") $("cancelId").value = msg.data.system_oid.split(",")[0];
   });
-  notify = new WebSocket(wsUrl(ports.notify_ws, query));
+  notify = new WebSocket(wsUrl(ports.notify_ws, await handshakeQuery(key, secret, ts + 1)));
   notify.addEventListener("message", (ev) => log("notice", ev.data));
   market = new WebSocket(wsUrl(ports.market_ws, ""));
   market.addEventListener("message", (ev) => {
