@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import urllib.parse
 
 import pytest
 
@@ -119,6 +120,17 @@ def test_oversize_line_is_an_envelope_without_echo(srv):
     reply = raw_http(srv.info["http"], b"GET /api/v1/market/tick?x=" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     status, env = http_reply(reply)
     assert (status, env["code"]) == (431, "40023") and b"AAAA" not in reply
+
+
+@pytest.mark.parametrize("oids", [str(2**63), "1," + "9" * 19, "\u0663", "1 2"])
+def test_order_ids_beyond_64_bits_or_not_ascii_digits(srv, oids):
+    """A 19-digit id over 2^63-1 reached SQLite (OverflowError, 500), found by schemathesis."""
+    rest = demo_rest(srv)
+    path_id = urllib.parse.quote(oids, safe=",")
+    cancel = rest.call("DELETE", f"trade/order/{path_id}", signed=[("system_oid", oids)])
+    for status, reply in (rest.call("GET", "trade/order", {"system_oid": oids}), cancel):
+        assert (status, reply["code"]) == (200, "40006") and "is not an order id" in reply["message"], reply
+    assert "Traceback" not in srv.logs()
 
 
 # --- market REST -----------------------------------------------------------------------------------

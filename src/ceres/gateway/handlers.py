@@ -58,6 +58,10 @@ def _trigger_price(inst: Instrument, text: str | None, field: str) -> int:
     return inst.price_to_ticks(text, field)
 
 
+MAX_ORDER_ID = 2**63 - 1
+"""Order ids are signed 64-bit integers (the history store's key)."""
+
+
 def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -66,8 +70,8 @@ def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
         raise CeresError(ErrorCode.TOO_MANY_IDS, f"at most {MAX_CANCEL_IDS} ids, got {len(parts)}", field)
     ids = []
     for p in parts:
-        if not (p.isascii() and p.isdigit() and len(p) <= 19):
-            raise CeresError(ErrorCode.INVALID_VALUE, f"{p!r} is not an order id", field)
+        if not (p.isascii() and p.isdigit() and len(p) <= 19 and int(p) <= MAX_ORDER_ID):
+            raise CeresError(ErrorCode.INVALID_VALUE, f"{p[:40]!r} is not an order id", field)
         ids.append(int(p))
     return tuple(ids)
 
