@@ -470,7 +470,8 @@ async def test_a_journal_ending_before_the_newest_snapshot_is_corrupt(journal_fa
 
 
 # --- failure --------------------------------------------------------------------------------
-async def test_a_storage_failure_is_reported_once_and_ends_durability(journal_factory):
+async def _one_durable_frame_then_broken_storage(journal_factory):
+    """A writer that made frame 1 (of three, seq 1..3) durable, then lost its storage."""
     journal = journal_factory.owned()
     frames = product_frames(1, [1, 1, 1])
     writer = journal.open_writer(1)
@@ -479,6 +480,11 @@ async def test_a_storage_failure_is_reported_once_and_ends_durability(journal_fa
     writer.submit(encode_frame(*frames[0]), 1)
     await sink.until(lambda: sink.durable == [1])
     journal_factory.break_storage(writer)
+    return writer, sink, frames
+
+
+async def test_a_storage_failure_is_reported_once_and_ends_durability(journal_factory):
+    writer, sink, frames = await _one_durable_frame_then_broken_storage(journal_factory)
     writer.submit(encode_frame(*frames[1]), 2)
     await sink.until(lambda: bool(sink.failures))
     writer.submit(encode_frame(*frames[2]), 3)
@@ -492,14 +498,7 @@ async def test_a_storage_failure_is_reported_once_and_ends_durability(journal_fa
 
 # --- operations -----------------------------------------------------------------------------
 async def test_after_a_failure_resume_waits_for_the_storage_then_writes_from_the_durable_point(journal_factory):
-    journal = journal_factory.owned()
-    frames = product_frames(1, [1, 1, 1])
-    writer = journal.open_writer(1)
-    sink = Recorder()
-    writer.start(sink)
-    writer.submit(encode_frame(*frames[0]), 1)
-    await sink.until(lambda: sink.durable == [1])
-    journal_factory.break_storage(writer)
+    writer, sink, frames = await _one_durable_frame_then_broken_storage(journal_factory)
     writer.submit(encode_frame(*frames[1]), 2)
     await sink.until(lambda: len(sink.failures) == 1)
     writer.resume()  # still broken: reported again, nothing written
