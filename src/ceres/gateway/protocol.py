@@ -156,8 +156,8 @@ def parse_request(cls: type[Request], obj: dict[str, Any]) -> Request:
     """Validate ``obj`` into ``cls``. Unknown keys are ignored (the Java SDK sends extras);
     empty strings count as absent; JSON numbers are accepted for string fields (as their
     literal text) and numeric strings for integer fields; ``systemOid``/``positionDir``
-    stand for ``system_oid``/``position_dir``. Errors: MISSING_FIELD / INVALID_TYPE naming
-    the field.
+    stand for ``system_oid``/``position_dir`` (both given, they must be equal). Errors:
+    MISSING_FIELD / INVALID_TYPE / INVALID_VALUE naming the field.
 
     Fast path: a well-formed request converts in C (msgspec); anything unusual (aliases,
     empty strings, non-integer numbers, errors) takes the field-by-field path, which also
@@ -182,8 +182,12 @@ def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
     values: dict[str, Any] = {}
     for name, required, is_int, max_len in _fields(cls):
         raw = obj.get(name)
-        if (raw is None or raw == "") and name in ALIASES:
-            raw = obj.get(ALIASES[name])
+        if name in ALIASES:
+            alias = obj.get(ALIASES[name])
+            if raw is None or raw == "":
+                raw = alias
+            elif alias is not None and alias != "" and alias != raw:
+                raise CeresError(ErrorCode.INVALID_VALUE, f"{name} and {ALIASES[name]} differ; send one", name)
         if raw is None or raw == "":
             if required:
                 raise CeresError(ErrorCode.MISSING_FIELD, f"{name} is required", name)

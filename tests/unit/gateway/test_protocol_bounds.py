@@ -58,6 +58,15 @@ def test_alias_counts_when_the_real_name_is_empty():
     assert (err.error, err.field) == (ErrorCode.FIELD_TOO_LONG, "system_oid")
 
 
+def test_both_spellings_must_agree():
+    """Found by schemathesis: ``positionDir`` of any value was ignored next to a valid ``position_dir``."""
+    assert P.parse_request(P.PositionsReq, {"position_dir": "buy", "positionDir": "buy"}).position_dir == "buy"
+    err = error_of(P.PositionsReq, {"position_dir": "buy", "positionDir": "\u00c8"})
+    assert (err.error, err.field) == (ErrorCode.INVALID_VALUE, "position_dir")
+    err = error_of(P.OrdersReq, {"system_oid": "1", "systemOid": "2"})
+    assert (err.error, err.field) == (ErrorCode.INVALID_VALUE, "system_oid")
+
+
 def test_query_text_must_be_utf8():
     P.check_query_text("exchange=TEST&contract=BTC%2FUSDT")
     with pytest.raises(CeresError) as info:
