@@ -1,10 +1,11 @@
 """The notice log of the SQLite projection: the last notices (order and position events)
 of every product, so ``since=`` on 19003 replays across a restart.
 
-Each notice is stored as a compact JSON array of the event's fields (integers of any size;
-the instrument by exchange and contract) keyed by ``(product, nseq)``; the projection writes
-them in the same transaction as orders and fills, and keeps about the newest ``retention``
-per product (older ones are deleted once ``retention // 2`` more have arrived). Like the
+Each notice is a compact JSON array of the event's fields (integers of any size; the
+instrument by exchange and contract); the notices of one product in one projected group are
+one row, keyed by ``(product, newest nseq)``. The projection writes them in the same
+transaction as orders and fills, and keeps at least the newest ``retention`` per product
+(older groups are deleted once ``retention // 2`` more notices have arrived). Like the
 rest of the projection it is derived from the journal and rebuilt with it.
 """
 
@@ -20,30 +21,37 @@ from ceres.domain.events import OrderEvent, OrderSpec, PositionEvent
 from ceres.domain.instruments import Instrument
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS notices (
-    product TEXT NOT NULL, nseq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (product, nseq)
+CREATE TABLE IF NOT EXISTS notice_groups (
+    product TEXT NOT NULL, last_nseq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (product, last_nseq)
 ) WITHOUT ROWID;
 """
-INSERT = "INSERT OR IGNORE INTO notices VALUES (?,?,?)"
+INSERT = "INSERT OR IGNORE INTO notice_groups VALUES (?,?,?)"
 Notice = OrderEvent | PositionEvent
 Instruments = Mapping[tuple[str, str], Instrument]
 _ORDER, _POSITION = 1, 2
 
 
-def encode(ev: Notice) -> bytes:
+def fields(ev: Notice) -> tuple[Any, ...]:
+    """The event as a tuple of plain values (its instrument by exchange and contract)."""
     if isinstance(ev, PositionEvent):
-        return msgspec.json.encode((_POSITION, ev.kind, ev.product, ev.inst.exchange, ev.inst.contract, ev.oid,
-                                    ev.deal_id, ev.force, ev.margin, ev.tp, ev.sl, ev.vol, ev.seq, ev.nseq))
+        return (_POSITION, ev.kind, ev.product, ev.inst.exchange, ev.inst.contract, ev.oid, ev.deal_id, ev.force,
+                ev.margin, ev.tp, ev.sl, ev.vol, ev.seq, ev.nseq)
     o = ev.spec
-    return msgspec.json.encode((_ORDER, o.oid, o.product, o.inst.exchange, o.inst.contract, o.side, o.ptype, o.price,
-                                o.vol, o.client_oid, o.time, o.tif, o.fdir, o.lever, o.profit, o.stop, o.deal_id,
-                                ev.kind, ev.status, ev.filled, ev.dealt, ev.commission, ev.deal_vol,
-                                ev.deal_price, ev.seq, ev.nseq))
+    return (_ORDER, o.oid, o.product, o.inst.exchange, o.inst.contract, o.side, o.ptype, o.price, o.vol, o.client_oid,
+            o.time, o.tif, o.fdir, o.lever, o.profit, o.stop, o.deal_id, ev.kind, ev.status, ev.filled, ev.dealt,
+            ev.commission, ev.deal_vol, ev.deal_price, ev.seq, ev.nseq)
+
+
+def encode(ev: Notice) -> bytes:
+    return msgspec.json.encode(fields(ev))
 
 
 def decode(data: bytes, instruments: Instruments) -> Notice | None:
     """The event, or None if its instrument is no longer configured."""
-    f: list[Any] = msgspec.json.decode(data)
+    return from_fields(msgspec.json.decode(data), instruments)
+
+
+def from_fields(f: list[Any], instruments: Instruments) -> Notice | None:
     if f[0] == _POSITION:
         inst = instruments.get((f[3], f[4]))
         return None if inst is None else PositionEvent(f[1], f[2], inst, *f[5:])
@@ -55,7 +63,9 @@ def decode(data: bytes, instruments: Instruments) -> Notice | None:
 
 
 class NoticeLog:
-    """Writes a group's notices and prunes behind them (the projection's writer thread)."""
+    """Writes a group's notices, one row per product and group, and prunes behind them (the
+    projection's writer thread). A row is cheap where a row per notice was not: the writer
+    thread shares the interpreter with the event loop."""
 
     def __init__(self, retention: int) -> None:
         self.retention = retention
@@ -63,32 +73,38 @@ class NoticeLog:
 
     @staticmethod
     def rows(events: list[Notice], skip: frozenset[str]) -> list[tuple[str, int, bytes]]:
-        out = []
+        """``(product, newest nseq, the product's notices as one JSON array)`` per product."""
+        by_product: dict[str, list[tuple[Any, ...]]] = {}
         for ev in events:
             product = ev.product if isinstance(ev, PositionEvent) else ev.spec.product
             if product not in skip:
-                out.append((product, ev.nseq, encode(ev)))
-        return out
+                by_product.setdefault(product, []).append(fields(ev))
+        return [(product, group[-1][-1], msgspec.json.encode(group)) for product, group in by_product.items()]
 
     def write(self, db: sqlite3.Connection, rows: list[tuple[str, int, bytes]]) -> None:
         if not rows:
             return
         db.executemany(INSERT, rows)
-        newest = {product: nseq for product, nseq, _ in rows}
-        for product, high in newest.items():
+        for product, high, _ in rows:
             if high - self._pruned_at.get(product, 0) >= max(1, self.retention // 2):
-                db.execute("DELETE FROM notices WHERE product=? AND nseq<=?", (product, high - self.retention))
+                db.execute("DELETE FROM notice_groups WHERE product=? AND last_nseq<=?",
+                           (product, high - self.retention))
                 self._pruned_at[product] = high
 
 
 def recent(conn: sqlite3.Connection, retention: int, instruments: Instruments) -> dict[str, list[Notice]]:
     """The newest ``retention`` stored notices of every product, oldest first."""
     out: dict[str, list[Notice]] = {}
-    products = [r[0] for r in conn.execute("SELECT DISTINCT product FROM notices")]
-    for product in products:
-        rows = conn.execute("SELECT data FROM notices WHERE product=? ORDER BY nseq DESC LIMIT ?",
-                            (product, retention)).fetchall()
-        events = [ev for (data,) in reversed(rows) if (ev := decode(data, instruments)) is not None]
+    newest = conn.execute("SELECT product, MAX(last_nseq) FROM notice_groups GROUP BY product").fetchall()
+    for product, high in newest:
+        rows = conn.execute("SELECT data FROM notice_groups WHERE product=? AND last_nseq>? ORDER BY last_nseq",
+                            (product, high - retention)).fetchall()
+        by_nseq: dict[int, list[Any]] = {}
+        for (data,) in rows:
+            for f in msgspec.json.decode(data):
+                by_nseq[f[-1]] = f
+        kept = sorted(by_nseq)[-retention:] if retention > 0 else []
+        events = [ev for nseq in kept if (ev := from_fields(by_nseq[nseq], instruments)) is not None]
         if events:
             out[product] = events
     return out

@@ -226,7 +226,7 @@ class SqliteProjection:
     def reset(self) -> None:
         """Empty every table (``ceres rebuild --from-scratch``)."""
         self._db().executescript("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; "
-                                 "DELETE FROM candles; DELETE FROM notices; DELETE FROM meta;")
+                                 "DELETE FROM candles; DELETE FROM notice_groups; DELETE FROM meta;")
         self._last_seq = 0
 
     def close(self) -> None:

@@ -45,8 +45,9 @@ def test_stored_notices_come_back_equal_and_bounded_per_product(tmp_path):
                                                              else ev.spec.product) == "alice"]
         assert set(stored) == {"alice"}
         assert stored["alice"] == alice[-6:]  # equal events, oldest first
-        kept = reader._conn.execute("SELECT count(*) FROM notices").fetchone()[0]
-        assert 6 <= kept <= 6 + 3  # pruned once retention // 2 more arrived
+        groups = reader._conn.execute("SELECT data FROM notice_groups").fetchall()
+        kept = sum(len(msgspec.json.decode(data)) for (data,) in groups)
+        assert 6 <= kept <= 6 + 3 + 4  # pruned once retention // 2 more arrived, whole groups of 4
         assert reader.recent_notices(6, {}) == {}  # instruments no longer configured: skipped
     finally:
         reader.close()
