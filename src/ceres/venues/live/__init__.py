@@ -1,0 +1,1 @@
+"""Live venues: real exchanges reached through ccxt (see :mod:`ceres.venues.live.factory`)."""
