@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ceres.config import Config
+from ceres.domain import commands as C
+from ceres.domain.secret import SealedSecret, Secret
 from ceres.engine.core import Engine
+from ceres.engine.venue_keys import seal_context
+from ceres.gateway.venue_admin import VenueAdmin
 from ceres.pipeline.background import BackgroundWriter
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.journal import Journal
 from ceres.pipeline.node import Node
 from ceres.pipeline.recovery import HistoryReport, recover_with_history
 from ceres.store.sqlite import SqliteProjection
+from ceres.venues.live.names import CLOSED
 
 log = logging.getLogger("ceres.node")
 PROJECTION_FILE = "ceres.db"
@@ -33,6 +39,49 @@ def open_journal(cfg: Config, data_dir: Path | str | None = None) -> Journal:
     module = importlib.import_module(f"ceres.journal.{cfg.journal.backend}")
     journal: Journal = module.from_config(cfg.journal, Path(data_dir) if data_dir is not None else cfg.data_path)
     return journal
+
+
+def venue_admin(cfg: Config, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
+                seal: Callable[[str, str], SealedSecret]) -> VenueAdmin:
+    """The ``ceres venues`` operations: keys for the enabled ``[venues.NAME]`` exchanges,
+    checked at the venue (its ``rest_url``, sandbox and timeout) before they are stored."""
+    venues = cfg.live_venues()
+
+    async def check(exchange: str, api_key: str, secret: str, password: str | None) -> tuple[bool | None, str]:
+        from ceres.venues.live.keycheck import check_key  # ccxt is imported only when a key is checked
+
+        v = venues[exchange]
+        return await check_key(exchange, api_key, secret, password, rest_url=v.rest_url, sandbox=v.sandbox,
+                               timeout_ms=v.timeout_ms)
+
+    return VenueAdmin(engine, submit, seal, enabled=frozenset(venues), closed=CLOSED, check=check)
+
+
+async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, SealedSecret], Secret]) -> list[Any]:
+    """A started ``venues.live.LiveVenue`` per enabled ``[venues.NAME]`` (markets loading; a
+    venue that does not answer is retried in the background). Each reads a product's key
+    from the engine and unseals it when it needs it."""
+    enabled = cfg.live_venues()
+    if not enabled:
+        return []
+    from ceres.venues.live.venue import Credentials, LiveVenue, Settings  # imports ccxt: only when used
+
+    def credentials(exchange: str) -> Callable[[str], Credentials | None]:
+        def of(product: str) -> Credentials | None:
+            p = engine.products.get(product)
+            key = p.venue_keys.get(exchange) if p is not None else None
+            if key is None or not isinstance(key.secret, SealedSecret):
+                return None
+            password = key.password
+            return Credentials(key.api_key, unseal(seal_context(product, exchange, "secret"), key.secret).reveal(),
+                               unseal(seal_context(product, exchange, "password"), password).reveal()
+                               if isinstance(password, SealedSecret) else None)
+        return of
+
+    venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms), credentials(name))
+              for name, v in enabled.items()]
+    await asyncio.gather(*(v.start() for v in venues))
+    return venues
 
 
 def engine_factory(cfg: Config) -> Callable[[], Engine]:

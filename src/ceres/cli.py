@@ -2,7 +2,7 @@
 
 ``serve`` runs the server. ``config show`` prints the effective configuration.
 ``verify``, ``rebuild`` and ``repair`` inspect and repair a data directory. ``products``, ``keys`` and
-``accounts`` are operator actions, ``audit`` shows the money per currency and whether it is
+``accounts`` and ``venues`` are operator actions, ``audit`` shows the money per currency and whether it is
 conserved: with the server running they go through its admin
 endpoint (127.0.0.1, token file in the data directory); with it stopped they open the
 data directory directly (locked, so the two can never both write).
@@ -24,6 +24,7 @@ from rich.table import Table
 from ceres.cli_keys import register as register_key_commands
 from ceres.cli_support import ConfigOpt, DataDirOpt, err, out, owned_journal
 from ceres.cli_support import load as _config
+from ceres.cli_venues import register as register_venue_commands
 from ceres.config import to_toml
 from ceres.logsetup import configure_logging
 
@@ -235,16 +236,19 @@ def _admin(op: str, args: dict[str, Any], config: Path | None, data_dir: Path | 
             raise typer.Exit(1)
         return reply["data"]
 
-    from ceres.assembly import open_node
+    from ceres.assembly import open_node, venue_admin
     from ceres.gateway.admin import AdminOps
     from ceres.keystore import KeyringError, open_keys
 
     async def offline() -> Any:
         node, _ = open_node(cfg)
         try:  # the data keys are opened only to seal a new key's secret
-            return await AdminOps(node.engine, node.submit,
-                                  lambda key, secret: open_keys(cfg, node.engine).keys.seal(key, secret),
-                                  require_timestamp_default=cfg.auth.require_timestamp_default).call(op, args)
+            def seal(key: str, secret: str) -> Any:
+                return open_keys(cfg, node.engine).keys.seal(key, secret)
+
+            return await AdminOps(node.engine, node.submit, seal,
+                                  require_timestamp_default=cfg.auth.require_timestamp_default,
+                                  venues=venue_admin(cfg, node.engine, node.submit, seal)).call(op, args)
         finally:
             await node.close(final_snapshot=False)
 
@@ -283,6 +287,7 @@ def products_list(config: Path | None = ConfigOpt, data_dir: Path | None = DataD
 
 
 register_key_commands(keys_app, _admin, out, ConfigOpt, DataDirOpt)  # keys create, keys set
+register_venue_commands(app, _admin, out, _table, ConfigOpt, DataDirOpt)  # venues connect, list, disconnect
 
 
 @keys_app.command("list")

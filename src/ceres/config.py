@@ -20,12 +20,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 
 from ceres.domain.enums import Kind
 from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
+from ceres.venues.live.names import CCXT_IDS, CLOSED
 from ceres.wire.origin import normalize_origin
 
 
@@ -188,6 +190,28 @@ class InstrumentConfig(_Section, frozen=True):
     funding_rate: str = "0"         # perpetual, until set by a SetFundingRate command
 
 
+class VenueConfig(_Section, frozen=True):
+    """``[venues.NAME]``: one live exchange (docs/venues.md)."""
+
+    enabled: bool = False
+    mode: str = "live"        # "live": orders go to the venue with each product's keys
+    sandbox: bool = False     # the venue's testnet, through ccxt's sandbox mode
+    rest_url: str = ""        # every REST call goes to this base URL instead (testnets, proxies, tests)
+    ws_url: str = ""          # the same for streams
+    timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 10000
+
+    def check(self, name: str) -> None:
+        if self.mode != "live":
+            raise ConfigError(f"venues.{name}.mode: {self.mode!r} is not one of \"live\"")
+        for field in ("rest_url", "ws_url"):
+            url = getattr(self, field)
+            schemes = ("http", "https") if field == "rest_url" else ("ws", "wss")
+            parts = urlsplit(url)
+            if url and not (parts.scheme in schemes and parts.netloc and parts.path in ("", "/") and not parts.query):
+                raise ConfigError(f"venues.{name}.{field}: {url!r} is not a base URL like "
+                                  f"{schemes[0]}://host:port (no path)")
+
+
 class Config(_Section, frozen=True):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -200,6 +224,7 @@ class Config(_Section, frozen=True):
     simulator: SimulatorConfig = SimulatorConfig()
     currencies: dict[str, int] = {}
     instruments: list[InstrumentConfig] = []
+    venues: dict[str, VenueConfig] = {}
 
     # --- derived ----------------------------------------------------------------------
     def build_instruments(self) -> list[Instrument]:
@@ -224,6 +249,22 @@ class Config(_Section, frozen=True):
                     funding_interval_ms=ic.funding_interval_s * 1000, funding_rate=ic.funding_rate))
             except (ValueError, CeresError) as exc:
                 raise ConfigError(f"instrument {ic.contract}: {exc}") from None
+        return out
+
+    def live_venues(self) -> dict[str, VenueConfig]:
+        """The enabled ``[venues.NAME]`` tables; ConfigError for a name Ceres cannot connect
+        (TEST is simulated, BITMEX has closed, anything else is not a venue)."""
+        out = {}
+        for name, venue in sorted(self.venues.items()):
+            if name in CLOSED:
+                raise ConfigError(f"venues.{name}: {CLOSED[name]}")
+            if name not in CCXT_IDS:
+                raise ConfigError(f"venues.{name}: not a live venue (one of {', '.join(sorted(CCXT_IDS))})")
+            if any(i.exchange == name for i in self.instruments):
+                raise ConfigError(f"venues.{name}: also configured as simulated [[instruments]]")
+            venue.check(name)
+            if venue.enabled:
+                out[name] = venue
         return out
 
     @property
@@ -336,6 +377,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     cfg.tz  # noqa: B018 - validates the timezone
     cfg.limits.check()
     cfg.security.check(cfg.tls)
+    cfg.live_venues()
     if cfg.server.base_currency not in cfg.currencies:
         raise ConfigError(f"server.base_currency {cfg.server.base_currency} missing from [currencies]")
     if not (cfg.journal.backend.isidentifier()

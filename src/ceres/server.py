@@ -29,7 +29,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ceres.assembly import open_journal, open_projection, projection_path, recover_owned, start_node
+from ceres.assembly import (
+    live_venues,
+    open_journal,
+    open_projection,
+    projection_path,
+    recover_owned,
+    start_node,
+    venue_admin,
+)
 from ceres.config import Config, LimitsConfig
 from ceres.demo import ADMIN_FILE, banner, bootstrap_demo, write_private
 from ceres.domain import commands as C
@@ -57,6 +65,7 @@ from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.node import Node
 from ceres.pipeline.venue import VenueRegistry
 from ceres.store.sqlite import SqliteReader
+from ceres.venues.live.names import CLOSED
 from ceres.venues.simulated import ReportFeed, SimulatedVenue
 from ceres.wire import faults, ws_server
 from ceres.wire.accept import Listener
@@ -140,8 +149,11 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     tune_gc()
 
     # 4. venues, handlers, transports
-    venues = VenueRegistry([SimulatedVenue(x, engine, node.submit, reports) for x in engine.exchanges],
-                           locate=lambda oid: _venue_of(engine, oid))
+    live = await live_venues(cfg, engine, sealing.keys.unseal)
+    for venue in live:
+        stack.push_async_callback(venue.close)
+    venues = VenueRegistry([*(SimulatedVenue(x, engine, node.submit, reports) for x in engine.exchanges), *live],
+                           locate=lambda oid: _venue_of(engine, oid), closed=CLOSED)
     handlers = Handlers(engine, venues, history, node.sequencer.projection_caught_up, recent,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
                         max_order_query=lim.max_order_query, durable=node.sequencer.durable_caught_up)
@@ -169,7 +181,8 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     admin_app = web.Application(middlewares=[request_guard, envelope_errors], client_max_size=lim.max_body_bytes)
     admin_ops = AdminOps(engine, node.submit, sealing.keys.seal, on_revoke=auth.forget,
                          on_key_change=lambda key: registry.close_key(key, "api_key settings changed"),
-                         require_timestamp_default=cfg.auth.require_timestamp_default)
+                         require_timestamp_default=cfg.auth.require_timestamp_default,
+                         venues=venue_admin(cfg, engine, node.submit, sealing.keys.seal))
     admin_app.add_routes(admin_routes(admin_ops, registry, admin_token))
     market_ws = MarketServer(market, registry, max_buffer=unsent)
     origins = None if cfg.allowed_origins is None else OriginPolicy(cfg.allowed_origins)

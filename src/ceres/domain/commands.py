@@ -85,6 +85,26 @@ class SetKey(Command, tag="setkey", frozen=True):
     allow_ips: tuple[str, ...] | None = None
 
 
+class ConnectVenue(Command, tag="venuekey", frozen=True):
+    """A product's credentials at a live exchange (``ceres venues connect``), replacing
+    any it had there. The secret and the passphrase (OKEX) are sealed at the edge, bound
+    to the product and exchange; the journal never holds them in plain text."""
+
+    product: str
+    exchange: str
+    api_key: str
+    secret: StoredSecret
+    password: StoredSecret | None = None
+
+    def __repr__(self) -> str:
+        return f"ConnectVenue(product={self.product!r}, exchange={self.exchange!r}, api_key=***, secret=***)"
+
+
+class DisconnectVenue(Command, tag="venueoff", frozen=True):
+    product: str
+    exchange: str
+
+
 class Deposit(Command, tag="deposit", frozen=True):
     """Credit the product's settlement account (type 2). ``topup``: the liquidity simulator
     funding its own product (counted apart from deposits in the money audit)."""
@@ -139,15 +159,17 @@ class Tick(Command, tag="tick", frozen=True):
 
 
 ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
-               | SetIndex | SetFundingRate | Tick | SetKey)
+               | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue)
 
 __all__ = [
     "ANY_COMMAND",
     "Cancel",
     "Command",
+    "ConnectVenue",
     "CreateKey",
     "CreateProduct",
     "Deposit",
+    "DisconnectVenue",
     "Place",
     "RevokeKey",
     "SetFundingRate",

@@ -54,6 +54,7 @@ class ErrorCode(Enum):
     HEADER_TOO_LARGE = ("40023", 431, "request line or header too large")
     MALFORMED_REQUEST = ("40024", 400, "malformed HTTP request")
     TLS_REQUIRED = ("40025", 400, "this port speaks TLS: use https:// or wss://")
+    NOT_ON_LIVE_VENUE = ("40026", 200, "not possible on a live venue: deposits and transfers happen at the venue")
     # --- 401xx authentication -------------------------------------------------------
     AUTH_MISSING = ("40101", 401, "api_key and sign are required")
     AUTH_UNKNOWN_KEY = ("40102", 401, "unknown api_key")
@@ -66,6 +67,7 @@ class ErrorCode(Enum):
     # --- 403xx permission -----------------------------------------------------------
     PERMISSION_DENIED = ("40301", 200, "this api_key may not do that")
     ORIGIN_NOT_ALLOWED = ("40302", 403, "WebSocket connections from this Origin are not allowed")
+    VENUE_AUTH_FAILED = ("40303", 200, "the venue refused the product's credentials there")
     # --- 404xx not found ------------------------------------------------------------
     NOT_FOUND = ("404", 404, "not found")
     UNKNOWN_EXCHANGE = ("40401", 200, "unknown exchange")
@@ -74,6 +76,8 @@ class ErrorCode(Enum):
     UNKNOWN_PRODUCT = ("40404", 200, "unknown product")
     POSITION_NOT_FOUND = ("40405", 200, "position not found")
     UNKNOWN_KEY = ("40406", 200, "unknown api_key")
+    VENUE_CLOSED = ("40407", 200, "this exchange has closed")
+    VENUE_NOT_CONNECTED = ("40408", 200, "no key for this exchange (ceres venues connect)")
     # --- 410xx balance / risk -------------------------------------------------------
     INSUFFICIENT_BALANCE = ("41001", 200, "insufficient balance")
     CLOSE_EXCEEDS_POSITION = ("41002", 200, "close volume exceeds the open position")
@@ -86,6 +90,7 @@ class ErrorCode(Enum):
     INTERNAL = ("500", 500, "internal error")
     JOURNAL_FAILURE = ("50001", 503, "the journal cannot write now (disk full or failing); not applied, retry later")
     HISTORY_UNAVAILABLE = ("50002", 503, "the history store cannot write now; history is unavailable, retry later")
+    VENUE_UNAVAILABLE = ("50003", 503, "the live venue cannot be reached now; retry later")
     BUSY = ("503", 503, "server busy")
 
     def __init__(self, code: str, http_status: int, default_message: str) -> None:

@@ -27,7 +27,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import Event
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ceres.domain.secret import SECRET_CHARS, TAG_BYTES, SealedSecret, Secret, secret_enc_hook
-from ceres.engine import contracts, funding, lifetime, spot, triggers
+from ceres.engine import contracts, funding, lifetime, spot, triggers, venue_keys
 from ceres.engine.audit import audit
 from ceres.engine.key_rules import check_networks
 from ceres.engine.ledger import ApiKey, Product
@@ -71,6 +71,8 @@ class Engine(State):
             C.CreateKey: self._create_key,
             C.RevokeKey: self._revoke_key,
             C.SetKey: self._set_key,
+            C.ConnectVenue: lambda cmd: venue_keys.connect(self.product(cmd.product), cmd, self.now),
+            C.DisconnectVenue: lambda cmd: venue_keys.disconnect(self.product(cmd.product), cmd),
             C.Deposit: self._deposit,
             C.Withdraw: self._withdraw,
             C.Transfer: self._transfer,

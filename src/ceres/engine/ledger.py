@@ -140,10 +140,27 @@ class ApiKey:
         return f"ApiKey({self.api_key!r}, product={self.product.name!r}, secret=***)"
 
 
+class VenueKey:
+    """One product's credentials at one exchange (``password``: OKEX's passphrase)."""
+
+    __slots__ = ("api_key", "connected", "exchange", "password", "secret")
+
+    def __init__(self, exchange: str, api_key: str, secret: StoredSecret, password: StoredSecret | None,
+                 connected: int) -> None:
+        self.exchange = exchange
+        self.api_key = api_key
+        self.secret = secret
+        self.password = password
+        self.connected = connected
+
+    def __repr__(self) -> str:
+        return f"VenueKey({self.exchange!r}, api_key=***, secret=***)"
+
+
 class Product:
     """A user or fund account: API keys, accounts, open orders and positions."""
 
-    __slots__ = ("accounts", "coids", "created", "name", "notices", "open_orders", "positions")
+    __slots__ = ("accounts", "coids", "created", "name", "notices", "open_orders", "positions", "venue_keys")
 
     def __init__(self, name: str, created: int) -> None:
         self.name = name
@@ -153,6 +170,7 @@ class Product:
         self.coids: dict[str, Order] = {}
         self.positions: dict[int, Position] = {}
         self.notices = 0  # notices issued so far (order and position events), for 19003 ``seq``
+        self.venue_keys: dict[str, VenueKey] = {}  # by exchange (live venues)
 
     def account(self, venue: str, type_: int) -> Account:
         key = ("" if type_ == SETTLEMENT else venue, type_)

@@ -23,7 +23,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderSpec
 from ceres.domain.secret import stored_secret
 from ceres.engine import contracts, marks, spot
-from ceres.engine.ledger import ApiKey, Product
+from ceres.engine.ledger import ApiKey, Product, VenueKey
 from ceres.engine.orders import Order
 from ceres.engine.positions import Position, force_price
 from ceres.engine.state import State
@@ -59,7 +59,15 @@ def engine_state(state: State) -> dict[str, Any]:
         **_ledger_flows(state),
         "books": books,
         "contracts": _contract_state(state),
+        **_venue_keys(state),
     }
+
+
+def _venue_keys(state: State) -> dict[str, Any]:
+    """Optional (absent while no product has any, as in snapshots written before them)."""
+    rows = [[name, k.exchange, k.api_key, k.secret, k.password, k.connected]
+            for name, p in sorted(state.products.items()) for _, k in sorted(p.venue_keys.items())]
+    return {"venue_keys": rows} if rows else {}
 
 
 def _ledger_flows(state: State) -> dict[str, Any]:
@@ -107,6 +115,9 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
                          {cur: (dep, wd, top) for cur, dep, wd, top in data.get("flows", ())},
                          {(venue, cur): amount for venue, cur, amount in data.get("covered", ())})
     _restore_contracts(state, data["contracts"])
+    for pname, exchange, api_key, secret, password, connected in data.get("venue_keys", ()):
+        state.products[pname].venue_keys[exchange] = VenueKey(
+            exchange, api_key, stored_secret(secret), None if password is None else stored_secret(password), connected)
     for exchange, contract, rows in data["books"]:
         if (exchange, contract) not in state.instruments:
             raise CeresError(ErrorCode.UNKNOWN_CONTRACT,

@@ -28,7 +28,9 @@ from ceres.domain.money import format_scaled, to_scaled
 from ceres.domain.secret import SealedSecret
 from ceres.engine.core import Engine
 from ceres.engine.key_rules import normalize_networks
+from ceres.gateway import venue_admin
 from ceres.gateway.money_audit import audit_report
+from ceres.gateway.venue_admin import VenueAdmin
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -64,13 +66,14 @@ class AdminOps:
     def __init__(self, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]], seal: Seal, *,
                  on_revoke: Callable[[str], None] | None = None,
                  on_key_change: Callable[[str], int] | None = None,
-                 require_timestamp_default: bool = False) -> None:
+                 require_timestamp_default: bool = False, venues: VenueAdmin | None = None) -> None:
         self.engine = engine
         self.submit = submit
         self.seal = seal
         self.on_revoke = on_revoke
         self.on_key_change = on_key_change
         self.require_timestamp_default = require_timestamp_default
+        self.venues = venues
 
     def _amount(self, currency: str, amount: str) -> int:
         decimals = self.engine.currencies.get(currency)
@@ -131,6 +134,9 @@ class AdminOps:
 
     async def transfer(self, product: str, currency: str, amount: str, from_type: int,
                        to_type: int, exchange: str = "") -> dict[str, Any]:
+        if self.venues is not None and exchange in self.venues.enabled:
+            raise CeresError(ErrorCode.NOT_ON_LIVE_VENUE, f"{exchange} is a live venue: move money there at "
+                             "the venue itself", "exchange")
         await self.submit(C.Transfer(product, currency, self._amount(currency, amount),
                                      int(from_type), int(to_type), exchange))
         return await self.show_accounts(product)
@@ -157,7 +163,10 @@ class AdminOps:
 
     async def call(self, op: str, args: dict[str, Any]) -> Any:
         """Dispatch by name (the admin endpoint's and the CLI's single entry point)."""
-        fn = getattr(self, op, None) if op in OPS else None
+        if op in venue_admin.OPS and self.venues is not None:
+            fn = getattr(self.venues, op)
+        else:
+            fn = getattr(self, op, None) if op in OPS else None
         if fn is None:
             raise CeresError(ErrorCode.NOT_FOUND, f"unknown admin operation {op!r}")
         try:

@@ -174,8 +174,9 @@ class Handlers:
         base_dec = currencies[self.base_currency]
         rows = []
 
-        def row(account_type: int, venue: str, currency: str, total: int, frozen: int) -> dict[str, Any]:
-            dec = currencies[currency]
+        def row(account_type: int, venue: str, currency: str, total: int, frozen: int,
+                dec: int = -1) -> dict[str, Any]:
+            dec = currencies[currency] if dec < 0 else dec
             return views.account_row(account_type, venue, currency, total, frozen, dec,
                                      self._value_in_base(currency, total, dec, base_dec), base_dec)
 
@@ -185,9 +186,15 @@ class Handlers:
                 rows += [row(SETTLEMENT, "", cur, settlement.balances[cur].total, settlement.balances[cur].frozen)
                          for cur in sorted(settlement.balances)]
         for venue in venues:
-            rows += [row(b.account_type, venue.exchange, b.currency, b.total, b.frozen)
+            if req.exchange is None and not self._holds(key, venue.exchange):
+                continue  # a live venue where the product has no key: nothing to show
+            rows += [row(b.account_type, venue.exchange, b.currency, b.total, b.frozen, b.decimals)
                      for b in await venue.balances(key.product.name)]
         return rows
+
+    def _holds(self, key: ApiKey, exchange: str) -> bool:
+        """The product can have balances at ``exchange``: a simulated one, or a live one it has a key at."""
+        return exchange in self.engine.exchanges or exchange in key.product.venue_keys
 
     def _value_in_base(self, currency: str, amount: int, decimals: int, base_dec: int) -> int:
         """``amount`` of ``currency`` in base-currency minor units at the last trade price of

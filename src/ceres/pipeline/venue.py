@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -49,12 +49,14 @@ class OrderState(msgspec.Struct, frozen=True):
 
 
 class VenueBalance(msgspec.Struct, frozen=True):
-    """One currency of one of the product's accounts at a venue (minor units)."""
+    """One currency of one of the product's accounts at a venue, in minor units of
+    ``decimals`` (-1: the currency's configured decimals; a live venue says its own)."""
 
     account_type: int
     currency: str
     total: int
     frozen: int
+    decimals: int = -1
 
 
 class VenuePosition(msgspec.Struct, frozen=True):
@@ -124,7 +126,8 @@ class ReportStream:
 class Venue(Protocol):
     exchange: str
 
-    def instruments(self) -> Sequence[Instrument]: ...
+    def instruments(self) -> Sequence[Instrument]:
+        """What it trades; VENUE_UNAVAILABLE while a live venue's markets are not known."""
 
     def instrument(self, contract: str) -> Instrument:
         """The instrument, or UNKNOWN_CONTRACT."""
@@ -149,18 +152,23 @@ class Venue(Protocol):
 
 class VenueRegistry:
     """The venues by ``exchange`` name. ``locate(oid)`` names the venue of an open order
-    (used to route a cancel, whose request has no ``exchange``)."""
+    (used to route a cancel, whose request has no ``exchange``); ``closed`` names exchanges
+    that no longer exist, with the reason a request naming one is given."""
 
-    def __init__(self, venues: Iterable[Venue], locate: Callable[[int], str | None]) -> None:
+    def __init__(self, venues: Iterable[Venue], locate: Callable[[int], str | None],
+                 closed: Mapping[str, str] | None = None) -> None:
         self._venues = {v.exchange: v for v in sorted(venues, key=lambda v: v.exchange)}
         self._locate = locate
+        self._closed = dict(closed or {})
         # every request looks one up: one dict lookup for the instruments known at start
         # (a venue that lists more later is asked on a miss)
-        self._known = {(i.exchange, i.contract): i for v in self._venues.values() for i in v.instruments()}
+        self._known = {(i.exchange, i.contract): i for i in self.instruments()}
 
     def get(self, exchange: str) -> Venue:
         venue = self._venues.get(exchange)
         if venue is None:
+            if exchange in self._closed:
+                raise CeresError(ErrorCode.VENUE_CLOSED, self._closed[exchange], "exchange")
             raise CeresError(ErrorCode.UNKNOWN_EXCHANGE, f"unknown exchange {exchange!r}", "exchange")
         return venue
 
@@ -185,8 +193,14 @@ class VenueRegistry:
             return None
 
     def instruments(self) -> Iterator[Instrument]:
+        """Every venue's instruments; a venue that cannot list its markets now (a live one
+        whose markets are not loaded) is left out."""
         for venue in self._venues.values():
-            yield from venue.instruments()
+            try:
+                listed = venue.instruments()
+            except CeresError:
+                continue
+            yield from listed
 
     async def cancel(self, product: str, ids: tuple[int, ...]) -> CancelResult:
         """Cancel orders at their venues: one request per venue; ids no venue holds open

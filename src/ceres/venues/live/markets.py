@@ -1,0 +1,69 @@
+"""A live venue's markets as Ceres instruments (``basic/contracts`` / biz 13).
+
+ccxt's unified market (``number=str``: precisions and limits as decimal strings, e.g.
+Binance ``"0.01000000"``) becomes an :class:`~ceres.domain.instruments.Instrument` on the
+venue's own grid: ``tick_size`` its price precision, ``volume_increment`` its amount
+precision, ``min_volume`` its minimum amount (else one step), ``min_price`` its minimum
+price (else one tick). Currency decimals are what that grid needs (at least 8), so every
+price x volume is exact. Spot markets only for now; a market ccxt marks inactive, or whose
+precision is not a step size, is left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ceres.domain.enums import Kind
+from ceres.domain.instruments import Instrument
+
+log = logging.getLogger("ceres.venues")
+MIN_DECIMALS = 8
+
+
+def plain(value: Any) -> str | None:
+    """A positive decimal string without exponent or trailing zeros (``"0.01000000"`` ->
+    ``"0.01"``), or None when ``value`` is missing, zero or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not d.is_finite() or d <= 0:
+        return None
+    text = format(d.normalize(), "f")
+    return text
+
+
+def _decimals(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
+def instrument_of(exchange: str, market: dict[str, Any]) -> Instrument | None:
+    if not market.get("spot") or market.get("active") is False:
+        return None
+    precision, limits = market.get("precision") or {}, market.get("limits") or {}
+    tick, step = plain(precision.get("price")), plain(precision.get("amount"))
+    if tick is None or step is None:
+        return None
+    min_vol = plain((limits.get("amount") or {}).get("min")) or step
+    min_price = plain((limits.get("price") or {}).get("min")) or tick
+    vol_dec, price_dec = _decimals(step), _decimals(tick)
+    try:
+        return Instrument(exchange, market["symbol"], Kind.SPOT, market["base"], market["quote"], tick, step,
+                          min_price, min_vol, plain(market.get("maker")) or "0", plain(market.get("taker")) or "0",
+                          max(vol_dec, MIN_DECIMALS), max(price_dec + vol_dec, MIN_DECIMALS))
+    except (ValueError, KeyError) as exc:  # a limit off the venue's own grid: not tradable as given
+        log.warning("%s %s left out: %s", exchange, market.get("symbol"), exc)
+        return None
+
+
+def balance_units(value: Any) -> tuple[int, int]:
+    """A balance string as (minor units, decimals): ``"0.5"`` -> (5, 1); missing -> (0, 0)."""
+    text = plain(value)
+    if text is None:
+        return 0, 0
+    whole, _, frac = text.partition(".")
+    return int(whole + frac), len(frac)

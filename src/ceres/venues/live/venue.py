@@ -1,0 +1,189 @@
+"""A live exchange on the venue port, through ccxt (decision 0006).
+
+What works now: the venue's markets as instruments (``basic/contracts`` / biz 13, by ccxt's
+unified symbol or the venue's own id) and a product's balances there (``trade/account`` /
+biz 14, account type 3, with the product's own key). Placing and cancelling on a live venue
+is the next step (decision 0006, item 4): until then both are refused with
+``INSTRUMENT_NOT_TRADING`` saying so, and the venue holds no Ceres orders or positions.
+
+Markets are loaded without a key at start; a venue that cannot be reached then is retried
+in the background (every ``RETRY_S``), its requests answered ``VENUE_UNAVAILABLE`` meanwhile.
+One ccxt instance per product key (ccxt keeps the credentials on the instance), created on
+first use and closed with the venue; a changed key replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+
+from ceres.domain import commands as C
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.instruments import Instrument
+from ceres.engine.core import CancelResult
+from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
+from ceres.venues.live.factory import make_exchange
+from ceres.venues.live.markets import balance_units, instrument_of
+
+log = logging.getLogger("ceres.venues")
+RETRY_S = 30.0
+SPOT = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    rest_url: str = ""
+    sandbox: bool = False
+    timeout_ms: int = 10000
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: str
+    password: str | None
+
+
+def venue_error(exchange: str, exc: Exception) -> CeresError:
+    """A ccxt failure on a read, on the error table (the venue's words kept in the log)."""
+    log.warning("%s: %s: %s", exchange, type(exc).__name__, exc)
+    if isinstance(exc, ccxt_async.AuthenticationError):
+        return CeresError(ErrorCode.VENUE_AUTH_FAILED, f"{exchange} refused the product's key ({type(exc).__name__})")
+    return CeresError(ErrorCode.VENUE_UNAVAILABLE, f"{exchange} did not answer ({type(exc).__name__}); retry later")
+
+
+async def in_task(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a ccxt call as its own task: aiohttp's timeouts need one, and the 19001 path steps
+    its handlers' coroutines by hand (``gateway.ws_trade``), outside any task."""
+    return await asyncio.ensure_future(coro)
+
+
+class LiveVenue:
+    def __init__(self, exchange: str, settings: Settings, credentials: Callable[[str], Credentials | None]) -> None:
+        self.exchange = exchange
+        self.settings = settings
+        self._credentials = credentials
+        self._by_name: dict[str, Instrument] = {}
+        self._list: list[Instrument] = []
+        self._clients: dict[str, tuple[Credentials, Any]] = {}
+        self._loader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- markets -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the markets once (a failure is logged and retried in the background)."""
+        if not await self._load():
+            self._loader = asyncio.create_task(self._retry_load(), name=f"markets-{self.exchange}")
+
+    async def _load(self) -> bool:
+        ex = self._make()
+        try:
+            markets = await ex.load_markets()
+        except ccxt_async.BaseError as exc:
+            log.warning("%s: markets not loaded (%s: %s); retrying every %.0f s", self.exchange,
+                        type(exc).__name__, exc, RETRY_S)
+            return False
+        finally:
+            await ex.close()
+        by_name: dict[str, Instrument] = {}
+        for market in markets.values():
+            inst = instrument_of(self.exchange, market)
+            if inst is not None:
+                by_name[inst.contract] = by_name[str(market["id"])] = inst
+        self._by_name = by_name
+        self._list = sorted({i.contract: i for i in by_name.values()}.values(), key=lambda i: i.contract)
+        log.info("%s: %d spot markets loaded", self.exchange, len(self._list))
+        return True
+
+    async def _retry_load(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_S)
+            if self._closed or await self._load():
+                return
+
+    def _markets(self) -> None:
+        if not self._list:
+            raise CeresError(ErrorCode.VENUE_UNAVAILABLE, f"{self.exchange}: markets not loaded yet (the venue "
+                                                          "did not answer); retry later", "exchange")
+
+    def instruments(self) -> Sequence[Instrument]:
+        if not self._list and self._loader is not None:
+            self._markets()
+        return self._list
+
+    def instrument(self, contract: str) -> Instrument:
+        inst = self._by_name.get(contract)
+        if inst is None:
+            self._markets()
+            raise CeresError(ErrorCode.UNKNOWN_CONTRACT, f"{self.exchange} has no spot market {contract!r}",
+                             "contract")
+        return inst
+
+    # --- a product's view ----------------------------------------------------------------
+    def _make(self, creds: Credentials | None = None) -> Any:
+        s = self.settings
+        return make_exchange(self.exchange, api_key=creds.api_key if creds else "",
+                             secret=creds.secret if creds else "", password=creds.password if creds else None,
+                             rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms)
+
+    async def _client(self, product: str) -> Any:
+        creds = self._credentials(product)
+        if creds is None:
+            raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {product} has no key at {self.exchange} "
+                                                            f"(ceres venues connect {product} {self.exchange})")
+        held = self._clients.get(product)
+        if held is not None and held[0] == creds:
+            return held[1]
+        if held is not None:
+            await held[1].close()
+        client = self._make(creds)
+        self._clients[product] = (creds, client)
+        return client
+
+    async def balances(self, product: str) -> list[VenueBalance]:
+        client = await self._client(product)
+        try:
+            balance = await in_task(client.fetch_balance())
+        except ccxt_async.BaseError as exc:
+            raise venue_error(self.exchange, exc) from None
+        rows = []
+        for currency in sorted(balance.get("total") or {}):
+            (total, tdec), (used, udec) = (balance_units(balance["total"][currency]),
+                                           balance_units((balance.get("used") or {}).get(currency)))
+            dec = max(tdec, udec)
+            if total or used:
+                rows.append(VenueBalance(SPOT, currency, total * 10 ** (dec - tdec), used * 10 ** (dec - udec), dec))
+        return rows
+
+    async def positions(self, product: str) -> list[VenuePosition]:
+        return []  # spot only so far: a live venue holds no positions through Ceres yet
+
+    async def query(self, product: str, oid: int) -> OrderState | None:
+        return None  # no Ceres orders at live venues yet
+
+    # --- trading: the next step (decision 0006, item 4) --------------------------------
+    def _not_yet(self) -> NoReturn:
+        raise CeresError(ErrorCode.INSTRUMENT_NOT_TRADING, f"trading on {self.exchange} through Ceres is not "
+                                                           "available yet: markets and balances only", "exchange")
+
+    def place(self, cmd: C.Place) -> asyncio.Future[PlaceResult]:
+        self._not_yet()
+
+    def cancel(self, product: str, ids: tuple[int, ...]) -> asyncio.Future[CancelResult]:
+        self._not_yet()
+
+    def reports(self) -> ReportStream:
+        return ReportStream(1, lambda stream: None)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._loader is not None:
+            self._loader.cancel()
+        for _, client in self._clients.values():
+            await client.close()
+        self._clients.clear()
