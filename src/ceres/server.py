@@ -164,7 +164,8 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                               "connection_capacity": lambda: limits.capacity},
                       counters={"accept_errors_total": lambda: limits.accept_errors,
                                 "ws_slow_dropped_total": lambda: registry.dropped},
-                      internal_errors=faults.FAULTS.counts)
+                      internal_errors=faults.FAULTS.counts,
+                      venue_health=lambda: {v.exchange: v.health.view() for v in live})
     limits.on_reject = metrics.reject
     request_guard = guard(lim.body_timeout_ms / 1000, metrics.reject)
     limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)

@@ -101,3 +101,20 @@ def test_the_same_over_the_websocket(srv):
     pairs, account = asyncio.run(asyncio.wait_for(run(), 30))
     assert pairs["code"] == "200" and pairs["data"][0]["contract"] == "ETH/USDT", pairs
     assert account["code"] == "200" and {r["currency"] for r in account["data"]} == {"USDT", "BTC"}, account
+
+
+def test_health_and_metrics_show_each_venue(srv):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(srv.http_url + "/health", timeout=10) as resp:
+        status, health = resp.status, json.loads(resp.read())
+    assert status == 200 and health["status"] == "ok"  # a venue down does not make the server unhealthy
+    binance, okex = health["venues"]["BINANCE"], health["venues"]["OKEX"]
+    assert binance["connected"] is True and binance["markets"] == 2 and binance["rtt_ms"] > 0, binance
+    assert okex["connected"] is False and okex["markets"] == 0 and okex["last_error"], okex
+    assert okex["errors"] >= 1 and okex["orders_in_flight"] == 0
+    with urllib.request.urlopen(srv.http_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'ceres_venue_connected{venue="BINANCE"} 1' in text and 'ceres_venue_connected{venue="OKEX"} 0' in text
+    assert 'ceres_venue_markets{venue="BINANCE"} 2' in text and 'ceres_venue_calls_total{venue="BINANCE"}' in text

@@ -32,7 +32,8 @@ class Metrics:
     def __init__(self, sequencer: Sequencer, writer: JournalWriter, engine: Engine, registry: Registry,
                  gauges: Mapping[str, Callable[[], float]] | None = None,
                  counters: Mapping[str, Callable[[], float]] | None = None,
-                 internal_errors: Mapping[str, int] | None = None) -> None:
+                 internal_errors: Mapping[str, int] | None = None,
+                 venue_health: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None) -> None:
         self.sequencer = sequencer
         self.writer = writer
         self.engine = engine
@@ -41,6 +42,7 @@ class Metrics:
         self.counters = dict(counters or {})
         self.internal_errors = internal_errors if internal_errors is not None else {}  # live: by exception kind
         self.rejects: dict[str, int] = {}
+        self.venue_health = venue_health or dict
 
     def reject(self, code: str) -> None:
         """Count a rejected request; log its class at the 1st, 10th, 100th... occurrence
@@ -93,8 +95,31 @@ class Metrics:
             dec = self.engine.currencies.get(cur, 0)
             lines.append(f'ceres_insurance_fund{{venue="{venue}",currency="{cur}"}} {format_scaled(amount, dec)}')
         lines += audit_metric_lines(self.engine)
+        lines += venue_metric_lines(self.venue_health())
         for name, fn in sorted(self.gauges.items()):
             metric(name, "gauge", name.replace("_", " ") + ".", fn())
         for name, fn in sorted(self.counters.items()):
             metric(name, "counter", name.replace("_", " ") + ".", fn())
         return "\n".join(lines) + "\n"
+
+
+VENUE_METRICS = (
+    ("venue_connected", "gauge", "1 while the live venue answers (its last call reached it).", "connected"),
+    ("venue_markets", "gauge", "Spot markets loaded from the live venue.", "markets"),
+    ("venue_rtt_seconds", "gauge", "Round trip of the live venue's last call.", "rtt_ms"),
+    ("venue_calls_total", "counter", "Calls made to the live venue.", "calls"),
+    ("venue_errors_total", "counter", "Calls to the live venue that failed (the last one: /health).", "errors"),
+    ("venue_orders_in_flight", "gauge", "Orders sent to the live venue and not yet answered.", "orders_in_flight"),
+)
+
+
+def venue_metric_lines(health: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for name, kind, help_, field in VENUE_METRICS if health else ():
+        lines.append(f"# HELP ceres_{name} {help_}")
+        lines.append(f"# TYPE ceres_{name} {kind}")
+        for venue, h in sorted(health.items()):
+            value = h[field]
+            value = value / 1000 if field == "rtt_ms" else int(value)
+            lines.append(f'ceres_{name}{{venue="{venue}"}} {value}')
+    return lines

@@ -39,7 +39,9 @@ def _static(name: str, content_type: str) -> Route:
 def service_routes(sequencer: Sequencer, metrics: Metrics, registry: Registry,
                    socket_ports: Callable[[], dict[str, int]]) -> list[web.RouteDef]:
     """``/health``, ``/metrics`` and the console (``socket_ports()``: the console's
-    WebSocket ports, public information)."""
+    WebSocket ports, public information). ``/health`` also shows each live venue
+    (``metrics.venue_health``): whether it answers, its last error, its round trip. A venue
+    that does not answer leaves the status as it is: the server serves everyone else."""
 
     async def health(request: web.Request) -> web.Response:
         seq = sequencer
@@ -53,6 +55,9 @@ def service_routes(sequencer: Sequencer, metrics: Metrics, registry: Registry,
         elif seq.projection_failed is not None:
             body["status"] = "degraded"
             body["reason"] = f"history store: {seq.projection_failed}"
+        venues = metrics.venue_health()
+        if venues:
+            body["venues"] = {name: dict(h) for name, h in sorted(venues.items())}
         return web.json_response(body, status=503 if problem is not None else 200)
 
     async def render_metrics(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -49,6 +50,37 @@ class Credentials:
     password: str | None
 
 
+class Health:
+    """What the operator sees of a live venue (``/health``, ``/metrics``): whether it answers,
+    its last error, the round trip of its last call, and counts."""
+
+    def __init__(self) -> None:
+        self.markets = 0
+        self.connected = False
+        self.last_error: str | None = None
+        self.last_error_ms = 0
+        self.rtt_s = 0.0
+        self.calls = 0
+        self.errors = 0
+
+    def record(self, started: float, exc: Exception | None) -> None:
+        self.calls += 1
+        self.rtt_s = time.monotonic() - started
+        if exc is None:
+            self.connected = True
+            return
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        self.last_error_ms = int(time.time() * 1000)
+        # the venue answered (a refusal, a rate limit) unless the network failed on the way
+        self.connected = not isinstance(exc, ccxt_async.NetworkError) or isinstance(exc, ccxt_async.DDoSProtection)
+
+    def view(self) -> dict[str, Any]:
+        return {"connected": self.connected, "markets": self.markets, "last_error": self.last_error,
+                "last_error_ms": self.last_error_ms or None, "rtt_ms": round(self.rtt_s * 1000, 3),
+                "calls": self.calls, "errors": self.errors, "orders_in_flight": 0}
+
+
 def venue_error(exchange: str, exc: Exception) -> CeresError:
     """A ccxt failure on a read, on the error table (the venue's words kept in the log)."""
     log.warning("%s: %s: %s", exchange, type(exc).__name__, exc)
@@ -73,6 +105,18 @@ class LiveVenue:
         self._clients: dict[str, tuple[Credentials, Any]] = {}
         self._loader: asyncio.Task[None] | None = None
         self._closed = False
+        self.health = Health()
+
+    async def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """A ccxt call, in its own task (``in_task``), timed and counted in ``health``."""
+        started = time.monotonic()
+        try:
+            result = await in_task(coro)
+        except ccxt_async.BaseError as exc:
+            self.health.record(started, exc)
+            raise
+        self.health.record(started, None)
+        return result
 
     # --- markets -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,7 +127,7 @@ class LiveVenue:
     async def _load(self) -> bool:
         ex = self._make()
         try:
-            markets = await ex.load_markets()
+            markets = await self._call(ex.load_markets())
         except ccxt_async.BaseError as exc:
             log.warning("%s: markets not loaded (%s: %s); retrying every %.0f s", self.exchange,
                         type(exc).__name__, exc, RETRY_S)
@@ -97,6 +141,7 @@ class LiveVenue:
                 by_name[inst.contract] = by_name[str(market["id"])] = inst
         self._by_name = by_name
         self._list = sorted({i.contract: i for i in by_name.values()}.values(), key=lambda i: i.contract)
+        self.health.markets = len(self._list)
         log.info("%s: %d spot markets loaded", self.exchange, len(self._list))
         return True
 
@@ -148,7 +193,7 @@ class LiveVenue:
     async def balances(self, product: str) -> list[VenueBalance]:
         client = await self._client(product)
         try:
-            balance = await in_task(client.fetch_balance())
+            balance = await self._call(client.fetch_balance())
         except ccxt_async.BaseError as exc:
             raise venue_error(self.exchange, exc) from None
         rows = []
