@@ -105,6 +105,44 @@ class DisconnectVenue(Command, tag="venueoff", frozen=True):
     exchange: str
 
 
+class DefineInstrument(Command, tag="instrument", frozen=True):
+    """A live venue's spot market as the journal knows it (decision 0006): journaled before
+    the first order on it, and again when the venue changes its grid, so that replay needs
+    no network. Fields as in ``[[instruments]]``; decimals are what the grid needs."""
+
+    exchange: str
+    contract: str
+    base: str
+    quote: str
+    tick_size: str
+    volume_increment: str
+    min_price: str
+    min_volume: str
+    maker_fee: str
+    taker_fee: str
+    base_decimals: int
+    quote_decimals: int
+
+
+class VenueReport(Command, tag="report", frozen=True):
+    """What a live venue said about one of its orders, journaled (decision 0006).
+
+    ``kind`` a :class:`~ceres.domain.enums.ReportKind`: ACCEPTED (``venue_oid``), FILL
+    (``lots`` at ``price`` ticks, ``fee`` in minor units of the order's fee currency, the
+    venue's trade id ``venue_tid``: a trade already applied is ignored), CANCELLED,
+    EXPIRED, REJECTED (``reason``)."""
+
+    exchange: str
+    oid: int
+    kind: int
+    venue_oid: str = ""
+    venue_tid: str = ""
+    lots: int = 0
+    price: int = 0
+    fee: int = 0
+    reason: str = ""
+
+
 class Deposit(Command, tag="deposit", frozen=True):
     """Credit the product's settlement account (type 2). ``topup``: the liquidity simulator
     funding its own product (counted apart from deposits in the money audit)."""
@@ -159,7 +197,8 @@ class Tick(Command, tag="tick", frozen=True):
 
 
 ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
-               | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue)
+               | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue | DefineInstrument
+               | VenueReport)
 
 __all__ = [
     "ANY_COMMAND",
@@ -168,6 +207,7 @@ __all__ = [
     "ConnectVenue",
     "CreateKey",
     "CreateProduct",
+    "DefineInstrument",
     "Deposit",
     "DisconnectVenue",
     "Place",
@@ -177,5 +217,6 @@ __all__ = [
     "SetKey",
     "Tick",
     "Transfer",
+    "VenueReport",
     "Withdraw",
 ]

@@ -139,6 +139,7 @@ class ReportKind(IntEnum):
     FILL = 3       # a fill (status 4 or 5)
     CANCELLED = 4  # ended by a cancel request (client, operator, or a trigger making way)
     EXPIRED = 5    # ended by its lifetime: IOC/FOK/market remainder, contract expiry
+    WAITING = 6    # a state Ceres set while it waits for a live venue (2 SUBMITTING, 12 CANCELING)
 
 
 class Permission(IntEnum):

@@ -87,6 +87,20 @@ class TradeEvent(msgspec.Struct, gc=False):
     taker_deal: int = 0
 
 
+class FillEvent(msgspec.Struct, gc=False):
+    """One fill of an order at a live venue (the other side is not a Ceres order, so there
+    is no :class:`TradeEvent` and nothing on the public tape): ``lots`` at ``price``
+    (ticks), ``fee`` in the order's fee currency; ``tid`` a Ceres id for the fill."""
+
+    spec: OrderSpec
+    tid: int
+    time: int
+    lots: int
+    price: int
+    fee: int
+    seq: int = 0
+
+
 class PositionEvent(msgspec.Struct, gc=False):
     """messageType 2: a resting opening order's (``PENDING``, ``deal_id`` 0) or a
     position's (``POSITION``) margin, TP/SL or liquidation price changed. ``vol`` 0 on a
@@ -106,7 +120,7 @@ class PositionEvent(msgspec.Struct, gc=False):
     nseq: int = 0
 
 
-Event = OrderEvent | TradeEvent | PositionEvent
+Event = OrderEvent | TradeEvent | PositionEvent | FillEvent
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,7 +27,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import Event
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ceres.domain.secret import SECRET_CHARS, TAG_BYTES, SealedSecret, Secret, secret_enc_hook
-from ceres.engine import contracts, funding, lifetime, spot, triggers, venue_keys
+from ceres.engine import contracts, funding, lifetime, live, spot, triggers, venue_keys
 from ceres.engine.audit import audit
 from ceres.engine.key_rules import check_networks
 from ceres.engine.ledger import ApiKey, Product
@@ -72,6 +72,8 @@ class Engine(State):
             C.RevokeKey: self._revoke_key,
             C.SetKey: self._set_key,
             C.ConnectVenue: lambda cmd: venue_keys.connect(self.product(cmd.product), cmd, self.now),
+            C.DefineInstrument: lambda cmd: live.define(self, cmd),
+            C.VenueReport: lambda cmd: live.report(self, cmd),
             C.DisconnectVenue: lambda cmd: venue_keys.disconnect(self.product(cmd.product), cmd),
             C.Deposit: self._deposit,
             C.Withdraw: self._withdraw,
@@ -123,7 +125,8 @@ class Engine(State):
     # --- trading --------------------------------------------------------------------------
     def _place(self, cmd: C.Place) -> int | list[int]:
         product = self.products.get(cmd.product) or self.product(cmd.product)
-        inst = self.instruments.get((cmd.exchange, cmd.contract)) or self.instrument(cmd.exchange, cmd.contract)
+        key = (cmd.exchange, cmd.contract)
+        inst = self.instruments.get(key) or self.live_instruments.get(key) or self.instrument(*key)
         if cmd.side not in _SIDES:
             raise CeresError(ErrorCode.INVALID_VALUE, "must be buy or sell", "entrust_bs")
         if cmd.price_type not in _PRICE_TYPES:
@@ -149,6 +152,8 @@ class Engine(State):
         elif not inst.min_volume_lots <= cmd.vol <= MAX_VOLUME_LOTS:
             raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, f"must be at least min_volume {inst.min_volume}",
                              "entrust_vol")
+        if inst.exchange not in self.exchanges:  # a live venue's market (engine.live)
+            return live.place(self, cmd, product, inst, price)
         tif = (lifetime.time_in_force(inst, cmd.side, cmd.price_type, cmd.tif) if cmd.tif
                else lifetime.DEFAULT_TIF[cmd.price_type])
         if not inst.is_contract:
@@ -166,7 +171,14 @@ class Engine(State):
         failed: list[tuple[int, ErrorCode]] = []
         for oid in cmd.ids:
             order = self.open_orders.get(oid)
-            if order is None or order.product is not product:
+            if order is None and oid in product.live_orders:
+                try:
+                    live.cancel(self, product.live_orders[oid])
+                except CeresError as exc:
+                    failed.append((oid, exc.error))
+                else:
+                    ok.append(oid)
+            elif order is None or order.product is not product:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
             elif order.spec.inst.is_contract:
                 contracts.cancel(self, order, CANCELLED)

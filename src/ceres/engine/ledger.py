@@ -32,7 +32,7 @@ from ceres.domain.enums import AccountType
 from ceres.domain.secret import StoredSecret
 
 if TYPE_CHECKING:
-    from ceres.engine.orders import Order
+    from ceres.engine.orders import LiveOrder, Order
     from ceres.engine.positions import Position
 
 SETTLEMENT = int(AccountType.SETTLEMENT)
@@ -160,14 +160,16 @@ class VenueKey:
 class Product:
     """A user or fund account: API keys, accounts, open orders and positions."""
 
-    __slots__ = ("accounts", "coids", "created", "name", "notices", "open_orders", "positions", "venue_keys")
+    __slots__ = ("accounts", "coids", "created", "live_orders", "name", "notices", "open_orders", "positions",
+                 "venue_keys")
 
     def __init__(self, name: str, created: int) -> None:
         self.name = name
         self.created = created
         self.accounts: dict[tuple[str, int], Account] = {}
         self.open_orders: dict[int, Order] = {}
-        self.coids: dict[str, Order] = {}
+        self.coids: dict[str, Order | LiveOrder] = {}
+        self.live_orders: dict[int, LiveOrder] = {}  # open orders at live venues (engine.live)
         self.positions: dict[int, Position] = {}
         self.notices = 0  # notices issued so far (order and position events), for 19003 ``seq``
         self.venue_keys: dict[str, VenueKey] = {}  # by exchange (live venues)

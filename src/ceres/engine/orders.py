@@ -110,3 +110,31 @@ class Order:
                 s.client_oid, s.time, s.fdir, s.lever, s.profit, s.stop, self.deal_id, self.filled,
                 self.dealt, int(self.status), self.commission, self.reserved, self.fee_basis_taker,
                 self.fee_basis_maker, self.notional]
+
+
+class LiveOrder:
+    """An order at a live venue (decision 0006): Ceres holds what it asked and what the venue
+    reported, not the money (that is at the venue), and it never matches. Same reading
+    interface as :class:`Order` for the views (``spec``, ``status``, ``filled``, ``dealt``,
+    ``commission``). ``venue_oid`` is the venue's id once it accepted the order; ``trades``
+    the venue trade ids already applied (a fill reported twice counts once)."""
+
+    __slots__ = ("commission", "dealt", "filled", "product", "spec", "status", "trades", "venue_oid")
+
+    def __init__(self, spec: OrderSpec, product: Product, status: int) -> None:
+        self.spec = spec
+        self.product = product
+        self.status = status
+        self.filled = 0
+        self.dealt = 0
+        self.commission = 0
+        self.venue_oid = ""
+        self.trades: set[str] = set()
+
+    @property
+    def oid(self) -> int:
+        return self.spec.oid
+
+    @property
+    def inst(self) -> Instrument:
+        return self.spec.inst

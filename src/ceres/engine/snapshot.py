@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceres.domain.enums import AccountType, FutureDir, TimeInForce
+from ceres.domain.enums import AccountType, FutureDir, Kind, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderSpec
+from ceres.domain.instruments import Instrument
 from ceres.domain.secret import stored_secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product, VenueKey
-from ceres.engine.orders import Order
+from ceres.engine.orders import LiveOrder, Order
 from ceres.engine.positions import Position, force_price
 from ceres.engine.state import State
 
@@ -60,7 +61,21 @@ def engine_state(state: State) -> dict[str, Any]:
         "books": books,
         "contracts": _contract_state(state),
         **_venue_keys(state),
+        **_live(state),
     }
+
+
+def _live(state: State) -> dict[str, Any]:
+    """Live venues' markets and open orders (engine.live); absent while there are none."""
+    if not state.live_instruments:
+        return {}
+    insts = [[i.exchange, i.contract, i.base, i.quote, i.tick_size, i.volume_increment, i.min_price, i.min_volume,
+              i.maker_fee, i.taker_fee, i.base_decimals, i.quote_decimals]
+             for _, i in sorted(state.live_instruments.items())]
+    orders = [[o.spec.oid, o.spec.product, o.spec.inst.exchange, o.spec.inst.contract, o.spec.side, o.spec.ptype,
+               o.spec.price, o.spec.vol, o.spec.client_oid, o.spec.time, o.status, o.filled, o.dealt, o.commission,
+               o.venue_oid, sorted(o.trades)] for _, o in sorted(state.live_orders.items())]
+    return {"live": {"instruments": insts, "orders": orders}}
 
 
 def _venue_keys(state: State) -> dict[str, Any]:
@@ -115,6 +130,7 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
                          {cur: (dep, wd, top) for cur, dep, wd, top in data.get("flows", ())},
                          {(venue, cur): amount for venue, cur, amount in data.get("covered", ())})
     _restore_contracts(state, data["contracts"])
+    _restore_live(state, data.get("live"))
     for pname, exchange, api_key, secret, password, connected in data.get("venue_keys", ()):
         state.products[pname].venue_keys[exchange] = VenueKey(
             exchange, api_key, stored_secret(secret), None if password is None else stored_secret(password), connected)
@@ -171,3 +187,22 @@ def _restore_contracts(state: State, data: dict[str, Any]) -> None:
     for venue, cur, v in data["insurance"]:
         cs.insurance[(venue, cur)] = v
     marks.rearm_all(cs)
+
+
+def _restore_live(state: State, live: dict[str, Any] | None) -> None:
+    if not live:
+        return
+    for row in live["instruments"]:
+        inst = Instrument(row[0], row[1], Kind.SPOT, *row[2:])
+        state.live_instruments[inst.key] = inst
+    for (oid, pname, exchange, contract, side, ptype, price, vol, coid, time_ms, status, filled, dealt, commission,
+         venue_oid, trades) in live["orders"]:
+        product = state.products[pname]
+        spec = OrderSpec(oid, pname, state.live_instruments[(exchange, contract)], side, ptype, price, vol, coid,
+                         time_ms, 0)
+        order = LiveOrder(spec, product, status)
+        order.filled, order.dealt, order.commission, order.venue_oid = filled, dealt, commission, venue_oid
+        order.trades = set(trades)
+        state.live_orders[oid] = product.live_orders[oid] = order
+        if coid:
+            product.coids[coid] = order

@@ -22,7 +22,7 @@ from ceres.domain.instruments import Instrument
 from ceres.engine.book import OrderBook
 from ceres.engine.contract_state import ContractState
 from ceres.engine.ledger import ApiKey, Ledger, Product
-from ceres.engine.orders import Order
+from ceres.engine.orders import LiveOrder, Order
 
 Key = tuple[str, str]
 BUY = int(Side.BUY)
@@ -41,6 +41,8 @@ class State:
         self.products: dict[str, Product] = {}
         self.keys: dict[str, ApiKey] = {}
         self.open_orders: dict[int, Order] = {}
+        self.live_instruments: dict[Key, Instrument] = {}  # live venues' markets, as journaled (engine.live)
+        self.live_orders: dict[int, LiveOrder] = {}
         self.ledger = Ledger()
         self.ids = IdGen()
         self.contracts = ContractState()
@@ -96,7 +98,7 @@ class State:
             del product.coids[spec.client_oid]
 
     # --- events ---------------------------------------------------------------------------
-    def order_event(self, order: Order, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
+    def order_event(self, order: Order | LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
         """Report the order's state now (after a change of ``kind``)."""
         product = order.product
         n = product.notices = product.notices + 1

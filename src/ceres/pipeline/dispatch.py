@@ -18,12 +18,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ceres.domain.events import Event, OrderEvent, PositionEvent, TradeEvent
+from ceres.domain.events import Event, FillEvent, OrderEvent, PositionEvent, TradeEvent
 
 log = logging.getLogger("ceres.dispatch")
 Handler = Callable[[list[Any]], None]
 Subscription = tuple[tuple[type, ...], Handler]
-EVENT_TYPES: tuple[type, ...] = (OrderEvent, TradeEvent, PositionEvent)
+EVENT_TYPES: tuple[type, ...] = (OrderEvent, TradeEvent, PositionEvent, FillEvent)
 Items = Sequence[tuple[int, Sequence[Event]]]
 
 

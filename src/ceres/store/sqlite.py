@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ceres.domain.candles import DURATIONS, fold_trades
-from ceres.domain.events import OrderEvent, PositionEvent, TradeEvent
+from ceres.domain.events import FillEvent, OrderEvent, PositionEvent, TradeEvent
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.history import Bar, Batch, FillRow, OrderRow, TradeRow
 from ceres.store import notices
@@ -142,6 +142,14 @@ class _Rows:
             self.tape.setdefault((inst.exchange, inst.contract), []).append((ev.time, ev.price, ev.lots))
 
 
+    def on_fills(self, events: list[FillEvent]) -> None:
+        """Fills at live venues: our side only (nothing on the public tape)."""
+        for ev in events:
+            o, inst = ev.spec, ev.spec.inst
+            self.fills.append((ev.tid, o.oid, o.product, inst.exchange, inst.contract, o.side, o.ptype, o.fdir,
+                               o.client_oid, ev.lots, ev.price, ev.time, str(ev.fee), ev.seq))
+
+
 class SqliteProjection:
     """The writer side (a :class:`~ceres.pipeline.history.Projector`). Its connection opens
     in the first thread that writes (the background thread) and must be closed there."""
@@ -176,6 +184,7 @@ class SqliteProjection:
         rows = _Rows(self.skip)
         Dispatcher([((OrderEvent,), rows.on_orders),
                     ((TradeEvent,), rows.on_trades),
+                    ((FillEvent,), rows.on_fills),
                     ((OrderEvent, PositionEvent), rows.on_notices)]).dispatch(fresh)
         last = fresh[-1][0]
         db = self._db()

@@ -88,7 +88,8 @@ def test_fixed_journal_tags() -> None:
                     "CreateKey": "key", "RevokeKey": "revoke", "Deposit": "deposit",
                     "Withdraw": "withdraw", "Transfer": "transfer", "SetIndex": "index",
                     "SetFundingRate": "funding", "Tick": "tick", "SetKey": "setkey",
-                        "ConnectVenue": "venuekey", "DisconnectVenue": "venueoff"}
+                        "ConnectVenue": "venuekey", "DisconnectVenue": "venueoff", "DefineInstrument": "instrument",
+                        "VenueReport": "report"}
     # an older journal record without the trailing defaulted fields still decodes
     old = msgspec.msgpack.encode(["place", "p", "TEST", "BTC/USDT", 1, 1, 5, 1])
     assert msgspec.msgpack.decode(old, type=C.ANY_COMMAND) == C.Place("p", "TEST", "BTC/USDT", 1, 1, 5, 1)

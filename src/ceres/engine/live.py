@@ -1,0 +1,129 @@
+"""Orders at live venues in the engine (decision 0006): journaled intents and venue reports.
+
+The engine keeps a live venue's markets as the journal defined them (``DefineInstrument``)
+and each open order there as a :class:`~ceres.engine.orders.LiveOrder`:
+
+* a ``Place`` on a live market records the order at 2 (SUBMITTING) — the edge sends it
+  to the venue once this is durable; nothing is frozen or matched here;
+* a ``Cancel`` of a live order moves it to 12 (CANCELING) — the edge asks the venue;
+* a ``VenueReport`` applies what the venue said: ACCEPTED (3, with the venue's id), FILL
+  (4, or 5 once filled; a trade id seen before is ignored), CANCELLED / EXPIRED (14 with
+  fills, else 15), REJECTED (6). A final order leaves the engine, as on TEST.
+
+Every change emits the usual :class:`~ceres.domain.events.OrderEvent` (19003 notices,
+history) and each fill a :class:`~ceres.domain.events.FillEvent`. Replaying the journal
+gives the same state without the network.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ceres.domain import commands as C
+from ceres.domain.enums import Kind, OrderStatus, PriceType, ReportKind
+from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.events import FillEvent, OrderSpec
+from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, Instrument
+from ceres.engine.orders import LiveOrder
+
+if TYPE_CHECKING:
+    from ceres.engine.core import Engine
+    from ceres.engine.ledger import Product
+
+MAX_VENUE_ID = 64
+_CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
+
+
+def define(engine: Engine, cmd: C.DefineInstrument) -> None:
+    if cmd.exchange in engine.exchanges:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} is simulated here, not a live venue", "exchange")
+    try:
+        inst = Instrument(cmd.exchange, cmd.contract, Kind.SPOT, cmd.base, cmd.quote, cmd.tick_size,
+                          cmd.volume_increment, cmd.min_price, cmd.min_volume, cmd.maker_fee, cmd.taker_fee,
+                          cmd.base_decimals, cmd.quote_decimals)
+    except (ValueError, CeresError) as exc:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} {cmd.contract}: {exc}", "contract") from None
+    engine.live_instruments[inst.key] = inst
+
+
+def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, price: int) -> int:
+    """The order recorded at SUBMITTING (the checks common to every venue are done)."""
+    if cmd.price_type != PriceType.LIMIT or cmd.tif:
+        raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
+    if not (inst.min_price_ticks <= price <= MAX_PRICE_TICKS and inst.min_volume_lots <= cmd.vol <= MAX_VOLUME_LOTS):
+        raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, "price or volume out of range", "entrust_vol")
+    oid = engine.ids.next(engine.now)
+    spec = OrderSpec(oid, product.name, inst, cmd.side, cmd.price_type, price, cmd.vol, cmd.client_oid,
+                     engine.now, 0)
+    order = LiveOrder(spec, product, int(OrderStatus.SUBMITTING))
+    engine.live_orders[oid] = product.live_orders[oid] = order
+    if cmd.client_oid:
+        product.coids[cmd.client_oid] = order
+    engine.order_event(order, ReportKind.WAITING)
+    return oid
+
+
+def cancel(engine: Engine, order: LiveOrder) -> None:
+    """Ask for the cancel: CANCELING until the venue reports the order's end."""
+    if order.status not in _CANCELABLE:
+        raise CeresError(ErrorCode.ORDER_FINISHED, "a cancel is already in progress", "system_oid")
+    order.status = int(OrderStatus.CANCELING)
+    engine.order_event(order, ReportKind.WAITING)
+
+
+def report(engine: Engine, cmd: C.VenueReport) -> None:
+    order = engine.live_orders.get(cmd.oid)
+    if order is None or order.spec.inst.exchange != cmd.exchange:
+        raise CeresError(ErrorCode.ORDER_NOT_FOUND, f"no open order {cmd.oid} at {cmd.exchange}", "oid")
+    if len(cmd.venue_oid) > MAX_VENUE_ID or len(cmd.venue_tid) > MAX_VENUE_ID:
+        raise CeresError(ErrorCode.FIELD_TOO_LONG, f"venue ids are at most {MAX_VENUE_ID} characters", "venue_oid")
+    if cmd.venue_oid:
+        order.venue_oid = cmd.venue_oid
+    kind = cmd.kind
+    if kind == ReportKind.ACCEPTED:
+        if order.status == OrderStatus.SUBMITTING:
+            order.status = int(OrderStatus.SUBMITTED)
+            engine.order_event(order, kind)
+    elif kind == ReportKind.FILL:
+        _fill(engine, order, cmd)
+    elif kind in (ReportKind.CANCELLED, ReportKind.EXPIRED, ReportKind.REJECTED):
+        if kind == ReportKind.REJECTED:
+            order.status = int(OrderStatus.FAILURE)
+        else:
+            order.status = int(OrderStatus.PART_CANCELED if order.filled else OrderStatus.CANCELED)
+        _finish(engine, order, kind)
+    else:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"unknown report kind {kind}", "kind")
+
+
+def _fill(engine: Engine, order: LiveOrder, cmd: C.VenueReport) -> None:
+    if not cmd.venue_tid:
+        raise CeresError(ErrorCode.INVALID_VALUE, "a fill needs the venue's trade id", "venue_tid")
+    if cmd.venue_tid in order.trades:
+        return  # reported before (stream and poll both saw it)
+    spec = order.spec
+    if not (0 < cmd.lots <= spec.vol - order.filled) or not 0 < cmd.price <= MAX_PRICE_TICKS:
+        raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, f"fill of {cmd.lots} lots at {cmd.price} ticks does not fit "
+                                                        f"order {spec.oid}", "lots")
+    order.trades.add(cmd.venue_tid)
+    order.filled += cmd.lots
+    order.dealt += cmd.lots * cmd.price
+    order.commission += cmd.fee
+    tid = engine.ids.next(engine.now)
+    engine.events.append(FillEvent(spec, tid, engine.now, cmd.lots, cmd.price, cmd.fee, engine.seq))
+    if order.filled == spec.vol:
+        order.status = int(OrderStatus.FILLED)
+        _finish(engine, order, ReportKind.FILL, cmd.lots, cmd.price)
+    else:
+        if order.status != OrderStatus.CANCELING:
+            order.status = int(OrderStatus.PART_FILLED)
+        engine.order_event(order, ReportKind.FILL, cmd.lots, cmd.price)
+
+
+def _finish(engine: Engine, order: LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
+    spec = order.spec
+    del engine.live_orders[spec.oid]
+    del order.product.live_orders[spec.oid]
+    if spec.client_oid and order.product.coids.get(spec.client_oid) is order:
+        del order.product.coids[spec.client_oid]
+    engine.order_event(order, kind, deal_vol, deal_price)
