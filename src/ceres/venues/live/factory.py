@@ -63,6 +63,9 @@ def _venue_options(ccxt_id: str, default_type: str) -> dict[str, Any]:
             "fetchCurrencies": False,
             "fetchOpenOrders": {"warnWithoutSymbol": False},
         })
+    elif ccxt_id == "htx":  # htx.fetch_markets: a dict of types; spot only (else three contract endpoints too)
+        options["fetchMarkets"] = {"types": {"spot": default_type == "spot", "linear": default_type != "spot",
+                                             "inverse": False}}
     elif ccxt_id == "okx":
         options.update({"fetchMarkets": {"types": [default_type]}, "createOrder": "privatePostTradeOrder"})
     return options
