@@ -57,7 +57,8 @@ def venue_admin(cfg: Config, engine: Engine, submit: Callable[[C.Command], Await
     return VenueAdmin(engine, submit, seal, enabled=frozenset(venues), closed=CLOSED, check=check)
 
 
-async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, SealedSecret], Secret]) -> list[Any]:
+async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, SealedSecret], Secret],
+                      submit: Callable[[C.Command], Awaitable[Any]]) -> list[Any]:
     """A started ``venues.live.LiveVenue`` per enabled ``[venues.NAME]`` (markets loading; a
     venue that does not answer is retried in the background). Each reads a product's key
     from the engine and unseals it when it needs it."""
@@ -78,8 +79,8 @@ async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, Sealed
                                if isinstance(password, SealedSecret) else None)
         return of
 
-    venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms), credentials(name))
-              for name, v in enabled.items()]
+    venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms), credentials(name), engine, submit,
+                        poll_s=v.poll_ms / 1000) for name, v in enabled.items()]
     await asyncio.gather(*(v.start() for v in venues))
     return venues
 

@@ -199,6 +199,7 @@ class VenueConfig(_Section, frozen=True):
     rest_url: str = ""        # every REST call goes to this base URL instead (testnets, proxies, tests)
     ws_url: str = ""          # the same for streams
     timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 10000
+    poll_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 1000  # orders' fills and ends, while any is open
 
     def check(self, name: str) -> None:
         if self.mode != "live":

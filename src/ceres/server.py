@@ -149,7 +149,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     tune_gc()
 
     # 4. venues, handlers, transports
-    live = await live_venues(cfg, engine, sealing.keys.unseal)
+    live = await live_venues(cfg, engine, sealing.keys.unseal, node.submit)
     for venue in live:
         stack.push_async_callback(venue.close)
     venues = VenueRegistry([*(SimulatedVenue(x, engine, node.submit, reports) for x in engine.exchanges), *live],
@@ -165,7 +165,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                       counters={"accept_errors_total": lambda: limits.accept_errors,
                                 "ws_slow_dropped_total": lambda: registry.dropped},
                       internal_errors=faults.FAULTS.counts,
-                      venue_health=lambda: {v.exchange: v.health.view() for v in live})
+                      venue_health=lambda: {v.exchange: v.health_view() for v in live})
     limits.on_reject = metrics.reject
     request_guard = guard(lim.body_timeout_ms / 1000, metrics.reject)
     limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)
@@ -261,7 +261,7 @@ def _log_security(cfg: Config) -> None:
 
 
 def _venue_of(engine: Engine, oid: int) -> str | None:
-    order = engine.open_orders.get(oid)
+    order = engine.open_orders.get(oid) or engine.live_orders.get(oid)
     return None if order is None else order.inst.exchange
 
 

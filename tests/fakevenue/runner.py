@@ -110,6 +110,14 @@ class FakeVenueThread:
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.handle.stop(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(timeout=10)  # hung handlers
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def _cancel_pending() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -14,7 +14,7 @@ acknowledged).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timezone
 from typing import Any
 
@@ -25,7 +25,7 @@ from ceres.domain.instruments import Instrument
 from ceres.domain.money import parse_decimal, pow10, to_scaled
 from ceres.engine.core import MAX_CANCEL_IDS, MAX_CLIENT_OID, Engine
 from ceres.engine.ledger import ApiKey
-from ceres.engine.orders import Order
+from ceres.engine.orders import LiveOrder, Order
 from ceres.gateway import protocol as P
 from ceres.gateway import views
 from ceres.gateway.recent import RecentOrders
@@ -228,7 +228,7 @@ class Handlers:
             found: dict[int, dict[str, Any]] = {}
             missing = []
             for oid in ids:
-                order = product.open_orders.get(oid)
+                order = product.open_orders.get(oid) or product.live_orders.get(oid)
                 if order is not None:
                     found[oid] = views.order_object(order, self.tz)
                 elif (ev := self.recent.get(product.name, oid)) is not None:
@@ -251,7 +251,9 @@ class Handlers:
         return [obj for obj in map(self._row_object, rows) if obj is not None]
 
     def _row_object(self, row: OrderRow) -> dict[str, Any] | None:
-        inst = self.venues.find(row.exchange, row.contract)
+        # a live venue's market as the journal defined it (its grid may have changed since)
+        inst = self.engine.live_instruments.get((row.exchange, row.contract)) or \
+            self.venues.find(row.exchange, row.contract)
         if inst is None:  # instrument removed from the config since
             return None
         return views.order_fields(inst, row.oid, row.client_oid, row.side, row.ptype, row.fdir,
@@ -262,9 +264,12 @@ class Handlers:
         self._filters(req.exchange, req.contract)
         limit = P.MAX_OPEN_PAGE if req.limit is None else req.limit
         after = parse_ids(req.from_, "from")[0] if req.from_ is not None else 0
-        page: list[Order] = []
+        page: list[Order | LiveOrder] = []
         more = False
-        for oid, order in key.product.open_orders.items():  # insertion order = id order
+        orders: Iterable[tuple[int, Order | LiveOrder]] = key.product.open_orders.items()  # insertion = id order
+        if key.product.live_orders:
+            orders = sorted([*orders, *key.product.live_orders.items()], key=lambda item: item[0])
+        for oid, order in orders:
             if oid <= after:
                 continue
             inst = order.inst

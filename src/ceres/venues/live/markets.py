@@ -6,7 +6,7 @@ venue's own grid: ``tick_size`` its price precision, ``volume_increment`` its am
 precision, ``min_volume`` its minimum amount (else one step), ``min_price`` its minimum
 price (else one tick). Currency decimals are what that grid needs (at least 8), so every
 price x volume is exact. Spot markets only for now; a market ccxt marks inactive, or whose
-precision is not a step size, is left out.
+precision is not a step size (Bitfinex counts significant digits), is left out.
 """
 
 from __future__ import annotations
@@ -41,8 +41,14 @@ def _decimals(text: str) -> int:
     return len(text.partition(".")[2])
 
 
-def instrument_of(exchange: str, market: dict[str, Any]) -> Instrument | None:
-    if not market.get("spot") or market.get("active") is False:
+TICK_SIZE = 4  # ccxt.base.decimal_to_precision: precisions are step sizes (Binance, OKX, HTX)
+
+
+def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> Instrument | None:
+    """The market on its grid; None for what Ceres cannot trade as given: not spot, inactive,
+    or a venue whose prices are rounded to significant digits rather than to a step
+    (Bitfinex: no fixed tick, so no integer grid)."""
+    if precision_mode != TICK_SIZE or not market.get("spot") or market.get("active") is False:
         return None
     precision, limits = market.get("precision") or {}, market.get("limits") or {}
     tick, step = plain(precision.get("price")), plain(precision.get("amount"))

@@ -1,10 +1,11 @@
 """A live exchange on the venue port, through ccxt (decision 0006).
 
-What works now: the venue's markets as instruments (``basic/contracts`` / biz 13, by ccxt's
-unified symbol or the venue's own id) and a product's balances there (``trade/account`` /
-biz 14, account type 3, with the product's own key). Placing and cancelling on a live venue
-is the next step (decision 0006, item 4): until then both are refused with
-``INSTRUMENT_NOT_TRADING`` saying so, and the venue holds no Ceres orders or positions.
+The venue's markets as instruments (``basic/contracts`` / biz 13, by ccxt's unified symbol
+or the venue's own id), a product's balances there (``trade/account`` / biz 14, account
+type 3, with the product's own key), and GTC limit orders: a placement journals the market
+as Ceres knows it (``DefineInstrument``, when new or changed) and the intent (``Place``,
+status 2), then the :class:`~ceres.venues.live.desk.Desk` sends it and journals what the
+venue says; a cancel journals CANCELING, then the desk asks the venue.
 
 Markets are loaded without a key at start; a venue that cannot be reached then is retried
 in the background (every ``RETRY_S``), its requests answered ``VENUE_UNAVAILABLE`` meanwhile.
@@ -17,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import msgspec
 
 from ceres.domain import commands as C
+from ceres.domain.enums import OrderStatus
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
-from ceres.engine.core import CancelResult
+from ceres.engine.core import CancelResult, Engine
 from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
+from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
 from ceres.venues.live.markets import balance_units, instrument_of
 
@@ -78,7 +82,7 @@ class Health:
     def view(self) -> dict[str, Any]:
         return {"connected": self.connected, "markets": self.markets, "last_error": self.last_error,
                 "last_error_ms": self.last_error_ms or None, "rtt_ms": round(self.rtt_s * 1000, 3),
-                "calls": self.calls, "errors": self.errors, "orders_in_flight": 0}
+                "calls": self.calls, "errors": self.errors}
 
 
 def venue_error(exchange: str, exc: Exception) -> CeresError:
@@ -96,12 +100,18 @@ async def in_task(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class LiveVenue:
-    def __init__(self, exchange: str, settings: Settings, credentials: Callable[[str], Credentials | None]) -> None:
+    def __init__(self, exchange: str, settings: Settings, credentials: Callable[[str], Credentials | None],
+                 engine: Engine, submit: Callable[[C.Command], Awaitable[Any]], *, poll_s: float = 1.0) -> None:
         self.exchange = exchange
         self.settings = settings
         self._credentials = credentials
+        self._engine = engine
+        self._submit = submit
+        self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
+                         resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000))
         self._by_name: dict[str, Instrument] = {}
         self._list: list[Instrument] = []
+        self._loaded = False  # the markets were read once (even if none is tradable)
         self._clients: dict[str, tuple[Credentials, Any]] = {}
         self._loader: asyncio.Task[None] | None = None
         self._closed = False
@@ -120,7 +130,9 @@ class LiveVenue:
 
     # --- markets -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Load the markets once (a failure is logged and retried in the background)."""
+        """Load the markets once (a failure is logged and retried in the background), and
+        start the desk, whose first poll reconciles the orders the journal left open."""
+        self.desk.start()
         if not await self._load():
             self._loader = asyncio.create_task(self._retry_load(), name=f"markets-{self.exchange}")
 
@@ -136,13 +148,15 @@ class LiveVenue:
             await ex.close()
         by_name: dict[str, Instrument] = {}
         for market in markets.values():
-            inst = instrument_of(self.exchange, market)
+            inst = instrument_of(self.exchange, market, ex.precisionMode)
             if inst is not None:
                 by_name[inst.contract] = by_name[str(market["id"])] = inst
         self._by_name = by_name
         self._list = sorted({i.contract: i for i in by_name.values()}.values(), key=lambda i: i.contract)
         self.health.markets = len(self._list)
-        log.info("%s: %d spot markets loaded", self.exchange, len(self._list))
+        self._loaded = True
+        log.info("%s: %d spot markets loaded%s", self.exchange, len(self._list),
+                 "" if self._list else " (none Ceres can trade: see docs/venues.md)")
         return True
 
     async def _retry_load(self) -> None:
@@ -152,13 +166,12 @@ class LiveVenue:
                 return
 
     def _markets(self) -> None:
-        if not self._list:
+        if not self._loaded:
             raise CeresError(ErrorCode.VENUE_UNAVAILABLE, f"{self.exchange}: markets not loaded yet (the venue "
                                                           "did not answer); retry later", "exchange")
 
     def instruments(self) -> Sequence[Instrument]:
-        if not self._list and self._loader is not None:
-            self._markets()
+        self._markets()
         return self._list
 
     def instrument(self, contract: str) -> Instrument:
@@ -211,22 +224,37 @@ class LiveVenue:
     async def query(self, product: str, oid: int) -> OrderState | None:
         return None  # no Ceres orders at live venues yet
 
-    # --- trading: the next step (decision 0006, item 4) --------------------------------
-    def _not_yet(self) -> NoReturn:
-        raise CeresError(ErrorCode.INSTRUMENT_NOT_TRADING, f"trading on {self.exchange} through Ceres is not "
-                                                           "available yet: markets and balances only", "exchange")
+    def health_view(self) -> dict[str, Any]:
+        return {**self.health.view(), "orders_in_flight": self.desk.in_flight}
 
-    def place(self, cmd: C.Place) -> asyncio.Future[PlaceResult]:
-        self._not_yet()
+    # --- trading -------------------------------------------------------------------------
+    async def place(self, cmd: C.Place) -> PlaceResult:
+        inst = self.instrument(cmd.contract)
+        if self._engine.live_instruments.get(inst.key) != inst:
+            await self._submit(C.DefineInstrument(
+                inst.exchange, inst.contract, inst.base, inst.quote, inst.tick_size, inst.volume_increment,
+                inst.min_price, inst.min_volume, inst.maker_fee, inst.taker_fee, inst.base_decimals,
+                inst.quote_decimals))
+        if self._credentials(cmd.product) is None:
+            raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {cmd.product} has no key at {self.exchange}")
+        oid: int = await self._submit(msgspec.structs.replace(cmd, contract=inst.contract))
+        if oid in self._engine.live_orders and self._engine.live_orders[oid].status == OrderStatus.SUBMITTING \
+                and not self._engine.live_orders[oid].venue_oid:
+            self.desk.spawn(self.desk.send(oid))
+        return oid
 
-    def cancel(self, product: str, ids: tuple[int, ...]) -> asyncio.Future[CancelResult]:
-        self._not_yet()
+    async def cancel(self, product: str, ids: tuple[int, ...]) -> CancelResult:
+        result: CancelResult = await self._submit(C.Cancel(product, ids))
+        for oid in result.ok:
+            self.desk.spawn(self.desk.cancel(oid))
+        return result
 
     def reports(self) -> ReportStream:
         return ReportStream(1, lambda stream: None)
 
     async def close(self) -> None:
         self._closed = True
+        await self.desk.close()
         if self._loader is not None:
             self._loader.cancel()
         for _, client in self._clients.values():

@@ -1,0 +1,233 @@
+"""The order desk of one live venue (decision 0006): what Ceres journaled, sent to the venue,
+and what the venue said, journaled back.
+
+* ``send(oid)``, once the placement is durable: ``create_order`` with the client order id
+  ``cer<system_oid>`` (never ccxt's own); accepted -> ACCEPTED with the venue's id; refused
+  for what the order is (funds, filters, symbol, the key) -> REJECTED; a timeout or network
+  error is an unknown outcome: the order stays at 2 and the poll resolves it by its client
+  id — it is never sent twice.
+* ``cancel(oid)``, once the CANCELING is durable: ``cancel_order``; whatever happens, the
+  poll learns the order's end from the venue.
+* ``poll()``, every ``interval_s`` while the venue has open Ceres orders, and at start (the
+  reconciliation after a restart): per product and market, the trades since the oldest
+  open order (each applied once, by the venue's trade id), then each order's state; an
+  order at 2 with no venue id is looked up by its client id, and REJECTED as never
+  received after ``MISSES`` lookups that did not find it, ``RESOLVE_S`` after it was placed.
+
+Every report goes through ``submit`` (the sequencer): the journal holds what the venue
+said, and replay needs no network. Fills come from trades, never from order snapshots
+(ccxt's ``watch_orders``/``fetch_order`` merge several fills into one state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+
+from ceres.domain import commands as C
+from ceres.domain.enums import OrderStatus, ReportKind, Side
+from ceres.domain.errors import CeresError
+from ceres.engine.core import Engine
+from ceres.engine.orders import LiveOrder
+
+log = logging.getLogger("ceres.venues")
+MISSES = 3
+RESOLVE_S = 10.0
+REFUSED = (ccxt_async.InsufficientFunds, ccxt_async.InvalidOrder, ccxt_async.BadRequest, ccxt_async.BadSymbol,
+           ccxt_async.AuthenticationError, ccxt_async.NotSupported, ccxt_async.OperationRejected)
+"""What the venue answered about the order itself: the outcome is known, nothing was placed."""
+
+Call = Callable[[Coroutine[Any, Any, Any]], Awaitable[Any]]
+
+
+def client_id(oid: int) -> str:
+    """The client order id of a Ceres order at a venue (letters and digits, 22 characters:
+    within Binance's 36, OKX's 32 and HTX's 64)."""
+    return f"cer{oid}"
+
+
+def _units(value: Any, decimals: int, step: int = 1) -> int:
+    """A venue decimal string in units of ``10**-decimals`` x ``step``, truncated toward zero
+    (a venue's fee can have more decimals than the grid: the remainder is logged, not kept)."""
+    exact = Decimal(str(value or 0)) * (Decimal(10) ** decimals) / step
+    units = int(exact)
+    if units != exact:
+        log.warning("venue amount %s has more decimals than the grid holds; %s kept", value, units)
+    return units
+
+
+class Desk:
+    def __init__(self, exchange: str, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
+                 client: Callable[[str], Awaitable[Any]], call: Call, *, interval_s: float = 1.0,
+                 resolve_s: float = RESOLVE_S) -> None:
+        self.exchange = exchange
+        self.engine = engine
+        self.submit = submit
+        self.client = client
+        self.call = call
+        self.interval_s = interval_s
+        self.resolve_s = resolve_s
+        self.in_flight = 0
+        self._sending: set[int] = set()  # placements whose create_order has not returned yet
+        self._misses: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+
+    # --- lifetime --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._poller = asyncio.create_task(self._poll_loop(), name=f"desk-{self.exchange}")
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *([self._poller] if self._poller else [])]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *([self._poller] if self._poller else []), return_exceptions=True)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _orders(self) -> list[LiveOrder]:
+        return [o for o in self.engine.live_orders.values() if o.spec.inst.exchange == self.exchange]
+
+    async def _report(self, oid: int, kind: ReportKind, **fields: Any) -> None:
+        try:
+            await self.submit(C.VenueReport(self.exchange, oid, int(kind), **fields))
+        except CeresError as exc:  # e.g. the order ended meanwhile: the journal keeps what came first
+            log.info("%s: report %s for order %d not applied: %s", self.exchange, kind.name, oid, exc)
+
+    # --- placing and cancelling ---------------------------------------------------------------
+    async def send(self, oid: int) -> None:
+        order = self.engine.live_orders.get(oid)
+        if order is None:
+            return
+        spec, inst = order.spec, order.spec.inst
+        side = "buy" if spec.side == Side.BUY else "sell"
+        self.in_flight += 1
+        self._sending.add(oid)
+        try:
+            client = await self.client(spec.product)
+            placed = await self.call(client.create_order(inst.contract, "limit", side, inst.fmt_vol(spec.vol),
+                                                         inst.fmt_price(spec.price), {"clientOrderId": client_id(oid)}))
+        except REFUSED as exc:
+            if "uplicate" in str(exc):  # our client id is already there: it was placed (ccxt: InvalidOrder)
+                self._wake.set()
+                return
+            log.info("%s refused order %d: %s: %s", self.exchange, oid, type(exc).__name__, exc)
+            await self._report(oid, ReportKind.REJECTED, reason=f"{type(exc).__name__}: {exc}"[:200])
+            return
+        except (ccxt_async.BaseError, CeresError) as exc:
+            log.warning("%s: order %d outcome unknown (%s); resolving by client id", self.exchange, oid,
+                        type(exc).__name__)
+            return
+        finally:
+            self.in_flight -= 1
+            self._sending.discard(oid)
+        await self._report(oid, ReportKind.ACCEPTED, venue_oid=str(placed["id"]))
+        self._wake.set()
+
+    async def cancel(self, oid: int) -> None:
+        order = self.engine.live_orders.get(oid)
+        if order is None or not order.venue_oid:
+            self._wake.set()  # not at the venue yet (or already ended): the poll resolves it first
+            return
+        try:
+            client = await self.client(order.spec.product)
+            await self.call(client.cancel_order(order.venue_oid, order.spec.inst.contract))
+        except ccxt_async.OrderNotFound:
+            pass  # already ended at the venue (filled, cancelled): the poll reads how
+        except (ccxt_async.BaseError, CeresError) as exc:
+            log.info("%s: cancel of %d: %s: %s (asked again by the poll)", self.exchange, oid, type(exc).__name__,
+                     exc)
+            return
+        self._wake.set()
+
+    # --- the poll: fills, ends, unknown outcomes --------------------------------------------
+    async def _poll_loop(self) -> None:
+        while True:
+            if self._orders():
+                try:
+                    await self.poll()
+                except Exception:  # a bug must not stop the desk; the next round retries
+                    log.exception("%s: poll failed", self.exchange)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+
+    async def poll(self) -> None:
+        by_market: dict[tuple[str, str], list[LiveOrder]] = {}
+        for order in self._orders():
+            by_market.setdefault((order.spec.product, order.spec.inst.contract), []).append(order)
+        for (product, symbol), orders in by_market.items():
+            try:
+                client = await self.client(product)
+                await self._resolve_unknown(client, symbol, orders)
+                await self._fills(client, symbol, orders)
+                await self._ends(client, symbol, orders)
+            except ccxt_async.BaseError as exc:
+                log.info("%s: poll of %s %s: %s: %s", self.exchange, product, symbol, type(exc).__name__, exc)
+            except CeresError as exc:  # the product's key is gone: its orders wait
+                log.warning("%s: poll of %s: %s", self.exchange, product, exc)
+
+    async def _resolve_unknown(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
+        for order in orders:
+            oid = order.spec.oid
+            if order.venue_oid or oid in self._sending:
+                continue
+            try:
+                found = await self.call(client.fetch_order_with_client_order_id(client_id(oid), symbol))
+            except ccxt_async.OrderNotFound:
+                misses = self._misses[oid] = self._misses.get(oid, 0) + 1
+                if misses >= MISSES and time.time() * 1000 - order.spec.time >= self.resolve_s * 1000:
+                    self._misses.pop(oid, None)
+                    await self._report(oid, ReportKind.REJECTED, reason="not received by the venue")
+                continue
+            self._misses.pop(oid, None)
+            await self._report(oid, ReportKind.ACCEPTED, venue_oid=str(found["id"]))
+
+    async def _fills(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
+        mine = {o.venue_oid: o for o in orders if o.venue_oid}
+        if not mine:
+            return
+        since = min(o.spec.time for o in mine.values()) - 60_000
+        for trade in await self.call(client.fetch_my_trades(symbol, since)):
+            order = mine.get(str(trade.get("order")))
+            if order is None or str(trade["id"]) in order.trades:
+                continue
+            inst = order.spec.inst
+            fee = trade.get("fee") or {}
+            paid_in = inst.base if order.spec.side == Side.BUY else inst.quote  # as on TEST: what it receives
+            fee_units = 0
+            if fee.get("currency") == paid_in:
+                fee_units = _units(fee.get("cost"), inst.base_decimals if paid_in == inst.base else inst.quote_decimals)
+            elif fee.get("cost") not in (None, "0", 0):
+                log.warning("%s: fee %s %s of trade %s not counted (the order's fees are in %s)", self.exchange,
+                            fee.get("cost"), fee.get("currency"), trade["id"], paid_in)
+            await self._report(order.spec.oid, ReportKind.FILL, venue_tid=str(trade["id"]),
+                               lots=_units(trade["amount"], inst.vol_decimals, inst.lot_units),
+                               price=_units(trade["price"], inst.price_decimals, inst.tick_units), fee=fee_units)
+
+    async def _ends(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
+        for order in orders:
+            oid = order.spec.oid
+            if not order.venue_oid or oid not in self.engine.live_orders:
+                continue
+            state = await self.call(client.fetch_order(order.venue_oid, symbol))
+            status = state.get("status")
+            if status in ("canceled", "expired", "rejected"):
+                filled = _units(state.get("filled"), order.spec.inst.vol_decimals, order.spec.inst.lot_units)
+                if filled > order.filled:
+                    continue  # fills not in the trade list yet: the next round takes them first
+                kind = {"canceled": ReportKind.CANCELLED, "expired": ReportKind.EXPIRED}.get(status,
+                                                                                           ReportKind.REJECTED)
+                await self._report(oid, kind)
+            elif status == "open" and order.status == OrderStatus.CANCELING:
+                self.spawn(self.cancel(oid))  # the cancel was lost on the way: ask again

@@ -1,0 +1,163 @@
+"""Orders on a live venue through Ceres, end to end (issue 11, items 5 and 6): a real server
+with BINANCE pointed at the fake Binance on loopback. A placement is journaled (status 2),
+sent with the client id ``cer<system_oid>``, accepted (3); fills made at the venue come
+back (4, 5) with their trade ids, once each; a cancel goes 12 then 14/15; a refusal is 6; a
+placement whose reply never came is resolved by its client id, never sent twice — also
+across a kill -9 of Ceres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import pytest
+
+from tests.fakevenue.runner import FakeVenueThread
+from tests.serverproc import ServerProcess
+
+from .api_helpers import demo_rest
+from .test_cli import ceres
+
+DEADLINE_S = 20
+
+
+VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1")}
+ORDER_PATH = "/api/v3/order"  # Binance's; the fault tests run on the fake Binance
+
+
+def start(tmp_path, kind: str) -> tuple[ServerProcess, FakeVenueThread, str]:
+    exchange, passphrase = VENUES[kind]
+    fake = FakeVenueThread(kind)
+    config = f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\ntimeout_ms = 1500\npoll_ms = 200\n'
+    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",)).start()
+    key, secret = secrets.token_hex(32), secrets.token_hex(32)
+    asyncio.run(fake.control.add_account(key, secret, passphrase, {"USDT": "1000", "BTC": "1"}))
+    ceres("venues", "connect", "demo", exchange, "--api-key", key, "--secret", secret,
+          *(("--password", passphrase) if passphrase else ()),
+          "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
+    return srv, fake, key
+
+
+@pytest.fixture(params=sorted(VENUES))
+def venue(request, tmp_path):
+    srv, fake, key = start(tmp_path, request.param)
+    yield srv, fake, key, VENUES[request.param][0]
+    srv.stop()
+    fake.stop()
+
+
+@pytest.fixture
+def live(tmp_path):
+    srv, fake, key = start(tmp_path, "binance")
+    yield srv, fake, key
+    srv.stop()
+    fake.stop()
+
+
+def place(srv: ServerProcess, vol: str = "0.001", price: str = "30000", side: str = "buy",
+          exchange: str = "BINANCE") -> str:
+    status, reply = demo_rest(srv).call("POST", "trade/input", {
+        "exchange": exchange, "contract": "BTC/USDT", "price_type": "limit", "entrust_bs": side,
+        "entrust_price": price, "entrust_vol": vol})
+    assert status == 200 and reply["code"] == "200", reply
+    return reply["data"]["system_oid"]
+
+
+def order(srv: ServerProcess, oid: str) -> dict[str, Any]:
+    status, reply = demo_rest(srv).call("GET", "trade/order", {"system_oid": oid})
+    assert (status, reply["code"]) == (200, "200"), reply
+    return reply["data"][0]
+
+
+def until(srv: ServerProcess, oid: str, status: int) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        found = order(srv, oid)
+        if found["status"] == status:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"order {oid} not at status {status}: {order(srv, oid)}")
+
+
+def at_venue(fake: FakeVenueThread, key: str, oid: str) -> list[dict[str, Any]]:
+    return [o for o in asyncio.run(fake.control.orders(key)) if o["client_id"] == f"cer{oid}"]
+
+
+def test_place_fill_cancel(venue):
+    srv, fake, key, exchange = venue
+    oid = place(srv, exchange=exchange)
+    accepted = until(srv, oid, 3)
+    assert (accepted["entrust_price"], accepted["entrust_amount"]) == ("30000", "0.001")
+    (venue_order,) = at_venue(fake, key, oid)
+    assert venue_order["price"] == "30000" and venue_order["qty"] == "0.001"
+
+    asyncio.run(fake.control.fill(venue_order["id"], "0.0004"))
+    part = until(srv, oid, 4)
+    assert part["dealt_amount"] == "0.0004", part
+    fills = demo_rest(srv).call("GET", "trade/trans", {"exchange": exchange, "contract": "BTC/USDT",
+                                                       "count": 10})[1]["data"]
+    assert [(f["system_oid"], f["dealt_amount"], f["dealt_price"]) for f in fills] == [(oid, "0.0004", "30000")]
+
+    cancelled = demo_rest(srv).delete_ids(oid)[1]
+    assert cancelled["data"]["SUCCESS"] == [{"system_oid": oid}], cancelled
+    assert until(srv, oid, 14)["dealt_amount"] == "0.0004"
+    assert at_venue(fake, key, oid)[0]["status"] == "canceled"
+
+    second = place(srv, vol="0.002", exchange=exchange)
+    until(srv, second, 3)
+    asyncio.run(fake.control.fill(at_venue(fake, key, second)[0]["id"]))
+    assert until(srv, second, 5)["dealt_amount"] == "0.002"
+
+
+def test_refused_by_the_venue(venue):
+    srv, _, _, exchange = venue
+    oid = place(srv, vol="1", price="30000", exchange=exchange)  # 30,000 USDT: the account holds 1,000
+    assert until(srv, oid, 6)["status"] == 6
+
+
+def test_unknown_outcome_is_resolved_by_client_id_never_sent_twice(live):
+    srv, fake, key = live
+    asyncio.run(fake.control.fail_next(ORDER_PATH, "hang_after", method="POST", seconds=3))
+    oid = place(srv)  # the venue takes it, the reply never comes in time (timeout 1.5 s)
+    assert order(srv, oid)["status"] in (2, 3)
+    until(srv, oid, 3)
+    assert len(at_venue(fake, key, oid)) == 1
+    posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == ORDER_PATH]
+    assert len(posts) == 1
+
+
+def wait_for(check: Any) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.05)
+
+
+def test_kill_9_with_a_placement_in_flight(live):
+    srv, fake, key = live
+    asyncio.run(fake.control.fail_next(ORDER_PATH, "hang_after", method="POST", seconds=5))
+    oid = place(srv)
+    wait_for(lambda: at_venue(fake, key, oid))  # the venue has it; Ceres waits for the reply
+    srv.kill()  # SIGKILL: the reply is never read
+    srv.start()
+    assert until(srv, oid, 3)["status"] == 3  # reconciled after restart by its client id
+    assert len(at_venue(fake, key, oid)) == 1
+
+
+def test_kill_9_before_the_venue_took_it(live):
+    """The venue never took the order (its request hung, not applied): after a restart the
+    lookups by client id find nothing and, once the resolve window passed, it is a failure
+    — it is not sent again."""
+    srv, fake, key = live
+    asyncio.run(fake.control.fail_next(ORDER_PATH, "hang_before", method="POST", seconds=5))
+    oid = place(srv)
+    wait_for(lambda: any(r["method"] == "POST" for r in asyncio.run(fake.control.requests())))
+    srv.kill()
+    srv.start()
+    assert until(srv, oid, 6)["status"] == 6
+    assert at_venue(fake, key, oid) == []
+    posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == ORDER_PATH]
+    assert len(posts) == 1
