@@ -3,7 +3,8 @@ with BINANCE pointed at the fake Binance on loopback. A placement is journaled (
 sent with the client id ``cer<system_oid>``, accepted (3); fills made at the venue come
 back (4, 5) with their trade ids, once each; a cancel goes 12 then 14/15; a refusal is 6; a
 placement whose reply never came is resolved by its client id, never sent twice — also
-across a kill -9 of Ceres.
+across a kill -9 of Ceres. Over REST and over 19001 with 19003 notices, on the fake Binance
+and the fake OKX.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import secrets
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
+from ceres.client import TradeSocket
 from tests.fakevenue.runner import FakeVenueThread
 from tests.serverproc import ServerProcess
 
 from .api_helpers import demo_rest
 from .test_cli import ceres
+from .test_notices import Notices
 
 DEADLINE_S = 20
 
@@ -161,3 +165,39 @@ def test_kill_9_before_the_venue_took_it(live):
     assert at_venue(fake, key, oid) == []
     posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == ORDER_PATH]
     assert len(posts) == 1
+
+
+def test_the_whole_life_over_19001_with_notices_on_19003(venue):
+    """The same life driven over the biz_type WebSocket (11 place, 15 query, 17 fills, 12
+    cancel) while a 19003 socket receives every status change as a notice, in order."""
+    srv, fake, key, exchange = venue
+    demo = srv.demo()
+
+    async def run() -> tuple[list[str], dict[str, Any], list[dict[str, Any]], str]:
+        async with aiohttp.ClientSession() as session:
+            notices = await Notices.connect(session, srv, demo)
+            ws = await TradeSocket.connect(session, srv.trade_ws_url, demo["api_key"], demo["secret"])
+            try:
+                placed = await ws.request(11, exchange=exchange, contract="BTC/USDT", price_type="limit",
+                                          entrust_bs="sell", entrust_price="31000", entrust_vol="0.01")
+                assert placed["code"] == "200", placed
+                oid = placed["data"]["system_oid"]
+                await asyncio.to_thread(until, srv, oid, 3)
+                (at,) = await asyncio.to_thread(at_venue, fake, key, oid)
+                await fake.control.fill(at["id"], "0.004")
+                await asyncio.to_thread(until, srv, oid, 4)
+                cancelled = await ws.request(12, system_oid=oid)
+                assert cancelled["data"]["SUCCESS"] == [{"system_oid": oid}], cancelled
+                await asyncio.to_thread(until, srv, oid, 14)
+                queried = (await ws.request(15, system_oid=oid))["data"][0]
+                fills = (await ws.request(17, exchange=exchange, contract="BTC/USDT", count=5))["data"]
+                seen = [n["entrustStatus"] for n in await notices.take(5) if n.get("entrustId") == oid]
+                return seen, queried, fills, oid
+            finally:
+                await ws.close()
+                await notices.close()
+
+    seen, queried, fills, oid = asyncio.run(asyncio.wait_for(run(), 60))
+    assert seen == ["SUBMITTING", "SUBMITTED", "PART_FILLED", "CANCELING", "PART_CANCELED"], seen
+    assert (queried["status"], queried["dealt_amount"], queried["entrust_bs"]) == (14, "0.004", "sell")
+    assert [(f["system_oid"], f["dealt_amount"], f["dealt_price"]) for f in fills] == [(oid, "0.004", "31000")]
