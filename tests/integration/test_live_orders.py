@@ -10,6 +10,7 @@ and the fake OKX.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from typing import Any
@@ -115,6 +116,12 @@ def test_place_fill_cancel(venue):
     asyncio.run(fake.control.fill(at_venue(fake, key, second)[0]["id"]))
     assert until(srv, second, 5)["dealt_amount"] == "0.002"
 
+    srv.stop()  # the journal replays to the same state without the network
+    verified = ceres("verify", str(srv.data_dir), "--full", "--config", str(srv.config_path)).stdout
+    assert re.search(r"full replay hash:\s+[0-9a-f]{64} \(matches\)", verified) and "consistency:      ok" in verified
+    srv.start()
+    assert order(srv, second)["status"] == 5 and order(srv, oid)["status"] == 14
+
 
 def test_refused_by_the_venue(venue):
     srv, _, _, exchange = venue
@@ -201,3 +208,22 @@ def test_the_whole_life_over_19001_with_notices_on_19003(venue):
     assert seen == ["SUBMITTING", "SUBMITTED", "PART_FILLED", "CANCELING", "PART_CANCELED"], seen
     assert (queried["status"], queried["dealt_amount"], queried["entrust_bs"]) == (14, "0.004", "sell")
     assert [(f["system_oid"], f["dealt_amount"], f["dealt_price"]) for f in fills] == [(oid, "0.004", "31000")]
+
+
+def test_a_fill_made_while_the_venue_did_not_answer_is_found_later(live):
+    """The venue stops answering (its trade list and order reads fail, 503) while the order
+    fills: nothing is lost; once it answers again the fill and the end are read."""
+    srv, fake, key = live
+    oid = place(srv)
+    until(srv, oid, 3)
+    for path in ("/api/v3/myTrades", "/api/v3/order"):
+        asyncio.run(fake.control.fail_next(path, "error", method="GET", count=8, status=503, body="busy"))
+    asyncio.run(fake.control.fill(at_venue(fake, key, oid)[0]["id"]))
+    assert order(srv, oid)["status"] == 3  # not seen yet: the venue did not answer
+    filled = until(srv, oid, 5)
+    assert filled["dealt_amount"] == "0.001"
+    fills = demo_rest(srv).call("GET", "trade/trans", {"exchange": "BINANCE", "contract": "BTC/USDT",
+                                                       "count": 10})[1]["data"]
+    assert [f["system_oid"] for f in fills] == [oid]  # once
+    reads = [r for r in asyncio.run(fake.control.requests()) if r["path"] == "/api/v3/myTrades"]
+    assert len(reads) > 8  # the 8 refused reads happened, then one that answered
