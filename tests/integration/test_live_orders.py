@@ -77,8 +77,8 @@ def order(srv: ServerProcess, oid: str) -> dict[str, Any]:
     return reply["data"][0]
 
 
-def until(srv: ServerProcess, oid: str, status: int) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE_S
+def until(srv: ServerProcess, oid: str, status: int, seconds: float = DEADLINE_S) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = order(srv, oid)
         if found["status"] == status:
@@ -227,3 +227,14 @@ def test_a_fill_made_while_the_venue_did_not_answer_is_found_later(live):
     assert [f["system_oid"] for f in fills] == [oid]  # once
     reads = [r for r in asyncio.run(fake.control.requests()) if r["path"] == "/api/v3/myTrades"]
     assert len(reads) > 8  # the 8 refused reads happened, then one that answered
+
+
+def test_a_rate_limited_placement_was_not_taken(live):
+    """429 from the venue: it answered without taking the order (ccxt files it under network
+    errors): a known outcome, status 6, and nothing at the venue."""
+    srv, fake, key = live
+    asyncio.run(fake.control.fail_next(ORDER_PATH, "error", method="POST", status=429,
+                                       body='{"code":-1003,"msg":"Too many requests."}'))
+    oid = place(srv)
+    assert until(srv, oid, 6, seconds=5)["status"] == 6  # at once, not after the 10 s an unknown outcome takes
+    assert at_venue(fake, key, oid) == []

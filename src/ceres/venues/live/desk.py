@@ -41,8 +41,11 @@ log = logging.getLogger("ceres.venues")
 MISSES = 3
 RESOLVE_S = 10.0
 REFUSED = (ccxt_async.InsufficientFunds, ccxt_async.InvalidOrder, ccxt_async.BadRequest, ccxt_async.BadSymbol,
-           ccxt_async.AuthenticationError, ccxt_async.NotSupported, ccxt_async.OperationRejected)
-"""What the venue answered about the order itself: the outcome is known, nothing was placed."""
+           ccxt_async.AuthenticationError, ccxt_async.NotSupported, ccxt_async.OperationRejected,
+           ccxt_async.DDoSProtection, ccxt_async.InvalidNonce)
+"""What the venue answered without taking the order (about the order, the key, the request
+rate, the clock): the outcome is known, nothing was placed. (ccxt ranks rate limits and nonce
+errors under NetworkError, but the venue did answer.)"""
 
 Call = Callable[[Coroutine[Any, Any, Any]], Awaitable[Any]]
 
@@ -111,10 +114,14 @@ class Desk:
             return
         spec, inst = order.spec, order.spec.inst
         side = "buy" if spec.side == Side.BUY else "sell"
+        try:
+            client = await self.client(spec.product)
+        except CeresError as exc:  # the product's key was removed meanwhile: never sent
+            await self._report(oid, ReportKind.REJECTED, reason=exc.message[:200])
+            return
         self.in_flight += 1
         self._sending.add(oid)
         try:
-            client = await self.client(spec.product)
             placed = await self.call(client.create_order(inst.contract, "limit", side, inst.fmt_vol(spec.vol),
                                                          inst.fmt_price(spec.price), {"clientOrderId": client_id(oid)}))
         except REFUSED as exc:
@@ -124,7 +131,7 @@ class Desk:
             log.info("%s refused order %d: %s: %s", self.exchange, oid, type(exc).__name__, exc)
             await self._report(oid, ReportKind.REJECTED, reason=f"{type(exc).__name__}: {exc}"[:200])
             return
-        except (ccxt_async.BaseError, CeresError) as exc:
+        except ccxt_async.BaseError as exc:
             log.warning("%s: order %d outcome unknown (%s); resolving by client id", self.exchange, oid,
                         type(exc).__name__)
             return
