@@ -172,8 +172,9 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     app = make_app(lim.max_body_bytes, request_guard)
     app.add_routes(RestApi(handlers, auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,
                            limiter=limiter).routes())
+    live_by_name = {v.exchange: v for v in live}
     app.add_routes(MarketRest(market, history, node.sequencer.projection_caught_up,
-                              node.sequencer.durable_caught_up).routes())
+                              node.sequencer.durable_caught_up, live=live_by_name.get).routes())
     app.add_routes(service_routes(node.sequencer, metrics, registry,
                                   lambda: {k: running.ports[k] for k in ("trade_ws", "notify_ws", "market_ws")}))
     trade = TradeServer(handlers, auth, registry, now_ms=wall_ms, max_message=lim.max_body_bytes,

@@ -77,6 +77,8 @@ class BinanceVenue(FakeVenue):
             web.delete("/api/v3/order", self.cancel_order),
             web.get("/api/v3/openOrders", self.open_orders),
             web.get("/api/v3/myTrades", self.my_trades),
+            web.get("/api/v3/depth", self.depth),
+            web.get("/api/v3/ticker/24hr", self.ticker_24hr),
         ]
 
     def reject(self, exc: Reject) -> web.Response:
@@ -223,3 +225,37 @@ class BinanceVenue(FakeVenue):
                   if int(params.get("startTime", 0)) <= t.time <= int(params.get("endTime", 1 << 62))
                   and ("orderId" not in params or t.order_id == int(params["orderId"]))]
         return web.json_response([self.trade_json(t) for t in trades[: int(params.get("limit", 500))]])
+
+    # --- public market data (no signature), from the fake's own orders and trades -----------
+    async def depth(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/depth``: the open orders of every account, by price level."""
+        symbol = request.query.get("symbol", "")
+        self.book.market(symbol)
+        limit = int(request.query.get("limit", 100))
+        levels: dict[str, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
+        for o in self.book.orders.values():
+            if o.symbol == symbol and o.is_open:
+                levels[o.side][o.price] = levels[o.side].get(o.price, Decimal(0)) + o.qty - o.filled
+        bids = sorted(levels["buy"].items(), reverse=True)[:limit]
+        asks = sorted(levels["sell"].items())[:limit]
+        return web.json_response({"lastUpdateId": len(self.seen), "bids": [[num(p), num(q)] for p, q in bids],
+                                  "asks": [[num(p), num(q)] for p, q in asks]})
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/ticker/24hr?symbol=``: the last 24 hours of the fake's trades."""
+        symbol = request.query.get("symbol", "")
+        self.book.market(symbol)
+        now = now_ms()
+        trades = sorted((t for o in self.book.orders.values() if o.symbol == symbol for t in o.trades
+                         if t.time >= now - 86_400_000), key=lambda t: (t.time, t.id))
+        prices = [t.price for t in trades] or [Decimal(0)]
+        volume = sum((t.qty for t in trades), Decimal(0))
+        return web.json_response({
+            "symbol": symbol, "priceChange": num(prices[-1] - prices[0]), "priceChangePercent": "0.000",
+            "weightedAvgPrice": num(prices[-1]), "prevClosePrice": num(prices[0]), "lastPrice": num(prices[-1]),
+            "lastQty": num(trades[-1].qty if trades else Decimal(0)), "bidPrice": "0.00000000", "bidQty": "0.00000000",
+            "askPrice": "0.00000000", "askQty": "0.00000000", "openPrice": num(prices[0]),
+            "highPrice": num(max(prices)), "lowPrice": num(min(prices)), "volume": num(volume),
+            "quoteVolume": num(sum((t.qty * t.price for t in trades), Decimal(0))), "openTime": now - 86_400_000,
+            "closeTime": now, "firstId": trades[0].id if trades else -1, "lastId": trades[-1].id if trades else -1,
+            "count": len(trades)})

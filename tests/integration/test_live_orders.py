@@ -238,3 +238,39 @@ def test_a_rate_limited_placement_was_not_taken(live):
     oid = place(srv)
     assert until(srv, oid, 6, seconds=5)["status"] == 6  # at once, not after the 10 s an unknown outcome takes
     assert at_venue(fake, key, oid) == []
+
+
+def test_tick_and_depth_come_from_the_venue(live):
+    """``market/depth10`` and ``market/tick`` for a live venue are read from it (its book, its
+    24-hour ticker), in TEST's shapes; trades and candles of live venues are not served yet."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    srv, fake, key = live
+
+    def market(path: str, **params: str) -> tuple[int, dict[str, Any]]:
+        url = f"{srv.http_url}/api/v1/market/{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    bid = place(srv, vol="0.001", price="30000")
+    ask = place(srv, vol="0.002", price="31000", side="sell")
+    until(srv, bid, 3)
+    until(srv, ask, 3)
+    status, depth = market("depth10", exchange="BINANCE", contract="BTCUSDT")  # the venue's id works too
+    assert status == 200 and depth == {"exchange": "BINANCE", "contract": "BTC/USDT",
+                                       "asks": [{"price": "31000", "volume": "0.002"}],
+                                       "bids": [{"price": "30000", "volume": "0.001"}]}, depth
+    asyncio.run(fake.control.fill(at_venue(fake, key, ask)[0]["id"], "0.0005"))
+    status, tick = market("tick", exchange="BINANCE", contract="BTC/USDT")
+    assert status == 200 and {k: tick[k] for k in ("open", "high", "low", "last", "volume", "change")} == {
+        "open": "31000", "high": "31000", "low": "31000", "last": "31000", "volume": "0.0005", "change": "0"}, tick
+    assert tick["time"].isdigit()
+    status, refused = market("trade", exchange="BINANCE", contract="BTC/USDT")
+    assert status == 400 and "not available" in refused["message"], refused
+    status, unknown = market("tick", exchange="BINANCE", contract="NOPE/USDT")
+    assert status == 400 and unknown["code"] == "400", unknown

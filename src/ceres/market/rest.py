@@ -18,12 +18,14 @@ projection store after it has caught up with everything durable.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from ceres.domain.candles import DURATIONS, Bar
 from ceres.domain.errors import CeresError
+from ceres.domain.instruments import Instrument
 from ceres.market.data import MarketData, bar_fields, trade_fields
 from ceres.pipeline.history import HistoryReader
 from ceres.wire import faults
@@ -74,13 +76,26 @@ def _int(params: dict[str, Any], name: str) -> int | None:
     return number
 
 
+class LiveMarket(Protocol):
+    """A live venue's market data, read from the venue (``venues.live``): decimal strings."""
+
+    def instrument(self, contract: str) -> Instrument: ...
+
+    async def ticker(self, contract: str) -> dict[str, str]: ...
+
+    async def order_book(self, contract: str, levels: int) -> tuple[list[tuple[str, str]],
+                                                                     list[tuple[str, str]]]: ...
+
+
 class MarketRest:
     def __init__(self, market: MarketData, reader: HistoryReader,
-                 caught_up: Callable[[], Awaitable[None]], durable: Callable[[], Awaitable[None]]) -> None:
+                 caught_up: Callable[[], Awaitable[None]], durable: Callable[[], Awaitable[None]],
+                 live: Callable[[str], LiveMarket | None] | None = None) -> None:
         self.market = market
         self.reader = reader
         self.caught_up = caught_up
         self.durable = durable  # the book is live engine state: its reply waits until that is durable
+        self.live = live or (lambda exchange: None)  # live venues: tick and depth10 come from the venue
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route(method, path, self._route(getattr(self, name)))
@@ -120,8 +135,18 @@ class MarketRest:
         if len(exchange) > MAX_TEXT or len(contract) > MAX_TEXT:
             raise BadRequest(f"parameter error: exchange and contract are at most {MAX_TEXT} characters")
         if (exchange, contract) not in self.market.markets:
+            if self.live(exchange) is not None:
+                raise BadRequest(f"parameter error: {exchange} is a live venue: its trades and candles are not "
+                                 "available through Ceres yet (tick and depth10 are)")
             raise BadRequest(f"parameter error: invalid contract {exchange} {contract}")
         return exchange, contract
+
+    def _live(self, params: dict[str, Any]) -> tuple[LiveMarket, Instrument] | None:
+        exchange, contract = params.get("exchange"), params.get("contract")
+        venue = self.live(exchange) if isinstance(exchange, str) else None
+        if venue is None or not isinstance(contract, str) or len(contract) > MAX_TEXT:
+            return None
+        return venue, venue.instrument(contract)  # UNKNOWN_CONTRACT / VENUE_UNAVAILABLE: as any refusal
 
     def _range(self, params: dict[str, Any]) -> tuple[int | None, int | None, int]:
         begin, end, size = _int(params, "begin"), _int(params, "end"), _int(params, "size")
@@ -156,11 +181,25 @@ class MarketRest:
                 "detail": [trade_fields(inst, r.time_ms, r.price, r.lots, r.taker_side) for r in rows]}
 
     async def depth10(self, params: dict[str, Any]) -> dict[str, Any]:
+        live = self._live(params)
+        if live is not None:
+            venue, inst = live
+            bids, asks = await venue.order_book(inst.contract, 10)
+            return {"exchange": inst.exchange, "contract": inst.contract,
+                    "asks": [{"price": p, "volume": v} for p, v in asks],
+                    "bids": [{"price": p, "volume": v} for p, v in bids]}
         exchange, contract = self._instrument(params)
         depth = self.market.depth(exchange, contract)
         await self.durable()
         return depth
 
     async def tick(self, params: dict[str, Any]) -> dict[str, Any]:
+        live = self._live(params)
+        if live is not None:
+            venue, inst = live
+            t = await venue.ticker(inst.contract)
+            change = format((Decimal(t["last"]) - Decimal(t["open"])).normalize(), "f") if t["open"] != "0" else "0"
+            return {"exchange": inst.exchange, "contract": inst.contract, "time": str(self.market.now_ms()), **t,
+                    "change": change}
         exchange, contract = self._instrument(params)
         return self.market.tick(exchange, contract)

@@ -33,7 +33,7 @@ from ceres.engine.core import CancelResult, Engine
 from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
 from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
-from ceres.venues.live.markets import balance_units, instrument_of
+from ceres.venues.live.markets import balance_units, instrument_of, plain
 
 log = logging.getLogger("ceres.venues")
 RETRY_S = 30.0
@@ -112,6 +112,7 @@ class LiveVenue:
         self._by_name: dict[str, Instrument] = {}
         self._list: list[Instrument] = []
         self._loaded = False  # the markets were read once (even if none is tradable)
+        self._public: Any = None  # a ccxt instance without keys, for market data
         self._clients: dict[str, tuple[Credentials, Any]] = {}
         self._loader: asyncio.Task[None] | None = None
         self._closed = False
@@ -227,6 +228,35 @@ class LiveVenue:
     def health_view(self) -> dict[str, Any]:
         return {**self.health.view(), "orders_in_flight": self.desk.in_flight}
 
+    # --- public market data (market REST: tick, depth10) --------------------------------
+    async def _public_client(self) -> Any:
+        if self._public is None:
+            self._public = self._make()
+        return self._public
+
+    async def ticker(self, contract: str) -> dict[str, str]:
+        """The venue's 24-hour ticker: open, high, low, last, volume (base) as decimal strings."""
+        inst = self.instrument(contract)
+        try:
+            t = await self._call((await self._public_client()).fetch_ticker(inst.contract))
+        except ccxt_async.BaseError as exc:
+            raise venue_error(self.exchange, exc) from None
+        return {name: plain(t.get(field)) or "0" for name, field in
+                (("open", "open"), ("high", "high"), ("low", "low"), ("last", "last"), ("volume", "baseVolume"))}
+
+    async def order_book(self, contract: str, levels: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The venue's best ``levels`` bids and asks as (price, volume) decimal strings."""
+        inst = self.instrument(contract)
+        try:
+            book = await self._call((await self._public_client()).fetch_order_book(inst.contract, levels))
+        except ccxt_async.BaseError as exc:
+            raise venue_error(self.exchange, exc) from None
+
+        def side(rows: Any) -> list[tuple[str, str]]:
+            return [(plain(r[0]) or "0", plain(r[1]) or "0") for r in (rows or [])[:levels]]
+
+        return side(book.get("bids")), side(book.get("asks"))
+
     # --- trading -------------------------------------------------------------------------
     async def place(self, cmd: C.Place) -> PlaceResult:
         inst = self.instrument(cmd.contract)
@@ -259,4 +289,6 @@ class LiveVenue:
             self._loader.cancel()
         for _, client in self._clients.values():
             await client.close()
+        if self._public is not None:
+            await self._public.close()
         self._clients.clear()
