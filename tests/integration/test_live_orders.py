@@ -37,12 +37,18 @@ def start(tmp_path, kind: str) -> tuple[ServerProcess, FakeVenueThread, str]:
     exchange, passphrase = VENUES[kind]
     fake = FakeVenueThread(kind)
     config = f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\ntimeout_ms = 1500\npoll_ms = 200\n'
-    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",)).start()
-    key, secret = secrets.token_hex(32), secrets.token_hex(32)
-    asyncio.run(fake.control.add_account(key, secret, passphrase, {"USDT": "1000", "BTC": "1"}))
-    ceres("venues", "connect", "demo", exchange, "--api-key", key, "--secret", secret,
-          *(("--password", passphrase) if passphrase else ()),
-          "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
+    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
+    try:
+        srv.start()
+        key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        asyncio.run(fake.control.add_account(key, secret, passphrase, {"USDT": "1000", "BTC": "1"}))
+        ceres("venues", "connect", "demo", exchange, "--api-key", key, "--secret", secret,
+              *(("--password", passphrase) if passphrase else ()),
+              "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
+    except BaseException:  # a failed setup leaves no process behind
+        srv.stop()
+        fake.stop()
+        raise
     return srv, fake, key
 
 

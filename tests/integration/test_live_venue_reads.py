@@ -37,12 +37,14 @@ def srv(tmp_path_factory, binance):
               f'[venues.OKEX]\nenabled = true\nrest_url = "{UNREACHABLE}"\ntimeout_ms = 500\n')
     proc = ServerProcess(tmp_path_factory.mktemp("live") / "data", config=config,
                          extra_args=("--no-simulator",)).start()
-    key, secret = secrets.token_hex(32), secrets.token_hex(32)
-    asyncio.run(binance.control.add_account(key, secret, "", {"USDT": "1000.25", "BTC": "0.5"}))
-    ceres("venues", "connect", "demo", "BINANCE", "--api-key", key, "--secret", secret,
-          "--data-dir", str(proc.data_dir), "--config", str(proc.config_path))
-    yield proc
-    proc.stop()
+    try:
+        key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        asyncio.run(binance.control.add_account(key, secret, "", {"USDT": "1000.25", "BTC": "0.5"}))
+        ceres("venues", "connect", "demo", "BINANCE", "--api-key", key, "--secret", secret,
+              "--data-dir", str(proc.data_dir), "--config", str(proc.config_path))
+        yield proc
+    finally:
+        proc.stop()
 
 
 def test_markets_are_contracts_on_the_venue_grid(srv):
