@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ceres.crypto.sealing import DataKeys, SealError, decode_master, encode_master, fingerprint, new_key, unwrap, wrap
+from ceres.files import FILE_MODE, fsync_dir, write_replacing
 
 log = logging.getLogger("ceres.keyring")
 KEYRING_FILE = "keyring.json"
 FORMAT = 1
-FILE_MODE = 0o600
 
 
 class KeyringError(Exception):
@@ -74,23 +74,7 @@ def read_master_file(path: Path) -> MasterKey:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_replacing(path, path.with_name(path.name + ".tmp"), data)
 
 
 def create_master_file(path: Path) -> MasterKey:
@@ -105,7 +89,7 @@ def create_master_file(path: Path) -> MasterKey:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return MasterKey(key, str(path), path)
 
 

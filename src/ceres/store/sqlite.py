@@ -30,11 +30,10 @@ from typing import Any
 
 from ceres.domain.candles import DURATIONS, fold_trades
 from ceres.domain.events import FillEvent, OrderEvent, PositionEvent, TradeEvent
+from ceres.files import FILE_MODE
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.history import Bar, Batch, FillRow, OrderRow, TradeRow
 from ceres.store import notices
-
-FILE_MODE = 0o600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

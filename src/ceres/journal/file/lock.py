@@ -11,9 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from ceres.files import FILE_MODE
 from ceres.pipeline.journal import JournalLocked
-
-FILE_MODE = 0o600
 
 
 class FileOwnership:

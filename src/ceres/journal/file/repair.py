@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ceres.journal.file.segments import DataDir, fsync_dir
+from ceres.files import fsync_dir
+from ceres.journal.file.segments import DataDir
 from ceres.pipeline.frames import JournalDamaged, scan
 
 

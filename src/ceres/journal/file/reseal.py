@@ -22,7 +22,8 @@ import msgspec
 from ceres.domain import commands as C
 from ceres.domain.secret import StoredSecret, stored_secret
 from ceres.engine.snapshot import READABLE_VERSIONS, STATE_VERSION
-from ceres.journal.file.segments import DataDir, write_replacing
+from ceres.files import write_replacing
+from ceres.journal.file.segments import DataDir
 from ceres.pipeline.frames import decode_records, decode_snapshot, encode_frame, encode_snapshot, scan
 
 TMP_SUFFIX = ".reseal"

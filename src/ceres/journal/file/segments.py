@@ -20,39 +20,16 @@ import itertools
 import os
 from pathlib import Path
 
+from ceres.files import FILE_MODE, fsync_dir, write_replacing
+
 SEGMENT_SUFFIX = ".wal"
 SNAPSHOT_SUFFIX = ".snap"
-FILE_MODE = 0o600
 
 
 def _numbered(directory: Path, suffix: str) -> list[tuple[int, Path]]:
     if not directory.is_dir():
         return []
     return sorted((int(p.stem), p) for p in directory.iterdir() if p.suffix == suffix and p.stem.isdigit())
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_replacing(final: Path, tmp: Path, data: bytes) -> None:
-    """Put ``data`` at ``final`` atomically: write ``tmp``, fsync it, rename it over
-    ``final``, fsync the directory. A crash leaves the old file or the new one (and
-    perhaps ``tmp``), never a mix."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
 
 
 class DataDir:
