@@ -11,6 +11,7 @@ data directory directly (locked, so the two can never both write).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import urllib.error
@@ -242,9 +243,11 @@ def _admin(op: str, args: dict[str, Any], config: Path | None, data_dir: Path | 
 
     async def offline() -> Any:
         node, _ = open_node(cfg)
-        try:  # the data keys are opened only to seal a new key's secret
+        try:  # the data keys are opened only to seal a new key's secret, once per command
+            keys = functools.cache(lambda: open_keys(cfg, node.engine).keys)
+
             def seal(key: str, secret: str) -> Any:
-                return open_keys(cfg, node.engine).keys.seal(key, secret)
+                return keys().seal(key, secret)
 
             return await AdminOps(node.engine, node.submit, seal,
                                   require_timestamp_default=cfg.auth.require_timestamp_default,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ceres.domain.enums import Kind
+from ceres.domain.instruments import Instrument
 from ceres.domain.secret import StoredSecret
 
 
@@ -122,6 +124,18 @@ class DefineInstrument(Command, tag="instrument", frozen=True):
     taker_fee: str
     base_decimals: int
     quote_decimals: int
+
+    @classmethod
+    def of(cls, inst: Instrument) -> DefineInstrument:
+        return cls(inst.exchange, inst.contract, inst.base, inst.quote, inst.tick_size, inst.volume_increment,
+                   inst.min_price, inst.min_volume, inst.maker_fee, inst.taker_fee, inst.base_decimals,
+                   inst.quote_decimals)
+
+    def instrument(self) -> Instrument:
+        """The spot instrument it defines; ValueError or CeresError if its grid does not hold."""
+        return Instrument(self.exchange, self.contract, Kind.SPOT, self.base, self.quote, self.tick_size,
+                          self.volume_increment, self.min_price, self.min_volume, self.maker_fee, self.taker_fee,
+                          self.base_decimals, self.quote_decimals)
 
 
 class VenueReport(Command, tag="report", frozen=True):

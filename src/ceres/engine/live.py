@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ceres.domain import commands as C
-from ceres.domain.enums import Kind, OrderStatus, PriceType, ReportKind
+from ceres.domain.enums import OrderStatus, PriceType, ReportKind
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import FillEvent, OrderSpec
-from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, Instrument
+from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
 from ceres.engine.orders import LiveOrder
 
 if TYPE_CHECKING:
@@ -38,20 +38,17 @@ def define(engine: Engine, cmd: C.DefineInstrument) -> None:
     if cmd.exchange in engine.exchanges:
         raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} is simulated here, not a live venue", "exchange")
     try:
-        inst = Instrument(cmd.exchange, cmd.contract, Kind.SPOT, cmd.base, cmd.quote, cmd.tick_size,
-                          cmd.volume_increment, cmd.min_price, cmd.min_volume, cmd.maker_fee, cmd.taker_fee,
-                          cmd.base_decimals, cmd.quote_decimals)
+        inst = cmd.instrument()
     except (ValueError, CeresError) as exc:
         raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} {cmd.contract}: {exc}", "contract") from None
     engine.live_instruments[inst.key] = inst
 
 
 def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, price: int) -> int:
-    """The order recorded at SUBMITTING (the checks common to every venue are done)."""
+    """The order recorded at SUBMITTING (``Engine._place`` made the checks common to every
+    venue: side, price type, client id, price and volume ranges)."""
     if cmd.price_type != PriceType.LIMIT or cmd.tif:
         raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
-    if not (inst.min_price_ticks <= price <= MAX_PRICE_TICKS and inst.min_volume_lots <= cmd.vol <= MAX_VOLUME_LOTS):
-        raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, "price or volume out of range", "entrust_vol")
     oid = engine.ids.next(engine.now)
     spec = OrderSpec(oid, product.name, inst, cmd.side, cmd.price_type, price, cmd.vol, cmd.client_oid,
                      engine.now, 0)

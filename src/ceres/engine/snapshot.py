@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceres.domain.enums import AccountType, FutureDir, Kind, TimeInForce
+import msgspec
+
+from ceres.domain import commands as C
+from ceres.domain.enums import AccountType, FutureDir, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderSpec
-from ceres.domain.instruments import Instrument
 from ceres.domain.secret import stored_secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product, VenueKey
@@ -69,9 +71,7 @@ def _live(state: State) -> dict[str, Any]:
     """Live venues' markets and open orders (engine.live); absent while there are none."""
     if not state.live_instruments:
         return {}
-    insts = [[i.exchange, i.contract, i.base, i.quote, i.tick_size, i.volume_increment, i.min_price, i.min_volume,
-              i.maker_fee, i.taker_fee, i.base_decimals, i.quote_decimals]
-             for _, i in sorted(state.live_instruments.items())]
+    insts = [list(msgspec.structs.astuple(C.DefineInstrument.of(i))) for _, i in sorted(state.live_instruments.items())]
     orders = [[o.spec.oid, o.spec.product, o.spec.inst.exchange, o.spec.inst.contract, o.spec.side, o.spec.ptype,
                o.spec.price, o.spec.vol, o.spec.client_oid, o.spec.time, o.status, o.filled, o.dealt, o.commission,
                o.venue_oid, sorted(o.trades)] for _, o in sorted(state.live_orders.items())]
@@ -193,7 +193,7 @@ def _restore_live(state: State, live: dict[str, Any] | None) -> None:
     if not live:
         return
     for row in live["instruments"]:
-        inst = Instrument(row[0], row[1], Kind.SPOT, *row[2:])
+        inst = C.DefineInstrument(*row).instrument()
         state.live_instruments[inst.key] = inst
     for (oid, pname, exchange, contract, side, ptype, price, vol, coid, time_ms, status, filled, dealt, commission,
          venue_oid, trades) in live["orders"]:

@@ -261,16 +261,13 @@ class LiveVenue:
     async def place(self, cmd: C.Place) -> PlaceResult:
         inst = self.instrument(cmd.contract)
         if self._engine.live_instruments.get(inst.key) != inst:
-            await self._submit(C.DefineInstrument(
-                inst.exchange, inst.contract, inst.base, inst.quote, inst.tick_size, inst.volume_increment,
-                inst.min_price, inst.min_volume, inst.maker_fee, inst.taker_fee, inst.base_decimals,
-                inst.quote_decimals))
+            await self._submit(C.DefineInstrument.of(inst))
         if self._credentials(cmd.product) is None:
             raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {cmd.product} has no key at {self.exchange}")
         oid: int = await self._submit(msgspec.structs.replace(cmd, contract=inst.contract))
-        if oid in self._engine.live_orders and self._engine.live_orders[oid].status == OrderStatus.SUBMITTING \
-                and not self._engine.live_orders[oid].venue_oid:
-            self.desk.spawn(self.desk.send(oid))
+        order = self._engine.live_orders.get(oid)
+        if order is not None and order.status == OrderStatus.SUBMITTING and not order.venue_oid:
+            self.desk.spawn(self.desk.send(oid))  # (not an idempotent retry of an order already sent)
         return oid
 
     async def cancel(self, product: str, ids: tuple[int, ...]) -> CancelResult:
