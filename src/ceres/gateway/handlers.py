@@ -82,6 +82,8 @@ class Handlers:
                  last_price: Callable[[str, str], int | None], tz: timezone, base_currency: str,
                  max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None) -> None:
         self.engine = engine
+        # the markets Ceres has prices of (simulated; not live venues'), in the registry's order
+        self._priced = sorted(engine.instruments.values(), key=lambda i: i.exchange)
         self.venues = venues
         self.history = history
         self.caught_up = caught_up
@@ -202,7 +204,7 @@ class Handlers:
         base = self.base_currency
         if currency == base:
             return amount
-        for inst in self.venues.instruments():
+        for inst in self._priced:
             if inst.is_contract:
                 continue
             if inst.base == currency and inst.quote == base:
