@@ -37,8 +37,9 @@ expanded first) gets its scheme, host and port replaced, the path kept. ccxt's B
 its error table from the URL host (``binance.get_exceptions_by_url``); that lookup is given the
 original URL so a fake venue sees the same exception mapping as the real one.
 
-``redirect_streams`` does the same for ``ws://``/``wss://`` urls of a ccxt.pro instance. It is not
-exercised against a fake websocket server yet (TODO: a fake Binance ``ws-api`` user stream).
+``streams=True`` builds the ``ccxt.pro`` class instead (a subclass of the REST one: the same REST
+calls, plus ``watch_*``); ``ws_url`` then moves every ``ws://``/``wss://`` url of it the same way
+(``redirect_streams``), exercised against the fake Binance streams (``tests/fakevenue/binance_ws.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.pro as ccxt_pro  # type: ignore[import-untyped]
 
 from ceres.venues.live.names import CCXT_IDS, CLOSED
 
@@ -73,8 +75,9 @@ def _venue_options(ccxt_id: str, default_type: str) -> dict[str, Any]:
 
 def make_exchange(venue: str, *, api_key: str = "", secret: str = "", password: str | None = None,
                   rest_url: str | None = None, sandbox: bool = False, timeout_ms: int = 10000,
-                  default_type: str = "spot") -> Any:
-    """Return a configured ``ccxt.async_support`` exchange for a Ceres exchange name (``BINANCE``...).
+                  default_type: str = "spot", streams: bool = False, ws_url: str | None = None) -> Any:
+    """Return a configured ``ccxt.async_support`` exchange for a Ceres exchange name (``BINANCE``...),
+    or with ``streams`` its ``ccxt.pro`` subclass (streams at ``ws_url`` when given).
 
     The caller owns it and must ``await exchange.close()``.
     """
@@ -93,11 +96,15 @@ def make_exchange(venue: str, *, api_key: str = "", secret: str = "", password: 
     }
     if password is not None:
         config["password"] = password
-    exchange = getattr(ccxt_async, ccxt_id)(config)
+    exchange = getattr(ccxt_pro if streams else ccxt_async, ccxt_id)(config)
     if sandbox:
         exchange.set_sandbox_mode(True)
     if rest_url is not None:
         redirect_rest(exchange, rest_url)
+    if ws_url is not None:
+        if not streams:
+            raise ValueError("ws_url needs streams=True (a ccxt.pro instance)")
+        redirect_streams(exchange, ws_url)
     return exchange
 
 
