@@ -110,6 +110,11 @@ VENUE_METRICS = (
     ("venue_calls_total", "counter", "Calls made to the live venue.", "calls"),
     ("venue_errors_total", "counter", "Calls to the live venue that failed (the last one: /health).", "errors"),
     ("venue_orders_in_flight", "gauge", "Orders sent to the live venue and not yet answered.", "orders_in_flight"),
+    ("venue_streams_up", "gauge", "Products' private streams at the live venue delivering.", "streams_up"),
+    ("venue_streams_down", "gauge", "Products' private streams at the live venue down (polled meanwhile).",
+     "streams_down"),
+    ("venue_stream_failures_total", "counter", "Failures of products' private streams at the live venue.",
+     "stream_failures"),
 )
 
 

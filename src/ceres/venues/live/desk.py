@@ -36,10 +36,13 @@ from ceres.domain.enums import OrderStatus, ReportKind, Side
 from ceres.domain.errors import CeresError
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
+from ceres.venues.live.streams import UserStream
 
 log = logging.getLogger("ceres.venues")
 MISSES = 3
 RESOLVE_S = 10.0
+SAFETY_S = 30.0
+"""The poll's interval while every stream it needs is up: a safety net, not the source."""
 REFUSED = (ccxt_async.InsufficientFunds, ccxt_async.InvalidOrder, ccxt_async.BadRequest, ccxt_async.BadSymbol,
            ccxt_async.AuthenticationError, ccxt_async.NotSupported, ccxt_async.OperationRejected,
            ccxt_async.DDoSProtection, ccxt_async.InvalidNonce)
@@ -69,7 +72,7 @@ def _units(value: Any, decimals: int, step: int = 1) -> int:
 class Desk:
     def __init__(self, exchange: str, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
                  client: Callable[[str], Awaitable[Any]], call: Call, *, interval_s: float = 1.0,
-                 resolve_s: float = RESOLVE_S) -> None:
+                 resolve_s: float = RESOLVE_S, streams: bool = False, safety_s: float = SAFETY_S) -> None:
         self.exchange = exchange
         self.engine = engine
         self.submit = submit
@@ -77,6 +80,9 @@ class Desk:
         self.call = call
         self.interval_s = interval_s
         self.resolve_s = resolve_s
+        self.streams = streams
+        self.safety_s = max(safety_s, interval_s)
+        self.user_streams: dict[str, UserStream] = {}  # product -> its stream, while it has open orders
         self.in_flight = 0
         self._sending: set[int] = set()  # placements whose create_order has not returned yet
         self._misses: dict[int, int] = {}
@@ -92,6 +98,16 @@ class Desk:
         for task in [*self._tasks, *([self._poller] if self._poller else [])]:
             task.cancel()
         await asyncio.gather(*self._tasks, *([self._poller] if self._poller else []), return_exceptions=True)
+        for stream in self.user_streams.values():
+            await stream.close()
+        self.user_streams.clear()
+
+    def wake(self) -> None:
+        """Poll now (a stream failed, an order's state needs its fills first)."""
+        self._wake.set()
+
+    def sending(self, oid: int) -> bool:
+        return oid in self._sending
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
@@ -101,7 +117,17 @@ class Desk:
     def _orders(self) -> list[LiveOrder]:
         return [o for o in self.engine.live_orders.values() if o.spec.inst.exchange == self.exchange]
 
-    async def _report(self, oid: int, kind: ReportKind, **fields: Any) -> None:
+    def orders_at_venue(self, product: str) -> dict[str, LiveOrder]:
+        """A product's open orders here by the venue's id, and by ``client:<client order id>``."""
+        out: dict[str, LiveOrder] = {}
+        for order in self._orders():
+            if order.spec.product == product:
+                out[f"client:{client_id(order.spec.oid)}"] = order
+                if order.venue_oid:
+                    out[order.venue_oid] = order
+        return out
+
+    async def report(self, oid: int, kind: ReportKind, **fields: Any) -> None:
         try:
             await self.submit(C.VenueReport(self.exchange, oid, int(kind), **fields))
         except CeresError as exc:  # e.g. the order ended meanwhile: the journal keeps what came first
@@ -117,7 +143,7 @@ class Desk:
         try:
             client = await self.client(spec.product)
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
-            await self._report(oid, ReportKind.REJECTED, reason=exc.message[:200])
+            await self.report(oid, ReportKind.REJECTED, reason=exc.message[:200])
             return
         self.in_flight += 1
         self._sending.add(oid)
@@ -129,7 +155,7 @@ class Desk:
                 self._wake.set()
                 return
             log.info("%s refused order %d: %s: %s", self.exchange, oid, type(exc).__name__, exc)
-            await self._report(oid, ReportKind.REJECTED, reason=f"{type(exc).__name__}: {exc}"[:200])
+            await self.report(oid, ReportKind.REJECTED, reason=f"{type(exc).__name__}: {exc}"[:200])
             return
         except ccxt_async.BaseError as exc:
             log.warning("%s: order %d outcome unknown (%s); resolving by client id", self.exchange, oid,
@@ -138,7 +164,7 @@ class Desk:
         finally:
             self.in_flight -= 1
             self._sending.discard(oid)
-        await self._report(oid, ReportKind.ACCEPTED, venue_oid=str(placed["id"]))
+        await self.report(oid, ReportKind.ACCEPTED, venue_oid=str(placed["id"]))
         self._wake.set()
 
     async def cancel(self, oid: int) -> None:
@@ -160,14 +186,35 @@ class Desk:
     # --- the poll: fills, ends, unknown outcomes --------------------------------------------
     async def _poll_loop(self) -> None:
         while True:
-            if self._orders():
+            orders = self._orders()
+            # judged before the poll: a slow interval follows only a poll that began once every
+            # stream was delivering (streams.GRACE_S), i.e. the reconciliation of what it missed
+            healthy = self._streams({o.spec.product for o in orders})
+            if orders:
                 try:
                     await self.poll()
                 except Exception:  # a bug must not stop the desk; the next round retries
                     log.exception("%s: poll failed", self.exchange)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                await asyncio.wait_for(self._wake.wait(), self.safety_s if healthy else self.interval_s)
             self._wake.clear()
+
+    def _streams(self, products: set[str]) -> bool:
+        """Start the streams of products with open orders, stop the others; whether all are up."""
+        if not self.streams:
+            return False
+        for product in [p for p in self.user_streams if p not in products]:
+            self.spawn(self.user_streams.pop(product).close())
+        for product in products - self.user_streams.keys():
+            self.user_streams[product] = UserStream(self, product)
+        now = time.monotonic()
+        return bool(products) and all(self.user_streams[p].healthy(now) for p in products)
+
+    def streams_view(self) -> dict[str, int]:
+        now = time.monotonic()
+        up = sum(s.healthy(now) for s in self.user_streams.values())
+        return {"streams_up": up, "streams_down": len(self.user_streams) - up,
+                "stream_failures": sum(s.failures for s in self.user_streams.values())}
 
     async def poll(self) -> None:
         by_market: dict[tuple[str, str], list[LiveOrder]] = {}
@@ -195,10 +242,10 @@ class Desk:
                 misses = self._misses[oid] = self._misses.get(oid, 0) + 1
                 if misses >= MISSES and time.time() * 1000 - order.spec.time >= self.resolve_s * 1000:
                     self._misses.pop(oid, None)
-                    await self._report(oid, ReportKind.REJECTED, reason="not received by the venue")
+                    await self.report(oid, ReportKind.REJECTED, reason="not received by the venue")
                 continue
             self._misses.pop(oid, None)
-            await self._report(oid, ReportKind.ACCEPTED, venue_oid=str(found["id"]))
+            await self.report(oid, ReportKind.ACCEPTED, venue_oid=str(found["id"]))
 
     async def _fills(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
         mine = {o.venue_oid: o for o in orders if o.venue_oid}
@@ -207,34 +254,44 @@ class Desk:
         since = min(o.spec.time for o in mine.values()) - 60_000
         for trade in await self.call(client.fetch_my_trades(symbol, since)):
             order = mine.get(str(trade.get("order")))
-            if order is None or str(trade["id"]) in order.trades:
-                continue
-            inst = order.spec.inst
-            fee = trade.get("fee") or {}
-            paid_in = inst.base if order.spec.side == Side.BUY else inst.quote  # as on TEST: what it receives
-            fee_units = 0
-            if fee.get("currency") == paid_in:
-                fee_units = _units(fee.get("cost"), inst.base_decimals if paid_in == inst.base else inst.quote_decimals)
-            elif fee.get("cost") not in (None, "0", 0):
-                log.warning("%s: fee %s %s of trade %s not counted (the order's fees are in %s)", self.exchange,
-                            fee.get("cost"), fee.get("currency"), trade["id"], paid_in)
-            await self._report(order.spec.oid, ReportKind.FILL, venue_tid=str(trade["id"]),
-                               lots=_units(trade["amount"], inst.vol_decimals, inst.lot_units),
-                               price=_units(trade["price"], inst.price_decimals, inst.tick_units), fee=fee_units)
+            if order is not None:
+                await self.apply_trade(order, trade)
+
+    async def apply_trade(self, order: LiveOrder, trade: dict[str, Any]) -> None:
+        """One of the order's trades at the venue (ccxt's trade structure), as a FILL report
+        unless already applied (by the venue's trade id: the poll and the stream may both see it)."""
+        if str(trade["id"]) in order.trades:
+            return
+        inst = order.spec.inst
+        fee = trade.get("fee") or {}
+        paid_in = inst.base if order.spec.side == Side.BUY else inst.quote  # as on TEST: what it receives
+        fee_units = 0
+        if fee.get("currency") == paid_in:
+            fee_units = _units(fee.get("cost"), inst.base_decimals if paid_in == inst.base else inst.quote_decimals)
+        elif fee.get("cost") not in (None, "0", 0):
+            log.warning("%s: fee %s %s of trade %s not counted (the order's fees are in %s)", self.exchange,
+                        fee.get("cost"), fee.get("currency"), trade["id"], paid_in)
+        await self.report(order.spec.oid, ReportKind.FILL, venue_tid=str(trade["id"]),
+                           lots=_units(trade["amount"], inst.vol_decimals, inst.lot_units),
+                           price=_units(trade["price"], inst.price_decimals, inst.tick_units), fee=fee_units)
 
     async def _ends(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
         for order in orders:
-            oid = order.spec.oid
-            if not order.venue_oid or oid not in self.engine.live_orders:
-                continue
-            state = await self.call(client.fetch_order(order.venue_oid, symbol))
-            status = state.get("status")
-            if status in ("canceled", "expired", "rejected"):
-                filled = _units(state.get("filled"), order.spec.inst.vol_decimals, order.spec.inst.lot_units)
-                if filled > order.filled:
-                    continue  # fills not in the trade list yet: the next round takes them first
-                kind = {"canceled": ReportKind.CANCELLED, "expired": ReportKind.EXPIRED}.get(status,
-                                                                                           ReportKind.REJECTED)
-                await self._report(oid, kind)
-            elif status == "open" and order.status == OrderStatus.CANCELING:
-                self.spawn(self.cancel(oid))  # the cancel was lost on the way: ask again
+            if order.venue_oid and order.spec.oid in self.engine.live_orders:
+                await self.apply_state(order, await self.call(client.fetch_order(order.venue_oid, symbol)))
+
+    async def apply_state(self, order: LiveOrder, state: dict[str, Any], *, recancel: bool = True) -> None:
+        """The order's state at the venue (ccxt's order structure): its end (cancelled, expired,
+        rejected) once every fill it counts has been applied; with ``recancel`` (the poll), a
+        cancel asked again if the venue still has it open while Ceres is cancelling."""
+        oid = order.spec.oid
+        status = state.get("status")
+        if status in ("canceled", "expired", "rejected"):
+            filled = _units(state.get("filled"), order.spec.inst.vol_decimals, order.spec.inst.lot_units)
+            if filled > order.filled:
+                self._wake.set()  # fills not applied yet: the next round takes them first
+                return
+            kind = {"canceled": ReportKind.CANCELLED, "expired": ReportKind.EXPIRED}.get(status, ReportKind.REJECTED)
+            await self.report(oid, kind)
+        elif recancel and status == "open" and order.status == OrderStatus.CANCELING:
+            self.spawn(self.cancel(oid))  # the cancel was lost on the way: ask again

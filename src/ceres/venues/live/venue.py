@@ -45,6 +45,13 @@ class Settings:
     rest_url: str = ""
     sandbox: bool = False
     timeout_ms: int = 10000
+    ws_url: str = ""
+
+    @property
+    def streams(self) -> bool:
+        """Streams go to ``ws_url`` when set, else to the venue's own hosts — unless only REST was
+        moved (``rest_url`` without ``ws_url``: a proxy or a fake with no streams): then polling."""
+        return bool(self.ws_url) or not self.rest_url
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class LiveVenue:
         self._engine = engine
         self._submit = submit
         self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
-                         resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000))
+                         resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000), streams=settings.streams)
         self._by_name: dict[str, Instrument] = {}
         self._list: list[Instrument] = []
         self._loaded = False  # the markets were read once (even if none is tradable)
@@ -184,11 +191,13 @@ class LiveVenue:
         return inst
 
     # --- a product's view ----------------------------------------------------------------
-    def _make(self, creds: Credentials | None = None) -> Any:
+    def _make(self, creds: Credentials | None = None, *, streams: bool = False) -> Any:
+        """A ccxt instance (``streams``: the ccxt.pro one, REST and streams) with the product's key."""
         s = self.settings
         return make_exchange(self.exchange, api_key=creds.api_key if creds else "",
                              secret=creds.secret if creds else "", password=creds.password if creds else None,
-                             rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms)
+                             rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms,
+                             streams=streams, ws_url=(s.ws_url or None) if streams else None)
 
     async def _client(self, product: str) -> Any:
         creds = self._credentials(product)
@@ -200,7 +209,7 @@ class LiveVenue:
             return held[1]
         if held is not None:
             await held[1].close()
-        client = self._make(creds)
+        client = self._make(creds, streams=self.settings.streams)
         self._clients[product] = (creds, client)
         return client
 
@@ -226,7 +235,7 @@ class LiveVenue:
         return None  # no Ceres orders at live venues yet
 
     def health_view(self) -> dict[str, Any]:
-        return {**self.health.view(), "orders_in_flight": self.desk.in_flight}
+        return {**self.health.view(), "orders_in_flight": self.desk.in_flight, **self.desk.streams_view()}
 
     # --- public market data (market REST: tick, depth10) --------------------------------
     async def _public_client(self) -> Any:

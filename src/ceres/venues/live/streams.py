@@ -1,0 +1,108 @@
+"""A product's private stream at a live venue: ccxt.pro ``watch_my_trades`` and ``watch_orders``
+on the product's own key, feeding the desk (decision 0006).
+
+Fills come from ``watch_my_trades`` only (``watch_orders`` merges quick fills into one state);
+order states give the venue's id of an order whose placement reply was lost, and its end. Each
+event goes through the same desk code as the poll, so a trade seen by both is applied once (by
+the venue's trade id).
+
+ccxt never replays what a socket missed. The desk therefore keeps polling at its normal interval
+while a stream is down or younger than ``GRACE_S`` (time for the subscription to be in place),
+and only slows to its safety interval once every stream it needs has run ``GRACE_S`` without an
+error: the first poll after that is the reconciliation, and covers everything up to a moment the
+stream was already delivering. A failed stream is retried every ``RETRY_S`` and wakes the poll at
+once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+
+from ceres.domain.enums import ReportKind
+from ceres.domain.errors import CeresError
+
+if TYPE_CHECKING:
+    from ceres.venues.live.desk import Desk
+
+log = logging.getLogger("ceres.venues")
+GRACE_S = 3.0
+RETRY_S = 2.0
+
+
+def can_stream(client: Any) -> bool:
+    has = getattr(client, "has", {})
+    return bool(has.get("watchMyTrades")) and bool(has.get("watchOrders"))
+
+
+class UserStream:
+    def __init__(self, desk: Desk, product: str) -> None:
+        self.desk = desk
+        self.product = product
+        self.up_since: float | None = None  # monotonic time of the last (re)subscribe, None while down
+        self.failures = 0
+        self.task = asyncio.create_task(self._run(), name=f"stream-{desk.exchange}-{product}")
+
+    def healthy(self, now: float) -> bool:
+        return self.up_since is not None and now - self.up_since >= GRACE_S
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def _run(self) -> None:
+        exchange = self.desk.exchange
+        while True:
+            try:
+                client = await self.desk.client(self.product)
+                if not can_stream(client):
+                    log.info("%s: no private streams in ccxt for this venue; polling only", exchange)
+                    return
+                self.up_since = time.monotonic()
+                await self._watch(client)
+            except (ccxt_async.BaseError, CeresError, OSError) as exc:
+                self.up_since = None
+                self.failures += 1
+                log.info("%s: stream of %s down (%s: %s); polling, retry in %.0f s", exchange, self.product,
+                         type(exc).__name__, " ".join(str(exc).split())[:200], RETRY_S)
+                self.desk.wake()
+                await asyncio.sleep(RETRY_S)
+
+    async def _watch(self, client: Any) -> None:
+        """Both watchers until the first fails (its error raised, the other stopped)."""
+        tasks = [asyncio.create_task(self._trades(client)), asyncio.create_task(self._orders(client))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _trades(self, client: Any) -> None:
+        while True:
+            trades = await client.watch_my_trades()
+            mine = self.desk.orders_at_venue(self.product)
+            for trade in trades:
+                order = mine.get(str(trade.get("order")))
+                if order is not None:
+                    await self.desk.apply_trade(order, trade)
+
+    async def _orders(self, client: Any) -> None:
+        while True:
+            states = await client.watch_orders()
+            mine = self.desk.orders_at_venue(self.product)
+            for state in states:
+                order = mine.get(str(state.get("id"))) or mine.get(f"client:{state.get('clientOrderId')}")
+                if order is None:
+                    continue
+                if not order.venue_oid and not self.desk.sending(order.spec.oid):  # its reply was lost
+                    await self.desk.report(order.spec.oid, ReportKind.ACCEPTED, venue_oid=str(state["id"]))
+                await self.desk.apply_state(order, state, recancel=False)
