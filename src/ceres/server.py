@@ -57,6 +57,7 @@ from ceres.gateway.ws_trade import TradeServer
 from ceres.gcpolicy import tune_gc
 from ceres.keystore import OpenKeys, open_keys, plain_keys
 from ceres.market.data import MarketData
+from ceres.market.live import LiveTopics
 from ceres.market.rest import MarketRest
 from ceres.market.simulator import Simulator
 from ceres.market.ws import MarketServer
@@ -159,7 +160,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                         max_order_query=lim.max_order_query, durable=node.sequencer.durable_caught_up)
     metrics = Metrics(node.sequencer, node.writer, engine, registry,
                       gauges={"notices_sent_total": lambda: notifier.sent,
-                              "market_pushes_total": lambda: market.pushes,
+                              "market_pushes_total": lambda: market.pushes + live_topics.pushes,
                               "tcp_connections": lambda: limits.total,
                               "connection_capacity": lambda: limits.capacity},
                       counters={"accept_errors_total": lambda: limits.accept_errors,
@@ -186,7 +187,9 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
                          require_timestamp_default=cfg.auth.require_timestamp_default,
                          venues=venue_admin(cfg, engine, node.submit, sealing.keys.seal))
     admin_app.add_routes(admin_routes(admin_ops, registry, admin_token))
-    market_ws = MarketServer(market, registry, max_buffer=unsent)
+    live_topics = LiveTopics(live_by_name.get, market.now_ms)
+    stack.callback(live_topics.close)
+    market_ws = MarketServer(market, registry, max_buffer=unsent, live=live_topics)
     origins = None if cfg.allowed_origins is None else OriginPolicy(cfg.allowed_origins)
     _log_security(cfg)
 

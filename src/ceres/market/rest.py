@@ -13,13 +13,18 @@ ignored, at most ``MAX_SIZE``); ``begin`` + ``size`` -> ``size`` items forward f
 ``end`` + ``size`` -> ``size`` items back from end; neither -> the latest ``size``.
 ``size`` defaults to ``DEFAULT_SIZE``. Results are in time order. History comes from the
 projection store after it has caught up with everything durable.
+
+A live venue's markets (``market.live``) answer from the venue, read at the time of the
+request, in the same shapes: tick and depth10 from its ticker and book, trade and candle
+through ccxt's ``fetch_trades`` / ``fetch_ohlcv`` with the same range rules (see
+``venues.live.feed`` for what a venue's history reaches back to). A venue that does not answer
+is a 503 ``{"code":"50003",...}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +32,7 @@ from ceres.domain.candles import DURATIONS, Bar
 from ceres.domain.errors import CeresError
 from ceres.domain.instruments import Instrument
 from ceres.market.data import MarketData, bar_fields, trade_fields
+from ceres.market.live import LiveMarket, depth_fields, tick_fields
 from ceres.pipeline.history import HistoryReader
 from ceres.wire import faults
 from ceres.wire.bounds import bad_query_param
@@ -76,17 +82,6 @@ def _int(params: dict[str, Any], name: str) -> int | None:
     return number
 
 
-class LiveMarket(Protocol):
-    """A live venue's market data, read from the venue (``venues.live``): decimal strings."""
-
-    def instrument(self, contract: str) -> Instrument: ...
-
-    async def ticker(self, contract: str) -> dict[str, str]: ...
-
-    async def order_book(self, contract: str, levels: int) -> tuple[list[tuple[str, str]],
-                                                                     list[tuple[str, str]]]: ...
-
-
 class MarketRest:
     def __init__(self, market: MarketData, reader: HistoryReader,
                  caught_up: Callable[[], Awaitable[None]], durable: Callable[[], Awaitable[None]],
@@ -95,7 +90,7 @@ class MarketRest:
         self.reader = reader
         self.caught_up = caught_up
         self.durable = durable  # the book is live engine state: its reply waits until that is durable
-        self.live = live or (lambda exchange: None)  # live venues: tick and depth10 come from the venue
+        self.live = live or (lambda exchange: None)  # live venues: everything comes from the venue
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route(method, path, self._route(getattr(self, name)))
@@ -135,9 +130,6 @@ class MarketRest:
         if len(exchange) > MAX_TEXT or len(contract) > MAX_TEXT:
             raise BadRequest(f"parameter error: exchange and contract are at most {MAX_TEXT} characters")
         if (exchange, contract) not in self.market.markets:
-            if self.live(exchange) is not None:
-                raise BadRequest(f"parameter error: {exchange} is a live venue: its trades and candles are not "
-                                 "available through Ceres yet (tick and depth10 are)")
             raise BadRequest(f"parameter error: invalid contract {exchange} {contract}")
         return exchange, contract
 
@@ -147,6 +139,13 @@ class MarketRest:
         if venue is None or not isinstance(contract, str) or len(contract) > MAX_TEXT:
             return None
         return venue, venue.instrument(contract)  # UNKNOWN_CONTRACT / VENUE_UNAVAILABLE: as any refusal
+
+    @staticmethod
+    def _duration(params: dict[str, Any]) -> str:
+        duration = params.get("duration")
+        if not isinstance(duration, str) or duration not in DURATIONS:
+            raise BadRequest(f"parameter error: duration must be one of {' '.join(DURATIONS)}")
+        return duration
 
     def _range(self, params: dict[str, Any]) -> tuple[int | None, int | None, int]:
         begin, end, size = _int(params, "begin"), _int(params, "end"), _int(params, "size")
@@ -160,10 +159,14 @@ class MarketRest:
         return begin, end, size
 
     async def candle(self, params: dict[str, Any]) -> dict[str, Any]:
+        live = self._live(params)
+        if live is not None:
+            venue, inst = live
+            duration = self._duration(params)
+            bars = await venue.candles(inst.contract, duration, *self._range(params))
+            return {"exchange": inst.exchange, "contract": inst.contract, "duration": duration, "detail": bars}
         exchange, contract = self._instrument(params)
-        duration = params.get("duration")
-        if not isinstance(duration, str) or duration not in DURATIONS:
-            raise BadRequest(f"parameter error: duration must be one of {' '.join(DURATIONS)}")
+        duration = self._duration(params)
         begin, end, size = self._range(params)
         await self.caught_up()
         inst = self.market.markets[(exchange, contract)].inst
@@ -172,6 +175,11 @@ class MarketRest:
                 "detail": [bar_fields(inst, Bar.from_row(r)) for r in rows]}
 
     async def trade(self, params: dict[str, Any]) -> dict[str, Any]:
+        live = self._live(params)
+        if live is not None:
+            venue, inst = live
+            trades = await venue.trades(inst.contract, *self._range(params))
+            return {"exchange": inst.exchange, "contract": inst.contract, "detail": trades}
         exchange, contract = self._instrument(params)
         begin, end, size = self._range(params)
         await self.caught_up()
@@ -184,10 +192,7 @@ class MarketRest:
         live = self._live(params)
         if live is not None:
             venue, inst = live
-            bids, asks = await venue.order_book(inst.contract, 10)
-            return {"exchange": inst.exchange, "contract": inst.contract,
-                    "asks": [{"price": p, "volume": v} for p, v in asks],
-                    "bids": [{"price": p, "volume": v} for p, v in bids]}
+            return depth_fields(inst.exchange, inst.contract, *await venue.order_book(inst.contract, 10))
         exchange, contract = self._instrument(params)
         depth = self.market.depth(exchange, contract)
         await self.durable()
@@ -197,9 +202,6 @@ class MarketRest:
         live = self._live(params)
         if live is not None:
             venue, inst = live
-            t = await venue.ticker(inst.contract)
-            change = format((Decimal(t["last"]) - Decimal(t["open"])).normalize(), "f") if t["open"] != "0" else "0"
-            return {"exchange": inst.exchange, "contract": inst.contract, "time": str(self.market.now_ms()), **t,
-                    "change": change}
+            return tick_fields(inst.exchange, inst.contract, self.market.now_ms(), await venue.ticker(inst.contract))
         exchange, contract = self._instrument(params)
         return self.market.tick(exchange, contract)

@@ -9,6 +9,9 @@ request (unknown exchange/contract/duration), 500 invalid command. Extension:
 ``unsubscribe-<kind>`` answers ``unsubscribed-<kind>`` (200, or 400 when not subscribed).
 A new subscription is first sent the current state (last tick and current candle at
 once; the depth snapshot with the next flush, once the book it shows is durable).
+A live venue's topics (``market.live.LiveTopics``) run a watcher of the venue from the
+first subscriber to the last and push what it sees; their first push is the venue's
+current state; a contract the venue does not list is a 400 ack.
 ``{"msg_type":"ping"}`` (or text ``ping``) is answered with ``{"msg_type":"pong","time":"ms"}``.
 Anything else malformed (not JSON, not UTF-8, nested more than ``MAX_DEPTH`` levels, a
 message over the size limit: then close 1009) gets a 500 "invalid command" ack; a bug
@@ -32,6 +35,7 @@ from typing import Any
 from ceres.domain.candles import DURATIONS
 from ceres.domain.errors import CeresError
 from ceres.market.data import MarketData, Topic
+from ceres.market.live import LiveTopics
 from ceres.wire import faults
 from ceres.wire.codec import decode_json_value, encode_json
 from ceres.wire.ws import BaseListener, Registry
@@ -57,13 +61,8 @@ class MarketListener(BaseListener):
                                     "time": str(self.server.market.now_ms())}))
 
     def on_close(self) -> None:
-        topics = self.server.market.topics
         for topic in self.subs:
-            subs = topics.get(topic)
-            if subs is not None:
-                subs.discard(self)
-                if not subs:
-                    del topics[topic]
+            self.server.forget(self, topic)
         self.subs.clear()
 
     # --- pushes with back-pressure -------------------------------------------------------
@@ -119,7 +118,7 @@ class MarketListener(BaseListener):
                                              "invalid command: send a JSON array of subscribe-* objects")]))
             return
         acks = []
-        snapshots = []
+        snapshots: list[dict[str, Any] | bytes] = []
         for i, req in enumerate(requests):
             if i >= MAX_SUBSCRIPTIONS:
                 item = req if isinstance(req, dict) else {}
@@ -133,7 +132,7 @@ class MarketListener(BaseListener):
                 snapshots.append(snap)
         self.send_text(encode_json(acks))
         for snap in snapshots:
-            self.send_text(encode_json(snap))
+            self.send_text(snap if isinstance(snap, bytes) else encode_json(snap))
 
 
 def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, message: str) -> dict[str, Any]:
@@ -143,8 +142,9 @@ def _ack(msg_type: str, exchange: Any, contract: Any, duration: Any, code: int, 
 
 class MarketServer:
     def __init__(self, market: MarketData, registry: Registry, *, max_message: int = 65536,
-                 max_buffer: int = 4 << 20) -> None:
+                 max_buffer: int = 4 << 20, live: LiveTopics | None = None) -> None:
         self.market = market
+        self.live = live
         self.registry = registry
         self.max_message = max_message
         self.max_buffer = max_buffer
@@ -160,7 +160,7 @@ class MarketServer:
     def pong(self) -> bytes:
         return encode_json({"msg_type": "pong", "time": str(self.market.now_ms())})
 
-    def handle(self, listener: MarketListener, req: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def handle(self, listener: MarketListener, req: Any) -> tuple[dict[str, Any], dict[str, Any] | bytes | None]:
         """One subscription request -> (ack, current-state push or None)."""
         if not isinstance(req, dict):
             return _ack("subscribed-unknown", None, None, None, 500, "invalid command"), None
@@ -172,34 +172,53 @@ class MarketServer:
             return _ack(f"subscribed-{kind_name or 'unknown'}", exchange, contract, duration, 500,
                         f"invalid command {msg_type!r}"), None
         reply = ("subscribed-" if verb == "subscribe" else "unsubscribed-") + kind
-        if not (isinstance(exchange, str) and isinstance(contract, str)) or \
-                (exchange, contract) not in self.market.markets:
+        if not (isinstance(exchange, str) and isinstance(contract, str)):
             return _ack(reply, exchange, contract, duration, 400, "invalid contract"), None
+        venue = self.live.venue(exchange) if self.live is not None else None
+        if venue is not None:
+            try:
+                topic_contract = venue.instrument(contract).contract
+            except CeresError as exc:
+                return _ack(reply, exchange, contract, duration, 400, f"invalid contract: {exc.message}"), None
+        elif (exchange, contract) not in self.market.markets:
+            return _ack(reply, exchange, contract, duration, 400, "invalid contract"), None
+        else:
+            topic_contract = contract
         if kind == "candle":
             if not isinstance(duration, str) or duration not in DURATIONS:
                 return _ack(reply, exchange, contract, duration, 400,
                             f"invalid duration (one of {' '.join(DURATIONS)})"), None
         else:
             duration = None
-        topic: Topic = (kind, exchange, contract, duration)
-        topics = self.market.topics
+        topic: Topic = (kind, exchange, topic_contract, duration)
         if verb == "unsubscribe":
             if topic not in listener.subs:
                 return _ack(reply, exchange, contract, duration, 400, "not subscribed"), None
             listener.subs.discard(topic)
-            subs = topics.get(topic)
-            if subs is not None:
-                subs.discard(listener)
-                if not subs:
-                    del topics[topic]
+            self.forget(listener, topic)
             return _ack(reply, exchange, contract, duration, 200, "unsubscribed"), None
         if topic in listener.subs:
             return _ack(reply, exchange, contract, duration, 201, "already subscribed"), None
         if len(listener.subs) >= MAX_SUBSCRIPTIONS:
             return _ack(reply, exchange, contract, duration, 400, "too many subscriptions"), None
         listener.subs.add(topic)
-        topics.setdefault(topic, set()).add(listener)
-        return _ack(reply, exchange, contract, duration, 200, "subscribed"), self._current(topic, listener)
+        ack = _ack(reply, exchange, contract, duration, 200, "subscribed")
+        if venue is not None and self.live is not None:
+            return ack, self.live.add(topic, listener)  # the topic's last state, if it is running
+        self.market.topics.setdefault(topic, set()).add(listener)
+        return ack, self._current(topic, listener)
+
+    def forget(self, listener: MarketListener, topic: Topic) -> None:
+        """``listener`` no longer follows ``topic`` (the caller updates ``listener.subs``)."""
+        if self.live is not None and topic in self.live.subs:
+            self.live.remove(topic, listener)
+            return
+        topics = self.market.topics
+        subs = topics.get(topic)
+        if subs is not None:
+            subs.discard(listener)
+            if not subs:
+                del topics[topic]
 
     def _current(self, topic: Topic, listener: MarketListener) -> dict[str, Any] | None:
         kind, exchange, contract, duration = topic

@@ -33,7 +33,8 @@ from ceres.engine.core import CancelResult, Engine
 from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
 from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
-from ceres.venues.live.markets import balance_units, instrument_of, plain
+from ceres.venues.live.feed import Feed, depth_of, tick_of
+from ceres.venues.live.markets import balance_units, instrument_of
 
 log = logging.getLogger("ceres.venues")
 RETRY_S = 30.0
@@ -120,6 +121,8 @@ class LiveVenue:
         self._list: list[Instrument] = []
         self._loaded = False  # the markets were read once (even if none is tradable)
         self._public: Any = None  # a ccxt instance without keys, for market data
+        self.feed = Feed(exchange, self._public_client, lambda: self._make(streams=True), self._call,
+                         streams=settings.streams, poll_s=poll_s)
         self._clients: dict[str, tuple[Credentials, Any]] = {}
         self._loader: asyncio.Task[None] | None = None
         self._closed = False
@@ -247,11 +250,9 @@ class LiveVenue:
         """The venue's 24-hour ticker: open, high, low, last, volume (base) as decimal strings."""
         inst = self.instrument(contract)
         try:
-            t = await self._call((await self._public_client()).fetch_ticker(inst.contract))
+            return tick_of(await self._call((await self._public_client()).fetch_ticker(inst.contract)))
         except ccxt_async.BaseError as exc:
             raise venue_error(self.exchange, exc) from None
-        return {name: plain(t.get(field)) or "0" for name, field in
-                (("open", "open"), ("high", "high"), ("low", "low"), ("last", "last"), ("volume", "baseVolume"))}
 
     async def order_book(self, contract: str, levels: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """The venue's best ``levels`` bids and asks as (price, volume) decimal strings."""
@@ -260,11 +261,29 @@ class LiveVenue:
             book = await self._call((await self._public_client()).fetch_order_book(inst.contract, levels))
         except ccxt_async.BaseError as exc:
             raise venue_error(self.exchange, exc) from None
+        depth = depth_of(book, levels)
+        return depth["bids"], depth["asks"]
 
-        def side(rows: Any) -> list[tuple[str, str]]:
-            return [(plain(r[0]) or "0", plain(r[1]) or "0") for r in (rows or [])[:levels]]
+    def watch(self, kind: str, contract: str, duration: str | None,
+              emit: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Run an 18003 topic (tick, trade, depth10, candle) of a market here until the returned
+        function is called; ``emit`` gets its states and trades (``venues.live.feed``)."""
+        return self.feed.watch(kind, self.instrument(contract).contract, duration, emit)
 
-        return side(book.get("bids")), side(book.get("asks"))
+    async def trades(self, contract: str, begin: int | None, end: int | None, size: int) -> list[dict[str, str]]:
+        inst = self.instrument(contract)
+        try:
+            return await self.feed.trades(inst.contract, begin, end, size)
+        except ccxt_async.BaseError as exc:
+            raise venue_error(self.exchange, exc) from None
+
+    async def candles(self, contract: str, duration: str, begin: int | None, end: int | None,
+                      size: int) -> list[dict[str, str]]:
+        inst = self.instrument(contract)
+        try:
+            return await self.feed.candles(inst.contract, duration, begin, end, size)
+        except ccxt_async.BaseError as exc:
+            raise venue_error(self.exchange, exc) from None
 
     # --- trading -------------------------------------------------------------------------
     async def place(self, cmd: C.Place) -> PlaceResult:
@@ -291,6 +310,7 @@ class LiveVenue:
     async def close(self) -> None:
         self._closed = True
         await self.desk.close()
+        await self.feed.close()
         if self._loader is not None:
             self._loader.cancel()
         for _, client in self._clients.values():
