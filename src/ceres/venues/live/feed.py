@@ -101,13 +101,15 @@ class Feed:
             self._stream = None
 
     async def _run(self, kind: str, symbol: str, duration: str | None, emit: Emit) -> None:
+        """The first round reads REST (the current state; the trades before the subscription are
+        only remembered), then the stream or the poll."""
         down_until = 0.0
         last: Any = None
         seen: OrderedDict[str, None] = OrderedDict()  # trade ids already emitted
         since: int | None = None
-        first_poll = True  # the trades before the subscription are history, not pushes
+        first = True
         while True:
-            streaming = self.streams and kind != "candle" and time.monotonic() >= down_until
+            streaming = self.streams and kind != "candle" and not first and time.monotonic() >= down_until
             try:
                 if streaming:
                     got = await self._watch_once(kind, symbol)
@@ -130,14 +132,14 @@ class Feed:
                     if len(seen) > SEEN_TRADES:
                         seen.popitem(last=False)
                     since = int(trade.get("timestamp") or 0) or since
-                    if streaming or not first_poll:
+                    if not first:
                         emit(trade_of(trade))
-                first_poll = first_poll and streaming
-            elif got != last:
+            elif got is not None and got != last:
                 last = got
                 emit(got)
-            if not streaming:
+            if not streaming and not (first and self.streams and kind != "candle"):
                 await asyncio.sleep(self.poll_s)
+            first = False
 
     async def _watch_once(self, kind: str, symbol: str) -> Any:
         if self._stream is None:

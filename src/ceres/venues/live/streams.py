@@ -94,6 +94,7 @@ class UserStream:
                 order = mine.get(str(trade.get("order")))
                 if order is not None:
                     await self.desk.apply_trade(order, trade)
+            self._done()
 
     async def _orders(self, client: Any) -> None:
         while True:
@@ -106,3 +107,8 @@ class UserStream:
                 if not order.venue_oid and not self.desk.sending(order.spec.oid):  # its reply was lost
                     await self.desk.report(order.spec.oid, ReportKind.ACCEPTED, venue_oid=str(state["id"]))
                 await self.desk.apply_state(order, state, recancel=False)
+            self._done()
+
+    def _done(self) -> None:
+        if not self.desk.orders_at_venue(self.product):
+            self.desk.wake()  # the product's last order ended: the desk stops this stream now
