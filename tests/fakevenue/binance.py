@@ -1,4 +1,5 @@
-"""Fake Binance SPOT REST API (``/api/v3``), as ccxt 4.5.90 ``binance`` calls it.
+"""Fake Binance SPOT REST API (``/api/v3``), as ccxt 4.5.90 ``binance`` calls it. The venue served
+as ``binance`` is its subclass with the websockets, ``binance_ws.BinanceWsVenue``.
 
 Endpoints and parameters as read in ``ccxt/async_support/binance.py``: ``fetch_markets`` (spot only:
 ``GET exchangeInfo``), ``fetch_time`` (``GET time``), ``fetch_balance`` (``GET account``),
@@ -13,6 +14,18 @@ Checks and error bodies follow the Binance spot docs (developers.binance.com/doc
 ``rest-api`` "SIGNED endpoint security" and "Timing security": accepted when
 ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``; ``errors.md`` for the
 codes). Filters: PRICE_FILTER (tickSize), LOT_SIZE (stepSize, minQty), MIN_NOTIONAL.
+
+Public market data, from the book's synthetic levels, the accounts' open orders and the tape (the
+accounts' fills and other participants' trades, ``tests/fakevenue/tape.py``): ``GET depth`` (what
+``fetch_order_book`` and ``watch_order_book``'s snapshot call; ``limit`` default 100, max 5000) with
+``lastUpdateId``, a per-symbol counter raised by one on every change of the merged book, the ids the
+diff depth stream of ``binance_ws.py`` numbers its events with; ``GET ticker/24hr``; ``GET aggTrades``
+(``fetch_trades``' default ``publicGetAggTrades``: ``startTime``/``endTime`` inclusive, ``fromId``,
+``limit`` default 500, max 1000; one aggregate per trade: ``a = f = l`` = the trade id), ``GET trades``
+(most recent) and ``GET klines`` (``fetch_ohlcv``: ``interval``, ``startTime``/``endTime`` on the open
+time, ``limit`` default 500, max 1000; rows ``[openTime, open, high, low, close, volume, closeTime,
+quoteVolume, count, takerBuyBase, takerBuyQuote, "0"]``). A ``limit`` out of range is refused with
+-1130 (ccxt never sends one above 1000 for klines; it passes a spot trades limit as given).
 """
 
 from __future__ import annotations
@@ -26,8 +39,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.fakevenue.book import Account, Market, Order, Reject, Trade, now_ms
+from tests.fakevenue.book import Account, Change, Market, Order, Reject, Trade, buyer_is_maker, now_ms
 from tests.fakevenue.server import FakeVenue
+from tests.fakevenue.tape import INTERVALS_MS, Stats, candles, select
+
+Level = tuple[Decimal, Decimal]
 
 STATUS = {"new": "NEW", "partial": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED"}
 # Reject.kind -> (HTTP status, Binance code, msg); msgs verbatim from Binance's errors.md
@@ -48,6 +64,9 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "ahead": (400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."),
     "recv_window_max": (400, -1131, "recvWindow must be less than 60000"),
     "mandatory": (400, -1102, "Mandatory parameter '{}' was not sent, was empty/null, or malformed."),
+    "limit": (400, -1130, "Data sent for parameter 'limit' is not valid."),
+    "interval": (400, -1120, "Invalid interval."),
+    "method": (400, -1000, "Unknown method '{}'."),  # the fake's wording: unknown WebSocket API methods
 }
 _SIGNATURE = re.compile(r"&?signature=([^&]*)")
 
@@ -57,8 +76,53 @@ def num(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
+def changed(before: list[Level], after: list[Level]) -> list[Level]:
+    """The levels of a diff depth event: each price whose quantity changed, ``0`` for a removed one."""
+    old, new = dict(before), dict(after)
+    return sorted((price, new.get(price, Decimal(0))) for price in old.keys() | new.keys()
+                  if old.get(price) != new.get(price))
+
+
+def int_param(query: Any, name: str, default: int | None = None) -> int | None:
+    value = query.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise Reject("mandatory", name) from None
+
+
+def limit_param(query: Any, default: int, maximum: int) -> int:
+    limit = int_param(query, "limit", default)
+    if limit is None or not 1 <= limit <= maximum:
+        raise Reject("limit")
+    return limit
+
+
 class BinanceVenue(FakeVenue):
     kind = "binance"
+
+    def __init__(self, markets: dict[str, Market] | None = None) -> None:
+        super().__init__(markets)
+        self.depth_ids = dict.fromkeys(self.book.markets, 1)  # lastUpdateId by symbol
+        self._depth_shown: dict[str, tuple[list[Level], list[Level]]] = {}
+        self.book.listeners.append(self._count_depth)
+
+    def _count_depth(self, change: Change) -> None:
+        """Every change of a symbol's merged book raises its update id by one (and is one diff event)."""
+        if change.kind == "trade":
+            return  # other participants' trades leave the synthetic levels as they are
+        bids, asks = self.book.depth(change.symbol)
+        shown_bids, shown_asks = self._depth_shown.get(change.symbol, ([], []))
+        bid_diff, ask_diff = changed(shown_bids, bids), changed(shown_asks, asks)
+        if bid_diff or ask_diff:
+            self._depth_shown[change.symbol] = (bids, asks)
+            self.depth_ids[change.symbol] = self.depth_ids.get(change.symbol, 0) + 1
+            self.depth_changed(change.symbol, self.depth_ids[change.symbol], bid_diff, ask_diff)
+
+    def depth_changed(self, symbol: str, update_id: int, bids: list[Level], asks: list[Level]) -> None:
+        """Hook for the streams (``binance_ws.py``): the book of ``symbol`` is now at ``update_id``."""
 
     def default_markets(self) -> dict[str, Market]:
         return {
@@ -79,6 +143,9 @@ class BinanceVenue(FakeVenue):
             web.get("/api/v3/myTrades", self.my_trades),
             web.get("/api/v3/depth", self.depth),
             web.get("/api/v3/ticker/24hr", self.ticker_24hr),
+            web.get("/api/v3/aggTrades", self.agg_trades),
+            web.get("/api/v3/trades", self.recent_trades),
+            web.get("/api/v3/klines", self.klines),
         ]
 
     def reject(self, exc: Reject) -> web.Response:
@@ -88,20 +155,24 @@ class BinanceVenue(FakeVenue):
     # -- authentication ----------------------------------------------------------------------
     async def signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
         """Check a SIGNED request the way Binance does; return the account and all parameters."""
-        key = request.headers.get("X-MBX-APIKEY", "")
+        query, body = request.rel_url.raw_query_string, await request.text()
+        params = dict(parse_qsl(query, keep_blank_values=True)) | dict(parse_qsl(body, keep_blank_values=True))
+        signed_part = _SIGNATURE.sub("", query) + _SIGNATURE.sub("", body)
+        return self.verify(request.headers.get("X-MBX-APIKEY", ""), signed_part, params), params
+
+    def verify(self, key: str, payload: str, params: dict[str, str]) -> Account:
+        """The key, the HMAC-SHA256 ``signature`` of ``payload`` and the timing of ``params`` (REST and
+        WebSocket API sign the same way; they differ in how the payload is laid out)."""
         if not re.fullmatch(r"[A-Za-z0-9]{64}", key):
             raise Reject("key_format")
         account = self.account(key)
         if account is None:
             raise Reject("key")
-        query, body = request.rel_url.raw_query_string, await request.text()
-        params = dict(parse_qsl(query, keep_blank_values=True)) | dict(parse_qsl(body, keep_blank_values=True))
         for name in ("timestamp", "signature"):
             if not params.get(name):
                 raise Reject("mandatory", name)
-        signed_part = _SIGNATURE.sub("", query) + _SIGNATURE.sub("", body)
-        expected = hmac.new(account.secret.encode(), signed_part.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, params["signature"].lower()):
+        expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, str(params["signature"]).lower()):
             raise Reject("signature")
         recv_window, server_time, timestamp = int(params.get("recvWindow", 5000)), now_ms(), int(params["timestamp"])
         if recv_window > 60000:
@@ -110,7 +181,7 @@ class BinanceVenue(FakeVenue):
             raise Reject("ahead")
         if server_time - timestamp > recv_window:
             raise Reject("recv_window")
-        return account, params
+        return account
 
     def order_by_params(self, account: Account, params: dict[str, str]) -> Order:
         symbol = params.get("symbol") or ""
@@ -226,36 +297,74 @@ class BinanceVenue(FakeVenue):
                   and ("orderId" not in params or t.order_id == int(params["orderId"]))]
         return web.json_response([self.trade_json(t) for t in trades[: int(params.get("limit", 500))]])
 
-    # --- public market data (no signature), from the fake's own orders and trades -----------
-    async def depth(self, request: web.Request) -> web.Response:
-        """``GET /api/v3/depth``: the open orders of every account, by price level."""
+    # --- public market data (no signature) ----------------------------------------------------
+    def symbol_param(self, request: web.Request) -> str:
         symbol = request.query.get("symbol", "")
+        if not symbol:
+            raise Reject("mandatory", "symbol")
         self.book.market(symbol)
-        limit = int(request.query.get("limit", 100))
-        levels: dict[str, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
-        for o in self.book.orders.values():
-            if o.symbol == symbol and o.is_open:
-                levels[o.side][o.price] = levels[o.side].get(o.price, Decimal(0)) + o.qty - o.filled
-        bids = sorted(levels["buy"].items(), reverse=True)[:limit]
-        asks = sorted(levels["sell"].items())[:limit]
-        return web.json_response({"lastUpdateId": len(self.seen), "bids": [[num(p), num(q)] for p, q in bids],
-                                  "asks": [[num(p), num(q)] for p, q in asks]})
+        return symbol
+
+    async def depth(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/depth``: synthetic levels plus open orders, with the book's ``lastUpdateId``."""
+        symbol = self.symbol_param(request)
+        limit = limit_param(request.query, 100, 5000)
+        bids, asks = self.book.depth(symbol)
+        return web.json_response({"lastUpdateId": self.depth_ids[symbol],
+                                  "bids": [[num(p), num(q)] for p, q in bids[:limit]],
+                                  "asks": [[num(p), num(q)] for p, q in asks[:limit]]})
+
+    def ticker(self, symbol: str) -> dict[str, Any]:
+        """The 24 h ticker of ``symbol`` with the REST field names (the stream renames them)."""
+        now = now_ms()
+        stats = Stats.of(self.book.tape(symbol), now)
+        bids, asks = self.book.depth(symbol)
+        (bid, bid_qty), (ask, ask_qty) = (bids or [(Decimal(0),) * 2])[0], (asks or [(Decimal(0),) * 2])[0]
+        trades = stats.trades
+        return {
+            "symbol": symbol, "priceChange": num(stats.last - stats.open),
+            "priceChangePercent": f"{stats.change_percent:.3f}", "weightedAvgPrice": num(stats.weighted_average),
+            "prevClosePrice": num(stats.open), "lastPrice": num(stats.last), "lastQty": num(stats.last_qty),
+            "bidPrice": num(bid), "bidQty": num(bid_qty), "askPrice": num(ask), "askQty": num(ask_qty),
+            "openPrice": num(stats.open), "highPrice": num(stats.high), "lowPrice": num(stats.low),
+            "volume": num(stats.volume), "quoteVolume": num(stats.quote_volume), "openTime": stats.open_time,
+            "closeTime": stats.close_time, "firstId": trades[0].id if trades else -1,
+            "lastId": trades[-1].id if trades else -1, "count": len(trades)}
 
     async def ticker_24hr(self, request: web.Request) -> web.Response:
-        """``GET /api/v3/ticker/24hr?symbol=``: the last 24 hours of the fake's trades."""
-        symbol = request.query.get("symbol", "")
-        self.book.market(symbol)
-        now = now_ms()
-        trades = sorted((t for o in self.book.orders.values() if o.symbol == symbol for t in o.trades
-                         if t.time >= now - 86_400_000), key=lambda t: (t.time, t.id))
-        prices = [t.price for t in trades] or [Decimal(0)]
-        volume = sum((t.qty for t in trades), Decimal(0))
-        return web.json_response({
-            "symbol": symbol, "priceChange": num(prices[-1] - prices[0]), "priceChangePercent": "0.000",
-            "weightedAvgPrice": num(prices[-1]), "prevClosePrice": num(prices[0]), "lastPrice": num(prices[-1]),
-            "lastQty": num(trades[-1].qty if trades else Decimal(0)), "bidPrice": "0.00000000", "bidQty": "0.00000000",
-            "askPrice": "0.00000000", "askQty": "0.00000000", "openPrice": num(prices[0]),
-            "highPrice": num(max(prices)), "lowPrice": num(min(prices)), "volume": num(volume),
-            "quoteVolume": num(sum((t.qty * t.price for t in trades), Decimal(0))), "openTime": now - 86_400_000,
-            "closeTime": now, "firstId": trades[0].id if trades else -1, "lastId": trades[-1].id if trades else -1,
-            "count": len(trades)})
+        """``GET /api/v3/ticker/24hr?symbol=``: the last 24 hours of the tape, best bid and ask."""
+        return web.json_response(self.ticker(self.symbol_param(request)))
+
+    async def agg_trades(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/aggTrades``: one aggregate per trade, ``fromId``/``startTime``/``endTime`` inclusive."""
+        symbol, query = self.symbol_param(request), request.query
+        limit = limit_param(query, 500, 1000)
+        tape, from_id = self.book.tape(symbol), int_param(query, "fromId")
+        if from_id is not None:
+            trades = sorted((t for t in tape if t.id >= from_id), key=lambda t: t.id)[:limit]
+        else:
+            trades = select(tape, int_param(query, "startTime"), int_param(query, "endTime"), limit)
+        return web.json_response([{"a": t.id, "p": num(t.price), "q": num(t.qty), "f": t.id, "l": t.id, "T": t.time,
+                                   "m": buyer_is_maker(t), "M": True} for t in trades])
+
+    async def recent_trades(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/trades``: the ``limit`` most recent trades, oldest first."""
+        symbol = self.symbol_param(request)
+        trades = select(self.book.tape(symbol), None, None, limit_param(request.query, 500, 1000))
+        return web.json_response([{"id": t.id, "price": num(t.price), "qty": num(t.qty),
+                                   "quoteQty": num(t.price * t.qty), "time": t.time, "isBuyerMaker": buyer_is_maker(t),
+                                   "isBestMatch": True} for t in trades])
+
+    async def klines(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/klines``: candles of the tape (``tests/fakevenue/tape.py`` has the rules)."""
+        symbol, query = self.symbol_param(request), request.query
+        interval = query.get("interval", "")
+        if not interval:
+            raise Reject("mandatory", "interval")
+        if interval not in INTERVALS_MS:
+            raise Reject("interval")
+        rows = candles(self.book.tape(symbol), INTERVALS_MS[interval], int_param(query, "startTime"),
+                       int_param(query, "endTime"), limit_param(query, 500, 1000), now_ms())
+        return web.json_response([[c.open_time, num(c.open), num(c.high), num(c.low), num(c.close), num(c.volume),
+                                   c.close_time, num(c.quote_volume), c.count, num(c.taker_buy_volume),
+                                   num(c.taker_buy_quote), "0"] for c in rows])

@@ -6,6 +6,12 @@ counter-asset and charges a fee in the asset received (as Binance and OKX spot d
 discounts); a cancel releases what is still frozen. Nothing matches by itself: tests fill orders
 through the control API. All amounts are :class:`~decimal.Decimal`; venues render them as strings.
 
+Besides the accounts' own orders, a book holds what other market participants do, set by tests:
+synthetic resting levels per symbol (:meth:`Book.set_levels`, merged with the open orders in
+:meth:`Book.depth`) and public trades (:meth:`Book.public_trade`); :meth:`Book.tape` is every public
+trade of a symbol, the accounts' fills included. Every change is announced to :attr:`Book.listeners`
+as a :class:`Change` (the streams of ``binance_ws.py`` turn them into websocket events).
+
 Venue rules that differ by dialect (error codes, id formats) live in the venue modules; the checks
 themselves are here and raise :class:`Reject` with a neutral ``kind``.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
 
@@ -93,6 +100,12 @@ class Trade(Deal):
     time: int
 
 
+def buyer_is_maker(trade: Trade) -> bool:
+    """``side`` is the account order's side for a fill and the taker's side for a public trade
+    (whose ``maker`` is False), so the buyer made the market iff a buy was the maker side."""
+    return (trade.side == "buy") == trade.maker
+
+
 @dataclass
 class Order(Deal):
     """``status`` uses neutral names: ``new``, ``partial``, ``filled``, ``canceled``."""
@@ -116,6 +129,22 @@ class Order(Deal):
         return self.quote_filled / self.filled if self.filled else ZERO
 
 
+@dataclass
+class Change:
+    """One change of the book, as listeners get it. ``kind``: ``place``, ``fill`` (with the trade),
+    ``cancel`` (an account order; ``order`` set), ``trade`` (a public trade by someone else) or
+    ``levels`` (the synthetic levels of ``symbol`` were replaced)."""
+
+    kind: str
+    symbol: str
+    order: Order | None = None
+    trade: Trade | None = None
+
+
+Listener = Callable[[Change], None]
+Levels = dict[str, dict[Decimal, Decimal]]  # side ("buy"/"sell") -> price -> quantity
+
+
 class Book:
     """Keys, balances, orders and trades of one fake venue."""
 
@@ -127,6 +156,13 @@ class Book:
         self.orders: dict[int, Order] = {}
         self._order_ids = itertools.count(first_order_id)
         self._trade_ids = itertools.count(first_trade_id)
+        self.levels: dict[str, Levels] = {}  # synthetic resting liquidity by symbol
+        self.public_trades: list[Trade] = []  # trades between other participants
+        self.listeners: list[Listener] = []
+
+    def _announce(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            listener(change)
 
     def add_account(self, key: str, secret: str, passphrase: str = "",
                     balances: dict[str, str] | None = None) -> Account:
@@ -156,6 +192,7 @@ class Book:
         order = Order(client_id, symbol, side, price, qty, id=next(self._order_ids), key=account.key, created=created,
                       updated=created)
         self.orders[order.id] = order
+        self._announce(Change("place", symbol, order))
         return order
 
     def find(self, account: Account, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
@@ -176,6 +213,7 @@ class Book:
         asset, amount = (market.quote, rest * order.price) if order.side == "buy" else (market.base, rest)
         account.move(asset, free=amount, locked=-amount)
         order.status, order.updated = "canceled", now_ms()
+        self._announce(Change("cancel", order.symbol, order))
         return order
 
     def fill(self, order_id: int, qty: Decimal | None = None, *, maker: bool = True) -> Trade:
@@ -204,6 +242,7 @@ class Book:
         order.fee += fee
         order.status = "filled" if order.filled == order.qty else "partial"
         order.updated = trade.time
+        self._announce(Change("fill", order.symbol, order, trade))
         return trade
 
     def open_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
@@ -213,3 +252,42 @@ class Book:
     def trades(self, account: Account, symbol: str | None = None) -> list[Trade]:
         return sorted((t for o in self.orders.values() if o.key == account.key for t in o.trades
                        if symbol is None or t.symbol == symbol), key=lambda t: t.id)
+
+    # -- the rest of the market: synthetic levels and other participants' trades ---------------
+    def set_levels(self, symbol: str, bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]]) -> None:
+        """Replace the synthetic levels of ``symbol`` (``(price, qty)`` pairs; a price given twice adds up)."""
+        self.market(symbol)
+        levels: Levels = {"buy": {}, "sell": {}}
+        for side, pairs in (("buy", bids), ("sell", asks)):
+            for price, qty in pairs:
+                if price <= 0 or qty <= 0:
+                    raise Reject("control", f"level {price} x {qty} must be positive")
+                levels[side][price] = levels[side].get(price, ZERO) + qty
+        self.levels[symbol] = levels
+        self._announce(Change("levels", symbol))
+
+    def public_trade(self, symbol: str, price: Decimal, qty: Decimal, side: str, time: int | None = None) -> Trade:
+        """A trade between two other participants; ``side`` is the taker's (``buy``: someone lifted an offer)."""
+        self.market(symbol)
+        if side not in ("buy", "sell") or price <= 0 or qty <= 0:
+            raise Reject("control", f"bad public trade {side} {qty} @ {price}")
+        trade = Trade("", symbol, side, price, qty, id=next(self._trade_ids), order_id=-1, fee=ZERO, fee_asset="",
+                      maker=False, time=now_ms() if time is None else time)
+        self.public_trades.append(trade)
+        self._announce(Change("trade", symbol, trade=trade))
+        return trade
+
+    def depth(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """Bids (best first) and asks (best first): the synthetic levels plus every account's open orders."""
+        levels: Levels = {side: dict(prices) for side, prices in self.levels.get(symbol, {}).items()}
+        for o in self.orders.values():
+            if o.symbol == symbol and o.is_open:
+                side = levels.setdefault(o.side, {})
+                side[o.price] = side.get(o.price, ZERO) + o.qty - o.filled
+        return (sorted(levels.get("buy", {}).items(), reverse=True), sorted(levels.get("sell", {}).items()))
+
+    def tape(self, symbol: str) -> list[Trade]:
+        """Every public trade of ``symbol`` (accounts' fills and others' trades) by time, then id."""
+        fills = [t for o in self.orders.values() if o.symbol == symbol for t in o.trades]
+        others = [t for t in self.public_trades if t.symbol == symbol]
+        return sorted(fills + others, key=lambda t: (t.time, t.id))

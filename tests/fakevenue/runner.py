@@ -5,6 +5,7 @@ In-process (pytest-asyncio)::
     async with await start_fake_venue("binance") as fake:
         await fake.control.add_account(KEY, SECRET, balances={"USDT": "1000"})
         exchange = make_exchange("BINANCE", api_key=KEY, secret=SECRET, rest_url=fake.url)
+        # streams (Binance): make_exchange(..., streams=True, ws_url=fake.ws_url)
 
 From another process: ``python -m tests.fakevenue binance --port 0`` prints ``{"url": ...}``.
 """
@@ -18,11 +19,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakevenue.binance import BinanceVenue
+from tests.fakevenue.binance_ws import BinanceWsVenue
 from tests.fakevenue.okx import OkxVenue
 from tests.fakevenue.server import FakeVenue
 
-VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceVenue, "okx": OkxVenue}
+VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxVenue}  # Binance: REST + streams
 
 
 class Control:
@@ -67,12 +68,35 @@ class Control:
     async def set_market(self, symbol: str, **filters: str) -> Any:
         return await self._call("POST", "markets", {"symbol": symbol, **filters})
 
+    async def set_book(self, symbol: str, bids: list[tuple[str, str]] | None = None,
+                       asks: list[tuple[str, str]] | None = None) -> Any:
+        """Replace the synthetic levels of ``symbol`` (``[(price, qty), ...]``); returns the merged book."""
+        return await self._call("POST", "book", {"symbol": symbol, "bids": bids or [], "asks": asks or []})
+
+    async def public_trade(self, symbol: str, price: str, qty: str, side: str = "buy", *,
+                           time: int | None = None) -> Any:
+        """A trade between other participants (``side``: the taker's), now or at ``time`` (ms)."""
+        return await self._call("POST", "trade", {"symbol": symbol, "price": price, "qty": qty, "side": side,
+                                                  "time": time})
+
+    async def ws_down(self) -> Any:
+        """Binance: abort every open websocket and refuse new ones (HTTP 503) until :meth:`ws_up`."""
+        return await self._call("POST", "ws", {"down": True})
+
+    async def ws_up(self) -> Any:
+        return await self._call("POST", "ws", {"down": False})
+
+    async def ws_state(self) -> dict[str, Any]:
+        return await self._call("GET", "ws")  # type: ignore[no-any-return]
+
 
 class FakeVenueHandle:
-    """A running fake venue: ``url``, ``venue`` (its state, in-process only), ``control``, ``stop()``."""
+    """A running fake venue: ``url``, ``ws_url`` (the same port), ``venue`` (its state, in-process
+    only), ``control``, ``stop()``."""
 
     def __init__(self, venue: FakeVenue, runner: web.AppRunner, url: str) -> None:
         self.venue, self._runner, self.url = venue, runner, url
+        self.ws_url = "ws" + url.removeprefix("http")
         self.control = Control(url)
 
     async def stop(self) -> None:
@@ -106,7 +130,7 @@ class FakeVenueThread:
         self._thread.start()
         self.handle = asyncio.run_coroutine_threadsafe(start_fake_venue(kind, host=host, port=port),
                                                        self._loop).result(timeout=10)
-        self.url, self.control = self.handle.url, self.handle.control
+        self.url, self.ws_url, self.control = self.handle.url, self.handle.ws_url, self.handle.control
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.handle.stop(), self._loop).result(timeout=10)

@@ -13,6 +13,16 @@ routes and renders :class:`~tests.fakevenue.book.Reject` in its own error format
 - ``GET /_fake/requests`` (``DELETE`` clears it), ``GET /_fake/orders``, ``GET /_fake/balances?key=``
 - ``POST /_fake/markets`` ``{"symbol", "tick"?, "step"?, "min_qty"?, "min_notional"?}``: change a
   filter (venues do, and a client with cached markets then sends prices the venue refuses).
+- ``POST /_fake/book`` ``{"symbol": "BTCUSDT", "bids": [["29990", "1.5"], ...], "asks": [...]}``: replace
+  the synthetic resting levels of other participants (merged with the accounts' open orders in the
+  venue's depth; Binance: ``/api/v3/depth``, the diff depth stream and the ticker's bid/ask) -> the
+  merged book ``{"bids", "asks"}``.
+- ``POST /_fake/trade`` ``{"symbol", "price", "qty", "side": "buy"|"sell", "time"?: ms}``: a public
+  trade between others (``side`` is the taker's; ``time`` lays out history, default now) -> the trade.
+  It is in the public trades and klines (Binance REST and streams), never in an account's trades.
+- Binance only (``binance_ws.py``): ``POST /_fake/ws`` ``{"down": true|false}`` aborts every open
+  websocket (no close frame) and refuses upgrades with HTTP 503 while down; ``GET /_fake/ws`` ->
+  ``{"down", "open": n, "connections": {path: n}, "subscriptions": {path: n}, "streams": {path: [...]}}``.
 """
 
 from __future__ import annotations
@@ -95,6 +105,8 @@ class FakeVenue:
             web.get("/_fake/orders", self._orders),
             web.get("/_fake/balances", self._balances),
             web.post("/_fake/markets", self._set_market),
+            web.post("/_fake/book", self._set_book),
+            web.post("/_fake/trade", self._public_trade),
         ])
         return app
 
@@ -191,3 +203,19 @@ class FakeVenue:
         for name, value in spec.items():
             setattr(market, name, Decimal(value))
         return web.json_response(plain(market))
+
+    async def _set_book(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        symbol = spec["symbol"]
+        self.book.set_levels(symbol, *([(Decimal(p), Decimal(q)) for p, q in spec.get(side, [])]
+                                       for side in ("bids", "asks")))
+        bids, asks = self.book.depth(symbol)
+        return web.json_response({"bids": [[dec(p), dec(q)] for p, q in bids],
+                                  "asks": [[dec(p), dec(q)] for p, q in asks]})
+
+    async def _public_trade(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        time_ms = spec.get("time")
+        trade = self.book.public_trade(spec["symbol"], Decimal(spec["price"]), Decimal(spec["qty"]),
+                                       spec.get("side", "buy"), None if time_ms is None else int(time_ms))
+        return web.json_response(plain(trade))

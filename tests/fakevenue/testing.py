@@ -57,14 +57,16 @@ def record_urls(exchange: Any) -> list[str]:
 
 @asynccontextmanager
 async def venue_session(kind: str, balances: dict[str, str], *, timeout_ms: int = 2000,
-                        load_markets: bool = True) -> AsyncIterator[Session]:
-    """Start a fake ``kind`` venue with one account holding ``balances`` and a ccxt exchange on it."""
+                        load_markets: bool = True, streams: bool = False) -> AsyncIterator[Session]:
+    """Start a fake ``kind`` venue with one account holding ``balances`` and a ccxt exchange on it
+    (with ``streams``: the ccxt.pro class, its websockets on the fake's port; Binance only)."""
     async with asyncio.timeout(TEST_SECONDS), await start_fake_venue(kind) as fake:
         key, secret = secrets.token_hex(32), secrets.token_hex(32)
         passphrase = "Ceres-Pass1" if kind == "okx" else ""
         await fake.control.add_account(key, secret, passphrase, balances)
         session = Session(fake, None, key, secret, passphrase, [])
-        session.exchange = session.exchange_with(timeout_ms=timeout_ms)
+        session.exchange = session.exchange_with(timeout_ms=timeout_ms,
+                                                 **({"streams": True, "ws_url": fake.ws_url} if streams else {}))
         session.urls = record_urls(session.exchange)
         try:
             if load_markets:
