@@ -246,9 +246,9 @@ def test_a_rate_limited_placement_was_not_taken(live):
     assert at_venue(fake, key, oid) == []
 
 
-def test_tick_and_depth_come_from_the_venue(live):
-    """``market/depth10`` and ``market/tick`` for a live venue are read from it (its book, its
-    24-hour ticker), in TEST's shapes; trades and candles of live venues are not served yet."""
+def test_market_rest_comes_from_the_venue(live):
+    """``market/depth10``, ``market/tick`` and ``market/trade`` for a live venue are read from it (its book, its
+    24-hour ticker, its trades), in TEST's shapes."""
     import json
     import urllib.error
     import urllib.request
@@ -276,7 +276,8 @@ def test_tick_and_depth_come_from_the_venue(live):
     assert status == 200 and {k: tick[k] for k in ("open", "high", "low", "last", "volume", "change")} == {
         "open": "31000", "high": "31000", "low": "31000", "last": "31000", "volume": "0.0005", "change": "0"}, tick
     assert tick["time"].isdigit()
-    status, refused = market("trade", exchange="BINANCE", contract="BTC/USDT")
-    assert status == 400 and "not available" in refused["message"], refused
+    status, trades = market("trade", exchange="BINANCE", contract="BTC/USDT")  # the fill is a public trade
+    assert status == 200 and [(t["price"], t["volume"], t["side"]) for t in trades["detail"]] == [
+        ("31000", "0.0005", "b")], trades
     status, unknown = market("tick", exchange="BINANCE", contract="NOPE/USDT")
     assert status == 400 and unknown["code"] == "400", unknown
