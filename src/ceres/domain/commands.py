@@ -138,6 +138,15 @@ class DefineInstrument(Command, tag="instrument", frozen=True):
                           self.base_decimals, self.quote_decimals)
 
 
+class SetPaperVenue(Command, tag="paper", frozen=True):
+    """A live venue in paper mode (``paper``) or not: its spot accounts are Ceres' ledger and its
+    orders are filled locally against the venue's book (``engine.paper``). Journaled by the
+    server at start when ``[venues.X] mode`` differs from what the journal says."""
+
+    exchange: str
+    paper: bool
+
+
 class VenueReport(Command, tag="report", frozen=True):
     """What a live venue said about one of its orders, journaled (decision 0006).
 

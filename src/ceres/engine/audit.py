@@ -2,14 +2,15 @@
 holds right now.
 
 Money enters the venue as deposits, simulator top-ups (the liquidity simulator funding its
-own product) and the venue's cover of losses its insurance fund could not take; it leaves
-as withdrawals. Inside, it sits in balances (``frozen`` included: open orders and position
-margins), the venue's fees, the insurance fund, and the open-PnL pool of contract
+own product), the venue's cover of losses its insurance fund could not take, and paper
+trades with a live venue's market (``outside``: what paper fills received less what they
+paid, ``engine.paper``); it leaves as withdrawals. Inside, it sits in balances (``frozen``
+included: open orders and position margins), the venue's fees, the insurance fund, and the open-PnL pool of contract
 positions (``engine.positions.pool_term``: what open positions will settle among
 themselves). The identity, exact in minor units::
 
     balances + fees + insurance + pnl_pool == net_deposits
-    net_deposits == carried + deposits + topups + covered - withdrawals
+    net_deposits == carried + deposits + topups + covered + outside - withdrawals
 
 ``carried`` is what a snapshot written before these totals were kept held as net deposits
 (0 on a data directory that started with them). ``Engine.check`` reports a currency whose
@@ -40,11 +41,12 @@ class CurrencyAudit:
     topups: int          # simulator top-ups
     covered: int         # paid in by the venue where the insurance fund fell short
     net_deposits: int
+    outside: int = 0     # net in from live markets through paper trades (negative: net out)
 
     @property
     def carried(self) -> int:
         """Net deposits from before the flows were kept (a snapshot without them)."""
-        return self.net_deposits - self.deposits - self.topups - self.covered + self.withdrawals
+        return self.net_deposits - self.deposits - self.topups - self.covered - self.outside + self.withdrawals
 
     @property
     def held(self) -> int:
@@ -78,6 +80,6 @@ def audit(state: State) -> dict[str, CurrencyAudit]:
     fees = ledger.fees_by_currency()
     covered = ledger.covered_by_currency()
     figures = (balances, frozen, margins, fees, insurance, pool, ledger.deposits, ledger.withdrawals,
-               ledger.topups, covered, ledger.net_deposits)
+               ledger.topups, covered, ledger.net_deposits, ledger.outside_by_currency())
     currencies = set(state.currencies).union(*figures)
     return {cur: CurrencyAudit(cur, *(f.get(cur, 0) for f in figures)) for cur in sorted(currencies)}

@@ -45,6 +45,7 @@ _SIDES = frozenset({int(Side.BUY), int(Side.SELL)})
 _PRICE_TYPES = frozenset({int(PriceType.LIMIT), int(PriceType.MARKET)})
 _ACCOUNT_TYPES = (int(AccountType.SPOT), int(AccountType.CONTRACT))
 SETTLEMENT = int(AccountType.SETTLEMENT)
+SPOT_ACCOUNT = int(AccountType.SPOT)
 CANCELLED = int(ReportKind.CANCELLED)
 LIMIT = int(PriceType.LIMIT)
 BUY = int(Side.BUY)
@@ -74,6 +75,7 @@ class Engine(State):
             C.ConnectVenue: lambda cmd: venue_keys.connect(self.product(cmd.product), cmd, self.now),
             C.DefineInstrument: lambda cmd: live.define(self, cmd),
             C.VenueReport: lambda cmd: live.report(self, cmd),
+            C.SetPaperVenue: lambda cmd: live.set_paper(self, cmd),
             C.DisconnectVenue: lambda cmd: venue_keys.disconnect(self.product(cmd.product), cmd),
             C.Deposit: self._deposit,
             C.Withdraw: self._withdraw,
@@ -290,6 +292,8 @@ class Engine(State):
     def _account_key(self, type_: int, exchange: str, field: str) -> tuple[str, int]:
         if type_ == SETTLEMENT:
             return ("", type_)
+        if type_ == SPOT_ACCOUNT and exchange in self.paper_venues:  # engine.paper
+            return (exchange, type_)
         if type_ in _ACCOUNT_TYPES:
             return (self.exchange(exchange), type_)
         raise CeresError(ErrorCode.INVALID_VALUE, "account type must be 2, 3 or 4", field)
@@ -329,6 +333,9 @@ class Engine(State):
                 closing[order.deal_id] = closing.get(order.deal_id, 0) + order.vol - order.filled
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PART_FILLED):
                 problems.append(f"open order {order.oid} has status {order.status}")
+        for live_order in self.live_orders.values():  # paper orders hold money (engine.paper)
+            if live_order.pay is not None:
+                frozen[id(live_order.pay)] = frozen.get(id(live_order.pay), 0) + live_order.reserved
         interest: dict[tuple[str, str], int] = {}
         for pos in self.contracts.positions.values():
             frozen[id(pos.bal)] = frozen.get(id(pos.bal), 0) + pos.margin

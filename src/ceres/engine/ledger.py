@@ -197,9 +197,10 @@ class Product:
 class Ledger:
     """Cross-product totals: fees collected per (venue, currency), money in and out per
     currency (deposits, withdrawals, simulator top-ups, their net) and the venue's cover of
-    insurance shortfalls per (venue, currency)."""
+    insurance shortfalls per (venue, currency), and what paper trades took in from the outside
+    market per (venue, currency) (``engine.paper``: the counterparty is the live venue's book)."""
 
-    __slots__ = ("covered", "deposits", "fees", "net_deposits", "topups", "withdrawals")
+    __slots__ = ("covered", "deposits", "fees", "net_deposits", "outside", "topups", "withdrawals")
 
     def __init__(self) -> None:
         self.fees: dict[tuple[str, str], int] = {}
@@ -208,6 +209,7 @@ class Ledger:
         self.withdrawals: dict[str, int] = {}
         self.topups: dict[str, int] = {}
         self.covered: dict[tuple[str, str], int] = {}
+        self.outside: dict[tuple[str, str], int] = {}
 
     def collect_fee(self, venue: str, currency: str, amount: int) -> None:
         """Book a fee (negative: a rebate paid out) to the venue's fee account."""
@@ -233,6 +235,21 @@ class Ledger:
         self.covered[key] = self.covered.get(key, 0) + amount
         self.net_deposits[currency] = self.net_deposits.get(currency, 0) + amount
 
+    def trade_outside(self, pay: Balance, paid: int, released: int, recv: Balance, received: int, fee: int,
+                      venue: str, pay_currency: str, recv_currency: str) -> None:
+        """A paper fill: pay ``paid`` out of ``pay``'s reserved part to the outside market
+        (``released`` leaves the reserved part: what was paid and any excess) and receive
+        ``received`` from it into ``recv``, less ``fee`` to the venue's fee account."""
+        pay.settle_into(paid, released, recv, received - fee)
+        self.collect_fee(venue, recv_currency, fee)
+        outside, net = self.outside, self.net_deposits
+        for cur, amount in ((pay_currency, -paid), (recv_currency, received)):
+            outside[(venue, cur)] = outside.get((venue, cur), 0) + amount
+            net[cur] = net.get(cur, 0) + amount
+
+    def outside_by_currency(self) -> dict[str, int]:
+        return _by_currency(self.outside)
+
     @staticmethod
     def transfer(src: Balance, dst: Balance, amount: int) -> None:
         src.debit(amount)
@@ -240,7 +257,8 @@ class Ledger:
 
     def restore(self, fees: dict[tuple[str, str], int], net_deposits: dict[str, int],
                 flows: dict[str, tuple[int, int, int]] | None = None,
-                covered: dict[tuple[str, str], int] | None = None) -> None:
+                covered: dict[tuple[str, str], int] | None = None,
+                outside: dict[tuple[str, str], int] | None = None) -> None:
         """Load the totals from a snapshot into a fresh ledger. ``flows``: currency ->
         (deposits, withdrawals, top-ups); absent in snapshots from before they were kept,
         whose net deposits then count as carried forward (``engine.audit``)."""
@@ -251,6 +269,7 @@ class Ledger:
                 if amount:
                     totals[cur] = amount
         self.covered.update(covered or {})
+        self.outside.update(outside or {})
 
     def fees_by_currency(self) -> dict[str, int]:
         return _by_currency(self.fees)

@@ -10,6 +10,8 @@ and each open order there as a :class:`~ceres.engine.orders.LiveOrder`:
   (4, or 5 once filled; a trade id seen before is ignored), CANCELLED / EXPIRED (14 with
   fills, else 15), REJECTED (6). A final order leaves the engine, as on TEST.
 
+On a venue in paper mode the same orders also hold money in Ceres' ledger (``engine.paper``).
+
 Every change emits the usual :class:`~ceres.domain.events.OrderEvent` (19003 notices,
 history) and each fill a :class:`~ceres.domain.events.FillEvent`. Replaying the journal
 gives the same state without the network.
@@ -24,6 +26,7 @@ from ceres.domain.enums import OrderStatus, PriceType, ReportKind
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import FillEvent, OrderSpec
 from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
+from ceres.engine import paper
 from ceres.engine.orders import LiveOrder
 
 if TYPE_CHECKING:
@@ -49,15 +52,31 @@ def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, pric
     venue: side, price type, client id, price and volume ranges)."""
     if cmd.price_type != PriceType.LIMIT or cmd.tif:
         raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
+    held = paper.funds(product, inst, cmd.side, price, cmd.vol) if inst.exchange in engine.paper_venues else None
     oid = engine.ids.next(engine.now)
     spec = OrderSpec(oid, product.name, inst, cmd.side, cmd.price_type, price, cmd.vol, cmd.client_oid,
                      engine.now, 0)
     order = LiveOrder(spec, product, int(OrderStatus.SUBMITTING))
+    if held is not None:
+        paper.freeze(order, *held)
     engine.live_orders[oid] = product.live_orders[oid] = order
     if cmd.client_oid:
         product.coids[cmd.client_oid] = order
     engine.order_event(order, ReportKind.WAITING)
     return oid
+
+
+def set_paper(engine: Engine, cmd: C.SetPaperVenue) -> None:
+    """Paper mode on or off for a live venue; off cancels its open paper orders."""
+    if cmd.exchange in engine.exchanges:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} is simulated here, not a live venue", "exchange")
+    if cmd.paper:
+        engine.paper_venues.add(cmd.exchange)
+        return
+    engine.paper_venues.discard(cmd.exchange)
+    for order in [o for o in engine.live_orders.values() if o.pay is not None and o.spec.inst.exchange == cmd.exchange]:
+        order.status = int(OrderStatus.PART_CANCELED if order.filled else OrderStatus.CANCELED)
+        _finish(engine, order, ReportKind.CANCELLED)
 
 
 def cancel(engine: Engine, order: LiveOrder) -> None:
@@ -102,12 +121,18 @@ def _fill(engine: Engine, order: LiveOrder, cmd: C.VenueReport) -> None:
     if not (0 < cmd.lots <= spec.vol - order.filled) or not 0 < cmd.price <= MAX_PRICE_TICKS:
         raise CeresError(ErrorCode.VOLUME_OUT_OF_RANGE, f"fill of {cmd.lots} lots at {cmd.price} ticks does not fit "
                                                         f"order {spec.oid}", "lots")
+    fee = cmd.fee
+    if order.pay is not None:  # paper: Ceres' ledger pays and charges
+        if fee:
+            raise CeresError(ErrorCode.INVALID_VALUE, "a paper fill's fee is Ceres' to charge", "fee")
+        paper.check_fill(order, cmd.lots, cmd.price)
+        fee = paper.settle(engine, order, cmd.lots, cmd.price)
     order.trades.add(cmd.venue_tid)
     order.filled += cmd.lots
     order.dealt += cmd.lots * cmd.price
-    order.commission += cmd.fee
+    order.commission += fee
     tid = engine.ids.next(engine.now)
-    engine.events.append(FillEvent(spec, tid, engine.now, cmd.lots, cmd.price, cmd.fee, engine.seq))
+    engine.events.append(FillEvent(spec, tid, engine.now, cmd.lots, cmd.price, fee, engine.seq))
     if order.filled == spec.vol:
         order.status = int(OrderStatus.FILLED)
         _finish(engine, order, ReportKind.FILL, cmd.lots, cmd.price)
@@ -119,6 +144,7 @@ def _fill(engine: Engine, order: LiveOrder, cmd: C.VenueReport) -> None:
 
 def _finish(engine: Engine, order: LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
     spec = order.spec
+    paper.release(order)
     del engine.live_orders[spec.oid]
     del order.product.live_orders[spec.oid]
     if spec.client_oid and order.product.coids.get(spec.client_oid) is order:

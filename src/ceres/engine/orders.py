@@ -117,9 +117,12 @@ class LiveOrder:
     reported, not the money (that is at the venue), and it never matches. Same reading
     interface as :class:`Order` for the views (``spec``, ``status``, ``filled``, ``dealt``,
     ``commission``). ``venue_oid`` is the venue's id once it accepted the order; ``trades``
-    the venue trade ids already applied (a fill reported twice counts once)."""
+    the venue trade ids already applied (a fill reported twice counts once). A paper order
+    (``engine.paper``) also holds money here: ``pay``, the balance it pays from, and
+    ``reserved``, what it still has frozen there."""
 
-    __slots__ = ("commission", "dealt", "filled", "product", "spec", "status", "trades", "venue_oid")
+    __slots__ = ("commission", "dealt", "filled", "pay", "product", "reserved", "spec", "status", "trades",
+                 "venue_oid")
 
     def __init__(self, spec: OrderSpec, product: Product, status: int) -> None:
         self.spec = spec
@@ -130,6 +133,8 @@ class LiveOrder:
         self.commission = 0
         self.venue_oid = ""
         self.trades: set[str] = set()
+        self.pay: Balance | None = None
+        self.reserved = 0
 
     @property
     def oid(self) -> int:

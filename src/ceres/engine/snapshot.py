@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from ceres.domain import commands as C
-from ceres.domain.enums import AccountType, FutureDir, TimeInForce
+from ceres.domain.enums import AccountType, FutureDir, Side, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import OrderSpec
 from ceres.domain.secret import stored_secret
@@ -68,14 +68,17 @@ def engine_state(state: State) -> dict[str, Any]:
 
 
 def _live(state: State) -> dict[str, Any]:
-    """Live venues' markets and open orders (engine.live); absent while there are none."""
-    if not state.live_instruments:
+    """Live venues' markets, open orders (a paper order with what it holds frozen) and the venues
+    in paper mode (engine.live, engine.paper); absent while there are none."""
+    if not state.live_instruments and not state.paper_venues:
         return {}
     insts = [list(msgspec.structs.astuple(C.DefineInstrument.of(i))) for _, i in sorted(state.live_instruments.items())]
     orders = [[o.spec.oid, o.spec.product, o.spec.inst.exchange, o.spec.inst.contract, o.spec.side, o.spec.ptype,
                o.spec.price, o.spec.vol, o.spec.client_oid, o.spec.time, o.status, o.filled, o.dealt, o.commission,
-               o.venue_oid, sorted(o.trades)] for _, o in sorted(state.live_orders.items())]
-    return {"live": {"instruments": insts, "orders": orders}}
+               o.venue_oid, sorted(o.trades), *([o.reserved] if o.pay is not None else [])]
+              for _, o in sorted(state.live_orders.items())]
+    return {"live": {"instruments": insts, "orders": orders,
+                     **({"paper": sorted(state.paper_venues)} if state.paper_venues else {})}}
 
 
 def _venue_keys(state: State) -> dict[str, Any]:
@@ -94,6 +97,7 @@ def _ledger_flows(state: State) -> dict[str, Any]:
         "flows": [[c, ledger.deposits.get(c, 0), ledger.withdrawals.get(c, 0), ledger.topups.get(c, 0)]
                   for c in currencies],
         "covered": sorted([v, c, a] for (v, c), a in ledger.covered.items()),
+        **({"outside": sorted([v, c, a] for (v, c), a in ledger.outside.items())} if ledger.outside else {}),
     }
 
 
@@ -128,7 +132,8 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
     state.ledger.restore({(venue, cur): amount for venue, cur, amount in data["fees"]},
                          dict(data["net_deposits"]),
                          {cur: (dep, wd, top) for cur, dep, wd, top in data.get("flows", ())},
-                         {(venue, cur): amount for venue, cur, amount in data.get("covered", ())})
+                         {(venue, cur): amount for venue, cur, amount in data.get("covered", ())},
+                         {(venue, cur): amount for venue, cur, amount in data.get("outside", ())})
     _restore_contracts(state, data["contracts"])
     _restore_live(state, data.get("live"))
     for pname, exchange, api_key, secret, password, connected in data.get("venue_keys", ()):
@@ -195,14 +200,20 @@ def _restore_live(state: State, live: dict[str, Any] | None) -> None:
     for row in live["instruments"]:
         inst = C.DefineInstrument(*row).instrument()
         state.live_instruments[inst.key] = inst
-    for (oid, pname, exchange, contract, side, ptype, price, vol, coid, time_ms, status, filled, dealt, commission,
-         venue_oid, trades) in live["orders"]:
+    state.paper_venues.update(live.get("paper", ()))
+    for row in live["orders"]:
+        (oid, pname, exchange, contract, side, ptype, price, vol, coid, time_ms, status, filled, dealt, commission,
+         venue_oid, trades) = row[:16]
         product = state.products[pname]
         spec = OrderSpec(oid, pname, state.live_instruments[(exchange, contract)], side, ptype, price, vol, coid,
                          time_ms, 0)
         order = LiveOrder(spec, product, status)
         order.filled, order.dealt, order.commission, order.venue_oid = filled, dealt, commission, venue_oid
         order.trades = set(trades)
+        if len(row) > 16:  # a paper order: it pays from its spot account at the venue
+            inst = spec.inst
+            order.pay = product.account(exchange, AccountType.SPOT).bal(inst.quote if side == Side.BUY else inst.base)
+            order.reserved = row[16]
         state.live_orders[oid] = product.live_orders[oid] = order
         if coid:
             product.coids[coid] = order

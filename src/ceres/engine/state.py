@@ -43,6 +43,7 @@ class State:
         self.open_orders: dict[int, Order] = {}
         self.live_instruments: dict[Key, Instrument] = {}  # live venues' markets, as journaled (engine.live)
         self.live_orders: dict[int, LiveOrder] = {}
+        self.paper_venues: set[str] = set()  # live venues in paper mode (engine.paper)
         self.ledger = Ledger()
         self.ids = IdGen()
         self.contracts = ContractState()

@@ -30,8 +30,9 @@ FIGURES: tuple[tuple[str, str, Callable[[CurrencyAudit], int]], ...] = (
     ("withdrawals", "Withdrawals.", lambda a: a.withdrawals),
     ("topups", "Liquidity simulator top-ups.", lambda a: a.topups),
     ("covered_by_venue", "Paid in by the venue where its insurance fund fell short.", lambda a: a.covered),
+    ("paper_outside", "Net received from live markets by paper trades (negative: paid out).", lambda a: a.outside),
     ("carried", "Net deposits carried from a snapshot older than these totals.", lambda a: a.carried),
-    ("net_deposits", "Deposits + top-ups + covered + carried - withdrawals.", lambda a: a.net_deposits),
+    ("net_deposits", "Deposits + top-ups + covered + paper outside + carried - withdrawals.", lambda a: a.net_deposits),
     ("held", "Balances + fees + insurance funds + open-PnL pool.", lambda a: a.held),
 )
 
