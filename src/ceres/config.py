@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -194,7 +195,8 @@ class VenueConfig(_Section, frozen=True):
     """``[venues.NAME]``: one live exchange (docs/venues.md)."""
 
     enabled: bool = False
-    mode: str = "live"        # "live": orders go to the venue with each product's keys
+    mode: str = "live"        # "live": orders go to the venue with each product's keys; "paper": filled here
+    paper_fee: str = "0.001"  # paper mode: the fee rate of every paper fill (in what the order receives)
     sandbox: bool = False     # the venue's testnet, through ccxt's sandbox mode
     rest_url: str = ""        # every REST call goes to this base URL instead (testnets, proxies, tests)
     ws_url: str = ""          # the same for streams
@@ -202,8 +204,14 @@ class VenueConfig(_Section, frozen=True):
     poll_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 1000  # orders' fills and ends, while any is open
 
     def check(self, name: str) -> None:
-        if self.mode != "live":
-            raise ConfigError(f"venues.{name}.mode: {self.mode!r} is not one of \"live\"")
+        if self.mode not in ("live", "paper"):
+            raise ConfigError(f"venues.{name}.mode: {self.mode!r} is not one of \"live\", \"paper\"")
+        try:
+            fee = Decimal(self.paper_fee)
+        except InvalidOperation:
+            fee = Decimal(-1)
+        if not (fee.is_finite() and Decimal(0) <= fee < Decimal("0.1")) or "e" in self.paper_fee.lower():
+            raise ConfigError(f"venues.{name}.paper_fee: {self.paper_fee!r} is not a decimal rate in [0, 0.1)")
         for field in ("rest_url", "ws_url"):
             url = getattr(self, field)
             schemes = ("http", "https") if field == "rest_url" else ("ws", "wss")

@@ -221,7 +221,7 @@ class Tick(Command, tag="tick", frozen=True):
 
 ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
                | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue | DefineInstrument
-               | VenueReport)
+               | VenueReport | SetPaperVenue)
 
 __all__ = [
     "ANY_COMMAND",
@@ -238,6 +238,7 @@ __all__ = [
     "SetFundingRate",
     "SetIndex",
     "SetKey",
+    "SetPaperVenue",
     "Tick",
     "Transfer",
     "VenueReport",

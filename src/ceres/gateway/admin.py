@@ -134,7 +134,7 @@ class AdminOps:
 
     async def transfer(self, product: str, currency: str, amount: str, from_type: int,
                        to_type: int, exchange: str = "") -> dict[str, Any]:
-        if self.venues is not None and exchange in self.venues.enabled:
+        if self.venues is not None and exchange in self.venues.enabled and exchange not in self.engine.paper_venues:
             raise CeresError(ErrorCode.NOT_ON_LIVE_VENUE, f"{exchange} is a live venue: move money there at "
                              "the venue itself", "exchange")
         await self.submit(C.Transfer(product, currency, self._amount(currency, amount),

@@ -195,8 +195,10 @@ class Handlers:
         return rows
 
     def _holds(self, key: ApiKey, exchange: str) -> bool:
-        """The product can have balances at ``exchange``: a simulated one, or a live one it has a key at."""
-        return exchange in self.engine.exchanges or exchange in key.product.venue_keys
+        """The product can have balances at ``exchange``: a simulated one, a live one it has a key at,
+        or one in paper mode (balances in Ceres' ledger)."""
+        return (exchange in self.engine.exchanges or exchange in key.product.venue_keys
+                or exchange in self.engine.paper_venues)
 
     def _value_in_base(self, currency: str, amount: int, decimals: int, base_dec: int) -> int:
         """``amount`` of ``currency`` in base-currency minor units at the last trade price of

@@ -89,7 +89,11 @@ def test_fixed_journal_tags() -> None:
                     "Withdraw": "withdraw", "Transfer": "transfer", "SetIndex": "index",
                     "SetFundingRate": "funding", "Tick": "tick", "SetKey": "setkey",
                         "ConnectVenue": "venuekey", "DisconnectVenue": "venueoff", "DefineInstrument": "instrument",
-                        "VenueReport": "report"}
+                        "VenueReport": "report", "SetPaperVenue": "paper"}
+    # every command the engine takes decodes from the journal (a new one missing here would be
+    # journaled, then refused at replay)
+    assert {t for t in vars(C).values() if isinstance(t, type) and issubclass(t, C.Command)
+            and t is not C.Command} == set(C.ANY_COMMAND.__args__)
     # an older journal record without the trailing defaulted fields still decodes
     old = msgspec.msgpack.encode(["place", "p", "TEST", "BTC/USDT", 1, 1, 5, 1])
     assert msgspec.msgpack.decode(old, type=C.ANY_COMMAND) == C.Place("p", "TEST", "BTC/USDT", 1, 1, 5, 1)

@@ -72,7 +72,8 @@ def _units(value: Any, decimals: int, step: int = 1) -> int:
 class Desk:
     def __init__(self, exchange: str, engine: Engine, submit: Callable[[C.Command], Awaitable[Any]],
                  client: Callable[[str], Awaitable[Any]], call: Call, *, interval_s: float = 1.0,
-                 resolve_s: float = RESOLVE_S, streams: bool = False, safety_s: float = SAFETY_S) -> None:
+                 resolve_s: float = RESOLVE_S, stream_client: Callable[[str], Any] | None = None,
+                 safety_s: float = SAFETY_S) -> None:
         self.exchange = exchange
         self.engine = engine
         self.submit = submit
@@ -80,7 +81,8 @@ class Desk:
         self.call = call
         self.interval_s = interval_s
         self.resolve_s = resolve_s
-        self.streams = streams
+        self.stream_client = stream_client  # product -> a new ccxt.pro instance with its key (streams.py)
+        self.streams = stream_client is not None
         self.safety_s = max(safety_s, interval_s)
         self.user_streams: dict[str, UserStream] = {}  # product -> its stream, while it has open orders
         self.in_flight = 0

@@ -6,6 +6,10 @@ order states give the venue's id of an order whose placement reply was lost, and
 event goes through the same desk code as the poll, so a trade seen by both is applied once (by
 the venue's trade id).
 
+Each (re)connection uses a new ccxt.pro instance, closed after: when the venue refuses the
+subscription (a bad key), ccxt 4.5.90's Binance raises ``KeyError('spot')`` (the venue's error
+is its ``__context__``) and every later watch on that instance waits forever.
+
 ccxt never replays what a socket missed. The desk therefore keeps polling at its normal interval
 while a stream is down or younger than ``GRACE_S`` (time for the subscription to be in place),
 and only slows to its safety interval once every stream it needs has run ``GRACE_S`` without an
@@ -22,10 +26,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
-
 from ceres.domain.enums import ReportKind
-from ceres.domain.errors import CeresError
 
 if TYPE_CHECKING:
     from ceres.venues.live.desk import Desk
@@ -59,20 +60,28 @@ class UserStream:
     async def _run(self) -> None:
         exchange = self.desk.exchange
         while True:
+            client = None
+            make = self.desk.stream_client
+            assert make is not None  # a desk has streams only with a way to make their clients
             try:
-                client = await self.desk.client(self.product)
+                client = make(self.product)
                 if not can_stream(client):
                     log.info("%s: no private streams in ccxt for this venue; polling only", exchange)
                     return
                 self.up_since = time.monotonic()
                 await self._watch(client)
-            except (ccxt_async.BaseError, CeresError, OSError) as exc:
+            except Exception as exc:  # ccxt, the network, a refused key — or ccxt's own KeyError (below)
                 self.up_since = None
                 self.failures += 1
+                cause = exc.__context__ if isinstance(exc, KeyError) and exc.__context__ is not None else exc
                 log.info("%s: stream of %s down (%s: %s); polling, retry in %.0f s", exchange, self.product,
-                         type(exc).__name__, " ".join(str(exc).split())[:200], RETRY_S)
+                         type(cause).__name__, " ".join(str(cause).split())[:200], RETRY_S)
                 self.desk.wake()
-                await asyncio.sleep(RETRY_S)
+            finally:
+                if client is not None:  # never reused: a refused subscribe leaves ccxt's instance stuck
+                    with contextlib.suppress(Exception):
+                        await client.close()
+            await asyncio.sleep(RETRY_S)
 
     async def _watch(self, client: Any) -> None:
         """Both watchers until the first fails (its error raised, the other stopped)."""

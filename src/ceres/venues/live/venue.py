@@ -35,6 +35,7 @@ from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
 from ceres.venues.live.feed import Feed, depth_of, tick_of
 from ceres.venues.live.markets import balance_units, instrument_of
+from ceres.venues.live.paper import PaperDesk
 
 log = logging.getLogger("ceres.venues")
 RETRY_S = 30.0
@@ -47,6 +48,8 @@ class Settings:
     sandbox: bool = False
     timeout_ms: int = 10000
     ws_url: str = ""
+    paper: bool = False  # mode = "paper": the venue's market data, fills simulated here (venues.live.paper)
+    paper_fee: str = "0.001"
 
     @property
     def streams(self) -> bool:
@@ -115,8 +118,13 @@ class LiveVenue:
         self._credentials = credentials
         self._engine = engine
         self._submit = submit
-        self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
-                         resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000), streams=settings.streams)
+        self.desk: Desk | PaperDesk
+        if settings.paper:
+            self.desk = PaperDesk(exchange, engine, submit, self._paper_book, interval_s=poll_s)
+        else:
+            self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
+                             resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000),
+                             stream_client=self._stream_client if settings.streams else None)
         self._by_name: dict[str, Instrument] = {}
         self._list: list[Instrument] = []
         self._loaded = False  # the markets were read once (even if none is tradable)
@@ -143,6 +151,9 @@ class LiveVenue:
     async def start(self) -> None:
         """Load the markets once (a failure is logged and retried in the background), and
         start the desk, whose first poll reconciles the orders the journal left open."""
+        paper = self.exchange in self._engine.paper_venues
+        if paper != self.settings.paper:  # the journal learns the mode (leaving paper cancels paper orders)
+            await self._submit(C.SetPaperVenue(self.exchange, self.settings.paper))
         self.desk.start()
         if not await self._load():
             self._loader = asyncio.create_task(self._retry_load(), name=f"markets-{self.exchange}")
@@ -212,11 +223,23 @@ class LiveVenue:
             return held[1]
         if held is not None:
             await held[1].close()
-        client = self._make(creds, streams=self.settings.streams)
+        client = self._make(creds)
         self._clients[product] = (creds, client)
         return client
 
+    def _stream_client(self, product: str) -> Any:
+        """A new ccxt.pro instance with the product's key, for its private stream (the caller closes it)."""
+        creds = self._credentials(product)
+        if creds is None:
+            raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {product} has no key at {self.exchange}")
+        return self._make(creds, streams=True)
+
     async def balances(self, product: str) -> list[VenueBalance]:
+        if self.settings.paper:  # Ceres' ledger holds the paper account (engine.paper)
+            found = self._engine.products.get(product)
+            acc = found.accounts.get((self.exchange, SPOT)) if found is not None else None
+            return [] if acc is None else [VenueBalance(SPOT, cur, acc.balances[cur].total, acc.balances[cur].frozen)
+                                           for cur in sorted(acc.balances)]
         client = await self._client(product)
         try:
             balance = await self._call(client.fetch_balance())
@@ -286,11 +309,33 @@ class LiveVenue:
             raise venue_error(self.exchange, exc) from None
 
     # --- trading -------------------------------------------------------------------------
+    def _paper_instrument(self, inst: Instrument) -> Instrument:
+        """A market as paper-traded: amounts in the ledger's units of its currencies (``[currencies]``),
+        fees at ``paper_fee``."""
+        decimals = self._engine.currencies
+        missing = [c for c in (inst.base, inst.quote) if c not in decimals]
+        if missing:
+            raise CeresError(ErrorCode.INVALID_VALUE, f"{inst.contract} cannot be paper-traded: add "
+                                                      f"{' and '.join(missing)} to [currencies]", "contract")
+        fee = self.settings.paper_fee
+        try:
+            return msgspec.structs.replace(C.DefineInstrument.of(inst), base_decimals=decimals[inst.base],
+                                           quote_decimals=decimals[inst.quote], maker_fee=fee,
+                                           taker_fee=fee).instrument()
+        except (ValueError, CeresError) as exc:
+            raise CeresError(ErrorCode.INVALID_VALUE, f"{inst.contract} cannot be paper-traded with the decimals "
+                                                      f"in [currencies]: {exc}", "contract") from None
+
+    async def _paper_book(self, symbol: str, levels: int) -> Any:
+        return await self._call((await self._public_client()).fetch_order_book(symbol, levels))
+
     async def place(self, cmd: C.Place) -> PlaceResult:
         inst = self.instrument(cmd.contract)
+        if self.settings.paper:
+            inst = self._paper_instrument(inst)
         if self._engine.live_instruments.get(inst.key) != inst:
             await self._submit(C.DefineInstrument.of(inst))
-        if self._credentials(cmd.product) is None:
+        if not self.settings.paper and self._credentials(cmd.product) is None:
             raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {cmd.product} has no key at {self.exchange}")
         oid: int = await self._submit(msgspec.structs.replace(cmd, contract=inst.contract))
         order = self._engine.live_orders.get(oid)
