@@ -20,10 +20,12 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakevenue.binance_ws import BinanceWsVenue
+from tests.fakevenue.htx import HtxVenue
 from tests.fakevenue.okx import OkxVenue
 from tests.fakevenue.server import FakeVenue
 
-VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxVenue}  # Binance: REST + streams
+VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxVenue,  # Binance: REST + streams
+                                     "htx": HtxVenue}  # REST only
 
 
 class Control:

@@ -17,7 +17,7 @@ import pytest
 from ceres.venues.live.factory import make_exchange
 from tests.fakevenue.runner import FakeVenueHandle, start_fake_venue
 
-VENUE_OF = {"binance": "BINANCE", "okx": "OKEX"}
+VENUE_OF = {"binance": "BINANCE", "okx": "OKEX", "htx": "HUOBI"}
 TEST_SECONDS = 20  # every scenario is cancelled after this
 
 
@@ -79,7 +79,8 @@ async def venue_session(kind: str, balances: dict[str, str], *, timeout_ms: int 
 # -- scenarios every venue must pass (the venue test modules call them with their kind) -------
 SYMBOL = "BTC/USDT"
 FUNDS = {"USDT": "1000", "BTC": "0.5"}
-ORDER_PATH = {"binance": "/api/v3/order", "okx": "/api/v5/trade/order"}
+ORDER_PATH = {"binance": "/api/v3/order", "okx": "/api/v5/trade/order", "htx": "/v1/order/orders/place"}
+API_PATHS = {"htx": ("/v1/", "/v2/", "/market/")}  # where a venue's REST paths start (default /api/)
 
 
 async def place(s: Session, amount: str = "0.01", price: str = "30000", cid: str = "cer123") -> Any:
@@ -134,7 +135,8 @@ async def check_only_loopback(kind: str) -> None:
         await s.exchange.fetch_order(placed["id"], SYMBOL)
         await s.exchange.cancel_order(placed["id"], SYMBOL)
         await s.exchange.fetch_balance()
-        assert len(s.urls) >= 5 and all(url.startswith(s.fake.url + "/api/") for url in s.urls)
+        prefixes = tuple(s.fake.url + path for path in API_PATHS.get(kind, ("/api/",)))
+        assert len(s.urls) >= 5 and all(url.startswith(prefixes) for url in s.urls)
         assert [r["url"] for r in await s.fake.control.requests()] == s.urls
         api_urls = [u for u in json.dumps(s.exchange.urls["api"]).split('"') if "://" in u]
         assert api_urls and all(url.startswith(s.fake.url) for url in api_urls)
