@@ -132,7 +132,10 @@ def test_place_fill_cancel(venue):
 def test_refused_by_the_venue(venue):
     srv, _, _, exchange = venue
     oid = place(srv, vol="1", price="30000", exchange=exchange)  # 30,000 USDT: the account holds 1,000
-    assert until(srv, oid, 6)["status"] == 6
+    refused = until(srv, oid, 6)
+    assert (refused["error_code"], refused["error_message"]) == ("41001", "insufficient balance (InsufficientFunds)")
+    accepted = place(srv, exchange=exchange)
+    assert "error_code" not in until(srv, accepted, 3)  # only on refusals
 
 
 def test_unknown_outcome_is_resolved_by_client_id_never_sent_twice(live):
@@ -174,8 +177,12 @@ def test_kill_9_before_the_venue_took_it(live):
     wait_for(lambda: any(r["method"] == "POST" for r in asyncio.run(fake.control.requests())))
     srv.kill()
     srv.start()
-    assert until(srv, oid, 6)["status"] == 6
+    failed = until(srv, oid, 6)
+    assert (failed["error_code"], failed["error_message"]) == ("50003", "not received by the venue")
     assert at_venue(fake, key, oid) == []
+    srv.stop()
+    srv.start()  # from the history store now
+    assert {k: order(srv, oid)[k] for k in ("status", "error_code")} == {"status": 6, "error_code": "50003"}
     posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == ORDER_PATH]
     assert len(posts) == 1
 
@@ -242,7 +249,9 @@ def test_a_rate_limited_placement_was_not_taken(live):
     asyncio.run(fake.control.fail_next(ORDER_PATH, "error", method="POST", status=429,
                                        body='{"code":-1003,"msg":"Too many requests."}'))
     oid = place(srv)
-    assert until(srv, oid, 6, seconds=5)["status"] == 6  # at once, not after the 10 s an unknown outcome takes
+    refused = until(srv, oid, 6, seconds=5)  # at once, not after the 10 s an unknown outcome takes
+    assert (refused["error_code"], refused["error_message"]) == ("429", "the venue rate-limited the request "
+                                                                        "(DDoSProtection)")
     assert at_venue(fake, key, oid) == []
 
 

@@ -84,6 +84,7 @@ class ErrorCode(Enum):
     # --- 420xx matching / order state -----------------------------------------------
     ORDER_FINISHED = ("42001", 200, "order is already finished")
     INSTRUMENT_NOT_TRADING = ("42002", 200, "instrument is not trading")
+    VENUE_REFUSED = ("42003", 200, "the live venue refused the order")
     # --- 429 / 5xx ------------------------------------------------------------------
     RATE_LIMITED = ("429", 429, "rate limited")
     TOO_MANY_CONNECTIONS = ("42901", 429, "too many connections")

@@ -53,7 +53,8 @@ class OrderSpec(msgspec.Struct, frozen=True, gc=False):
 class OrderEvent(msgspec.Struct, gc=False):
     """An order changed. ``deal_vol``/``deal_price`` are the fill that caused it (0 for
     status-only changes); ``status``, ``filled`` (lots), ``dealt`` (sum of ticks x lots) and
-    ``commission`` (minor units) are the order's state after it."""
+    ``commission`` (minor units) are the order's state after it. ``reason``: why a live
+    venue's order was refused (status 6): an error code of the API's table, a space, the text."""
 
     spec: OrderSpec
     kind: int
@@ -65,6 +66,7 @@ class OrderEvent(msgspec.Struct, gc=False):
     deal_price: int = 0
     seq: int = 0
     nseq: int = 0
+    reason: str = ""
 
 
 class TradeEvent(msgspec.Struct, gc=False):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ceres.engine.ledger import Product
 
 MAX_VENUE_ID = 64
+MAX_REASON = 256
 _CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
 
 
@@ -93,6 +94,8 @@ def report(engine: Engine, cmd: C.VenueReport) -> None:
         raise CeresError(ErrorCode.ORDER_NOT_FOUND, f"no open order {cmd.oid} at {cmd.exchange}", "oid")
     if len(cmd.venue_oid) > MAX_VENUE_ID or len(cmd.venue_tid) > MAX_VENUE_ID:
         raise CeresError(ErrorCode.FIELD_TOO_LONG, f"venue ids are at most {MAX_VENUE_ID} characters", "venue_oid")
+    if len(cmd.reason) > MAX_REASON:
+        raise CeresError(ErrorCode.FIELD_TOO_LONG, f"a reason is at most {MAX_REASON} characters", "reason")
     if cmd.venue_oid:
         order.venue_oid = cmd.venue_oid
     kind = cmd.kind
@@ -107,7 +110,7 @@ def report(engine: Engine, cmd: C.VenueReport) -> None:
             order.status = int(OrderStatus.FAILURE)
         else:
             order.status = int(OrderStatus.PART_CANCELED if order.filled else OrderStatus.CANCELED)
-        _finish(engine, order, kind)
+        _finish(engine, order, kind, reason=cmd.reason if kind == ReportKind.REJECTED else "")
     else:
         raise CeresError(ErrorCode.INVALID_VALUE, f"unknown report kind {kind}", "kind")
 
@@ -142,11 +145,12 @@ def _fill(engine: Engine, order: LiveOrder, cmd: C.VenueReport) -> None:
         engine.order_event(order, ReportKind.FILL, cmd.lots, cmd.price)
 
 
-def _finish(engine: Engine, order: LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
+def _finish(engine: Engine, order: LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0,
+            reason: str = "") -> None:
     spec = order.spec
     paper.release(order)
     del engine.live_orders[spec.oid]
     del order.product.live_orders[spec.oid]
     if spec.client_oid and order.product.coids.get(spec.client_oid) is order:
         del order.product.coids[spec.client_oid]
-    engine.order_event(order, kind, deal_vol, deal_price)
+    engine.order_event(order, kind, deal_vol, deal_price, reason)

@@ -99,12 +99,13 @@ class State:
             del product.coids[spec.client_oid]
 
     # --- events ---------------------------------------------------------------------------
-    def order_event(self, order: Order | LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0) -> None:
+    def order_event(self, order: Order | LiveOrder, kind: int, deal_vol: int = 0, deal_price: int = 0,
+                    reason: str = "") -> None:
         """Report the order's state now (after a change of ``kind``)."""
         product = order.product
         n = product.notices = product.notices + 1
         self.events.append(OrderEvent(order.spec, kind, order.status, order.filled, order.dealt,
-                                      order.commission, deal_vol, deal_price, self.seq, n))
+                                      order.commission, deal_vol, deal_price, self.seq, n, reason))
 
     def position_event(self, kind: str, product: Product, inst: Instrument, oid: int, deal_id: int,
                        force: int, margin: int, tp: int, sl: int, vol: int) -> None:

@@ -262,7 +262,7 @@ class Handlers:
             return None
         return views.order_fields(inst, row.oid, row.client_oid, row.side, row.ptype, row.fdir,
                                   row.price, row.vol, row.time_ms, row.lever, row.profit, row.stop,
-                                  row.status, row.filled, row.dealt, row.commission, self.tz)
+                                  row.status, row.filled, row.dealt, row.commission, self.tz, row.reason)
 
     async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict[str, Any]:
         self._filters(req.exchange, req.contract)

@@ -57,7 +57,7 @@ _STATUS = {int(s): s.name for s in OrderStatus}
 def order_notice(ev: OrderEvent, tz: timezone) -> dict[str, Any]:
     o = ev.spec
     inst = o.inst
-    return {
+    notice = {
         "product": o.product,
         "exchange": inst.exchange,
         "contract": inst.contract,
@@ -75,6 +75,10 @@ def order_notice(ev: OrderEvent, tz: timezone) -> dict[str, Any]:
         "messageType": "1",
         "seq": ev.nseq,
     }
+    if ev.reason:  # a live venue refused the order (status 6): extension fields
+        code, _, text = ev.reason.partition(" ")
+        notice["errorCode"], notice["errorMessage"] = code, text
+    return notice
 
 
 def position_notice(ev: PositionEvent) -> dict[str, Any]:

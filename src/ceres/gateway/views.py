@@ -91,10 +91,12 @@ def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
 
 def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: int, fdir: int,
                  price: int, vol: int, time_ms: int, lever: int, profit: int, stop: int,
-                 status: int, filled: int, dealt: int, commission: int, tz: timezone) -> dict[str, Any]:
-    """The order object (API.md section 3) from integer fields."""
+                 status: int, filled: int, dealt: int, commission: int, tz: timezone,
+                 reason: str = "") -> dict[str, Any]:
+    """The order object (API.md section 3) from integer fields; a live venue's refused order
+    (status 6) also carries ``error_code`` and ``error_message`` (extension)."""
     spot = not inst.is_contract
-    return {
+    out = {
         "system_oid": str(oid),
         "client_oid": client_oid,
         "contract": inst.contract,
@@ -111,6 +113,15 @@ def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: 
         "stop_value": "0" if spot or not stop else inst.fmt_price(stop),
         "commission": fmt_fee(inst, side, ptype, commission),
     }
+    if reason:
+        out.update(refusal(reason))
+    return out
+
+
+def refusal(reason: str) -> dict[str, str]:
+    """``error_code`` and ``error_message`` of a refusal reason ``"CODE text"``."""
+    code, _, text = reason.partition(" ")
+    return {"error_code": code, "error_message": text}
 
 
 def order_object(order: OrderLike, tz: timezone) -> dict[str, Any]:
@@ -119,7 +130,7 @@ def order_object(order: OrderLike, tz: timezone) -> dict[str, Any]:
     o = order.spec
     return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
                         o.lever, o.profit, o.stop, order.status, order.filled, order.dealt,
-                        order.commission, tz)
+                        order.commission, tz, getattr(order, "reason", ""))
 
 
 def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,

@@ -40,6 +40,7 @@ class OrderRow(NamedTuple):
     filled: int
     dealt: int
     commission: int
+    reason: str = ""  # a live venue's refusal (status 6): "CODE text"
 
 
 class FillRow(NamedTuple):

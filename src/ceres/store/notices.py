@@ -12,7 +12,7 @@ rest of the projection it is derived from the journal and rebuilt with it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -37,9 +37,17 @@ def fields(ev: Notice) -> tuple[Any, ...]:
         return (_POSITION, ev.kind, ev.product, ev.inst.exchange, ev.inst.contract, ev.oid, ev.deal_id, ev.force,
                 ev.margin, ev.tp, ev.sl, ev.vol, ev.seq, ev.nseq)
     o = ev.spec
-    return (_ORDER, o.oid, o.product, o.inst.exchange, o.inst.contract, o.side, o.ptype, o.price, o.vol, o.client_oid,
-            o.time, o.tif, o.fdir, o.lever, o.profit, o.stop, o.deal_id, ev.kind, ev.status, ev.filled, ev.dealt,
-            ev.commission, ev.deal_vol, ev.deal_price, ev.seq, ev.nseq)
+    out = (_ORDER, o.oid, o.product, o.inst.exchange, o.inst.contract, o.side, o.ptype, o.price, o.vol, o.client_oid,
+           o.time, o.tif, o.fdir, o.lever, o.profit, o.stop, o.deal_id, ev.kind, ev.status, ev.filled, ev.dealt,
+           ev.commission, ev.deal_vol, ev.deal_price, ev.seq, ev.nseq)
+    return (*out, ev.reason) if ev.reason else out
+
+
+_ORDER_NSEQ = 25  # an order notice's nseq in ``fields``: a refusal's reason may follow it
+
+
+def nseq_of(f: Sequence[Any]) -> int:
+    return int(f[_ORDER_NSEQ] if f[0] == _ORDER else f[-1])
 
 
 def encode(ev: Notice) -> bytes:
@@ -79,7 +87,7 @@ class NoticeLog:
             product = ev.product if isinstance(ev, PositionEvent) else ev.spec.product
             if product not in skip:
                 by_product.setdefault(product, []).append(fields(ev))
-        return [(product, group[-1][-1], msgspec.json.encode(group)) for product, group in by_product.items()]
+        return [(product, nseq_of(group[-1]), msgspec.json.encode(group)) for product, group in by_product.items()]
 
     def write(self, db: sqlite3.Connection, rows: list[tuple[str, int, bytes]]) -> None:
         if not rows:
@@ -102,7 +110,7 @@ def recent(conn: sqlite3.Connection, retention: int, instruments: Instruments) -
         by_nseq: dict[int, list[Any]] = {}
         for (data,) in rows:
             for f in msgspec.json.decode(data):
-                by_nseq[f[-1]] = f
+                by_nseq[nseq_of(f)] = f
         kept = sorted(by_nseq)[-retention:] if retention > 0 else []
         events = [ev for nseq in kept if (ev := from_fields(by_nseq[nseq], instruments)) is not None]
         if events:

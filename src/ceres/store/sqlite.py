@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS orders (
     fdir INTEGER NOT NULL, price INTEGER NOT NULL, vol TEXT NOT NULL, client_oid TEXT NOT NULL,
     time_ms INTEGER NOT NULL, lever INTEGER NOT NULL, profit INTEGER NOT NULL,
     stop INTEGER NOT NULL, status INTEGER NOT NULL, filled INTEGER NOT NULL,
-    dealt TEXT NOT NULL, commission TEXT NOT NULL, seq INTEGER NOT NULL
+    dealt TEXT NOT NULL, commission TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS orders_product ON orders (product, oid DESC);
 CREATE TABLE IF NOT EXISTS fills (
@@ -67,10 +67,10 @@ CREATE TABLE IF NOT EXISTS candles (
 """
 
 ORDER_UPSERT = """
-INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (oid) DO UPDATE SET
     status = excluded.status, filled = excluded.filled, dealt = excluded.dealt,
-    commission = excluded.commission, seq = excluded.seq
+    commission = excluded.commission, seq = excluded.seq, reason = excluded.reason
 """
 
 CANDLE_UPSERT = """
@@ -125,7 +125,7 @@ class _Rows:
             inst = o.inst
             orders[o.oid] = (o.oid, o.product, inst.exchange, inst.contract, o.side, o.ptype, o.fdir, o.price,
                              str(o.vol), o.client_oid, o.time, o.lever, o.profit, o.stop, ev.status, ev.filled,
-                             str(ev.dealt), str(ev.commission), ev.seq)
+                             str(ev.dealt), str(ev.commission), ev.seq, ev.reason)
 
     def on_trades(self, events: list[TradeEvent]) -> None:
         skip = self.skip
@@ -163,6 +163,8 @@ class SqliteProjection:
         self._conn: sqlite3.Connection | None = None
         conn = _connect(self.path)
         conn.executescript(SCHEMA + notices.SCHEMA)
+        if "reason" not in {r[1] for r in conn.execute("PRAGMA table_info(orders)")}:  # a store from before it
+            conn.execute("ALTER TABLE orders ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
         row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         self._last_seq = row[0] if row else 0
         conn.close()
@@ -244,14 +246,14 @@ class SqliteProjection:
 
 
 _ORDER_COLS = ("oid, product, exchange, contract, side, ptype, fdir, price, vol, client_oid, time_ms, "
-               "lever, profit, stop, status, filled, dealt, commission")
+               "lever, profit, stop, status, filled, dealt, commission, reason")
 
 
 def _order_row(r: tuple[Any, ...]) -> OrderRow:
     """A stored order: ``vol``, ``dealt`` and ``commission`` are integer text (they may pass
     64 bits)."""
     return OrderRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9], r[10], r[11], r[12], r[13],
-                    r[14], r[15], int(r[16]), int(r[17]))
+                    r[14], r[15], int(r[16]), int(r[17]), r[18])
 
 
 class SqliteReader:

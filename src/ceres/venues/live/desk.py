@@ -33,7 +33,7 @@ import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
 from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus, ReportKind, Side
-from ceres.domain.errors import CeresError
+from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
 from ceres.venues.live.streams import UserStream
@@ -51,6 +51,22 @@ rate, the clock): the outcome is known, nothing was placed. (ccxt ranks rate lim
 errors under NetworkError, but the venue did answer.)"""
 
 Call = Callable[[Coroutine[Any, Any, Any]], Awaitable[Any]]
+REFUSAL_CODES: tuple[tuple[type, ErrorCode], ...] = (
+    (ccxt_async.InsufficientFunds, ErrorCode.INSUFFICIENT_BALANCE),
+    (ccxt_async.AuthenticationError, ErrorCode.VENUE_AUTH_FAILED),
+    (ccxt_async.BadSymbol, ErrorCode.UNKNOWN_CONTRACT),
+    (ccxt_async.DDoSProtection, ErrorCode.RATE_LIMITED),
+)
+"""A refusal's error code (the order's ``error_code``); anything else the venue refused is
+VENUE_REFUSED (42003). Checked in order: ccxt's classes nest (BadSymbol is a BadRequest)."""
+
+
+def refusal(exc: Exception) -> str:
+    """The reason of a refused order: an error code of the API's table, a space, its text and
+    ccxt's class (the venue's own words go to the log only, as for every venue error)."""
+    code = next((c for cls, c in REFUSAL_CODES if isinstance(exc, cls)), ErrorCode.VENUE_REFUSED)
+    text = code.default_message if code is not ErrorCode.RATE_LIMITED else "the venue rate-limited the request"
+    return f"{code.code} {text} ({type(exc).__name__})"
 
 
 def client_id(oid: int) -> str:
@@ -145,7 +161,7 @@ class Desk:
         try:
             client = await self.client(spec.product)
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
-            await self.report(oid, ReportKind.REJECTED, reason=exc.message[:200])
+            await self.report(oid, ReportKind.REJECTED, reason=f"{exc.code} {exc.message}"[:200])
             return
         self.in_flight += 1
         self._sending.add(oid)
@@ -157,7 +173,7 @@ class Desk:
                 self._wake.set()
                 return
             log.info("%s refused order %d: %s: %s", self.exchange, oid, type(exc).__name__, exc)
-            await self.report(oid, ReportKind.REJECTED, reason=f"{type(exc).__name__}: {exc}"[:200])
+            await self.report(oid, ReportKind.REJECTED, reason=refusal(exc))
             return
         except ccxt_async.BaseError as exc:
             log.warning("%s: order %d outcome unknown (%s); resolving by client id", self.exchange, oid,
@@ -244,7 +260,8 @@ class Desk:
                 misses = self._misses[oid] = self._misses.get(oid, 0) + 1
                 if misses >= MISSES and time.time() * 1000 - order.spec.time >= self.resolve_s * 1000:
                     self._misses.pop(oid, None)
-                    await self.report(oid, ReportKind.REJECTED, reason="not received by the venue")
+                    await self.report(oid, ReportKind.REJECTED,
+                                      reason=f"{ErrorCode.VENUE_UNAVAILABLE.code} not received by the venue")
                 continue
             self._misses.pop(oid, None)
             await self.report(oid, ReportKind.ACCEPTED, venue_oid=str(found["id"]))
