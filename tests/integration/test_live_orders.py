@@ -3,8 +3,8 @@ with BINANCE pointed at the fake Binance on loopback. A placement is journaled (
 sent with the client id ``cer<system_oid>``, accepted (3); fills made at the venue come
 back (4, 5) with their trade ids, once each; a cancel goes 12 then 14/15; a refusal is 6; a
 placement whose reply never came is resolved by its client id, never sent twice — also
-across a kill -9 of Ceres. Over REST and over 19001 with 19003 notices, on the fake Binance
-and the fake OKX.
+across a kill -9 of Ceres. Over REST and over 19001 with 19003 notices, on the fake Binance,
+the fake OKX and the fake HTX (HUOBI).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .test_notices import Notices
 DEADLINE_S = 20
 
 
-VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1")}
+VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1"), "htx": ("HUOBI", "")}
 ORDER_PATH = "/api/v3/order"  # Binance's; the fault tests run on the fake Binance
 
 
