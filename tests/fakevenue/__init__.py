@@ -1,4 +1,4 @@
-"""Fake exchange venues on loopback HTTP for tests: Binance spot (REST and websockets) and OKX v5 REST as ccxt
+"""Fake exchange venues on loopback HTTP for tests: Binance spot and OKX v5 (REST and websockets) as ccxt
 calls them."""
 
 from tests.fakevenue.runner import Control, FakeVenueHandle, FakeVenueThread, start_fake_venue

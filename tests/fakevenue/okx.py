@@ -32,8 +32,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakevenue.book import Account, Market, Order, Reject, Trade, now_ms
+from tests.fakevenue.book import Account, Market, Order, Reject, Trade, buyer_is_maker, now_ms
 from tests.fakevenue.server import FakeVenue, dec
+from tests.fakevenue.tape import DAY_MS, Stats
 
 STATE = {"new": "live", "partial": "partially_filled", "filled": "filled", "canceled": "canceled"}
 # Reject.kind -> (HTTP status, code, msg). Auth failures are whole-request errors (HTTP 401).
@@ -50,6 +51,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "not_found": (200, "51603", "Order does not exist"),
     "symbol": (200, "51001", "Instrument ID does not exist."),
     "parameter": (200, "51000", "Parameter {} error"),
+    "empty": (400, "50014", "Parameter {} can not be empty."),
 }
 # per-order failures (sCode, sMsg) inside data[0]
 ORDER_ERRORS: dict[str, tuple[str, str]] = {
@@ -70,6 +72,19 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 def num(value: Decimal) -> str:
     """OKX prints plain decimals without trailing zeros (``"0.001"``)."""
     return dec(value)
+
+
+# (price, quantity, number of orders) of one side of a book, best first
+Levels = list[tuple[Decimal, Decimal, int]]
+
+
+def taker_side(trade: Trade) -> str:
+    """The side of the taker: what OKX reports as a public trade's ``side``."""
+    return "sell" if buyer_is_maker(trade) else "buy"
+
+
+def levels_json(levels: Levels) -> list[list[str]]:
+    return [[num(p), num(q), "0", str(n)] for p, q, n in levels]
 
 
 def ok(data: list[Any]) -> web.Response:
@@ -108,6 +123,9 @@ class OkxVenue(FakeVenue):
             web.get("/api/v5/trade/orders-pending", self.orders_pending),
             web.get("/api/v5/trade/fills", self.fills),
             web.get("/api/v5/trade/fills-history", self.fills),
+            web.get("/api/v5/market/books", self.market_books),
+            web.get("/api/v5/market/ticker", self.market_ticker),
+            web.get("/api/v5/market/trades", self.market_trades),
         ]
 
     def reject(self, exc: Reject) -> web.Response:
@@ -270,3 +288,73 @@ class OkxVenue(FakeVenue):
                   and ("ordId" not in query or t.order_id == int(query["ordId"]))]
         trades.reverse()  # newest first, as OKX pages them
         return ok([self.fill_json(t) for t in trades[: int(query.get("limit", 100))]])
+
+    # -- public market data ------------------------------------------------------------------
+    def inst_id(self, request: web.Request) -> str:
+        symbol = request.query.get("instId", "")
+        if not symbol:
+            raise Reject("empty", "instId")
+        self.book.market(symbol)
+        return symbol
+
+    @staticmethod
+    def limit(request: web.Request, name: str, default: int, maximum: int) -> int:
+        try:
+            value = int(request.query.get(name) or default)
+        except ValueError:
+            raise Reject("parameter", name) from None
+        if not 1 <= value <= maximum:
+            raise Reject("parameter", name)
+        return value
+
+    def levels(self, symbol: str) -> tuple[Levels, Levels]:
+        """Bids and asks, best first, each level with its number of orders (a synthetic level is one)."""
+        bids, asks = self.book.depth(symbol)
+        synthetic = self.book.levels.get(symbol, {})
+        counts = {side: dict.fromkeys(synthetic.get(side, {}), 1) for side in ("buy", "sell")}
+        for o in self.book.orders.values():
+            if o.symbol == symbol and o.is_open:
+                counts[o.side][o.price] = counts[o.side].get(o.price, 0) + 1
+        return ([(p, q, counts["buy"][p]) for p, q in bids], [(p, q, counts["sell"][p]) for p, q in asks])
+
+    def ticker_json(self, symbol: str) -> dict[str, Any]:
+        """The ``tickers`` object of OKX (REST ``market/ticker`` and the websocket channel); ``""`` where unknown."""
+        now = now_ms()
+        tape = self.book.tape(symbol)
+        stats = Stats.of(tape, now)
+        bids, asks = self.levels(symbol)
+
+        def price(value: Decimal) -> str:
+            return num(value) if stats.trades else ""
+
+        def start_of_day(offset_ms: int) -> str:
+            start = (now + offset_ms) // DAY_MS * DAY_MS - offset_ms
+            before = [t for t in tape if t.time < start]
+            after = [t for t in tape if start <= t.time <= now]
+            return num(before[-1].price) if before else num(after[0].price) if after else ""
+
+        return {
+            "instType": "SPOT", "instId": symbol, "last": price(stats.last), "lastSz": price(stats.last_qty),
+            "askPx": num(asks[0][0]) if asks else "", "askSz": num(asks[0][1]) if asks else "",
+            "bidPx": num(bids[0][0]) if bids else "", "bidSz": num(bids[0][1]) if bids else "",
+            "open24h": price(stats.open), "high24h": price(stats.high), "low24h": price(stats.low),
+            "volCcy24h": num(stats.quote_volume), "vol24h": num(stats.volume),
+            "sodUtc0": start_of_day(0), "sodUtc8": start_of_day(8 * 3_600_000), "ts": str(now),
+        }
+
+    async def market_books(self, request: web.Request) -> web.Response:
+        """``GET /api/v5/market/books``: ``sz`` levels per side (default 1, max 400)."""
+        symbol = self.inst_id(request)
+        size = self.limit(request, "sz", 1, 400)
+        bids, asks = self.levels(symbol)
+        return ok([{"asks": levels_json(asks[:size]), "bids": levels_json(bids[:size]), "ts": str(now_ms())}])
+
+    async def market_ticker(self, request: web.Request) -> web.Response:
+        return ok([self.ticker_json(self.inst_id(request))])
+
+    async def market_trades(self, request: web.Request) -> web.Response:
+        """``GET /api/v5/market/trades``: the most recent trades, newest first (default 100, max 500)."""
+        symbol = self.inst_id(request)
+        trades = self.book.tape(symbol)[-self.limit(request, "limit", 100, 500):]
+        return ok([{"instId": symbol, "side": taker_side(t), "sz": num(t.qty), "px": num(t.price),
+                    "tradeId": str(t.id), "ts": str(t.time), "source": "0"} for t in reversed(trades)])

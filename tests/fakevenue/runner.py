@@ -5,7 +5,7 @@ In-process (pytest-asyncio)::
     async with await start_fake_venue("binance") as fake:
         await fake.control.add_account(KEY, SECRET, balances={"USDT": "1000"})
         exchange = make_exchange("BINANCE", api_key=KEY, secret=SECRET, rest_url=fake.url)
-        # streams (Binance): make_exchange(..., streams=True, ws_url=fake.ws_url)
+        # streams (Binance, OKX): make_exchange(..., streams=True, ws_url=fake.ws_url)
 
 From another process: ``python -m tests.fakevenue binance --port 0`` prints ``{"url": ...}``.
 """
@@ -21,10 +21,10 @@ from aiohttp import web
 
 from tests.fakevenue.binance_ws import BinanceWsVenue
 from tests.fakevenue.htx import HtxVenue
-from tests.fakevenue.okx import OkxVenue
+from tests.fakevenue.okx_ws import OkxWsVenue
 from tests.fakevenue.server import FakeVenue
 
-VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxVenue,  # Binance: REST + streams
+VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxWsVenue,  # each: REST + streams
                                      "htx": HtxVenue}  # REST only
 
 
@@ -82,7 +82,7 @@ class Control:
                                                   "time": time})
 
     async def ws_down(self) -> Any:
-        """Binance: abort every open websocket and refuse new ones (HTTP 503) until :meth:`ws_up`."""
+        """Abort every open websocket and refuse new ones (HTTP 503) until :meth:`ws_up`."""
         return await self._call("POST", "ws", {"down": True})
 
     async def ws_up(self) -> Any:
@@ -90,6 +90,10 @@ class Control:
 
     async def ws_state(self) -> dict[str, Any]:
         return await self._call("GET", "ws")  # type: ignore[no-any-return]
+
+    async def ws_close_on_failed_login(self, close: bool = True) -> Any:
+        """OKX: close a connection right after a failed login (default: it stays open)."""
+        return await self._call("POST", "ws", {"close_on_failed_login": close})
 
 
 class FakeVenueHandle:

@@ -20,9 +20,10 @@ routes and renders :class:`~tests.fakevenue.book.Reject` in its own error format
 - ``POST /_fake/trade`` ``{"symbol", "price", "qty", "side": "buy"|"sell", "time"?: ms}``: a public
   trade between others (``side`` is the taker's; ``time`` lays out history, default now) -> the trade.
   It is in the public trades and klines (Binance REST and streams), never in an account's trades.
-- Binance only (``binance_ws.py``): ``POST /_fake/ws`` ``{"down": true|false}`` aborts every open
+- Streams (``binance_ws.py``, ``okx_ws.py``): ``POST /_fake/ws`` ``{"down": true|false}`` aborts every open
   websocket (no close frame) and refuses upgrades with HTTP 503 while down; ``GET /_fake/ws`` ->
-  ``{"down", "open": n, "connections": {path: n}, "subscriptions": {path: n}, "streams": {path: [...]}}``.
+  ``{"down", "open": n, "connections": {path: n}, "subscriptions": {path: n}, "streams": {path: [...]}}``
+  (OKX adds ``logins`` and ``close_on_failed_login``, also settable there).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def record_urls(exchange: Any) -> list[str]:
 async def venue_session(kind: str, balances: dict[str, str], *, timeout_ms: int = 2000,
                         load_markets: bool = True, streams: bool = False) -> AsyncIterator[Session]:
     """Start a fake ``kind`` venue with one account holding ``balances`` and a ccxt exchange on it
-    (with ``streams``: the ccxt.pro class, its websockets on the fake's port; Binance only)."""
+    (with ``streams``: the ccxt.pro class, its websockets on the fake's port)."""
     async with asyncio.timeout(TEST_SECONDS), await start_fake_venue(kind) as fake:
         key, secret = secrets.token_hex(32), secrets.token_hex(32)
         passphrase = "Ceres-Pass1" if kind == "okx" else ""

@@ -108,9 +108,9 @@ class DisconnectVenue(Command, tag="venueoff", frozen=True):
 
 
 class DefineInstrument(Command, tag="instrument", frozen=True):
-    """A live venue's spot market as the journal knows it (decision 0006): journaled before
-    the first order on it, and again when the venue changes its grid, so that replay needs
-    no network. Fields as in ``[[instruments]]``; decimals are what the grid needs."""
+    """A live venue's market (spot, or a linear perpetual) as the journal knows it (decision
+    0006): journaled before the first order on it, and again when the venue changes its grid,
+    so that replay needs no network. Fields as in ``[[instruments]]``; decimals are what the grid needs."""
 
     exchange: str
     contract: str
@@ -124,18 +124,24 @@ class DefineInstrument(Command, tag="instrument", frozen=True):
     taker_fee: str
     base_decimals: int
     quote_decimals: int
+    # a linear perpetual (kind 3): contract terms as in ``[[instruments]]``
+    kind: int = int(Kind.SPOT)
+    contract_value: str = "0"
+    max_lever: int = 1
+    maint_margin: str = "0"
 
     @classmethod
     def of(cls, inst: Instrument) -> DefineInstrument:
         return cls(inst.exchange, inst.contract, inst.base, inst.quote, inst.tick_size, inst.volume_increment,
                    inst.min_price, inst.min_volume, inst.maker_fee, inst.taker_fee, inst.base_decimals,
-                   inst.quote_decimals)
+                   inst.quote_decimals, int(inst.kind), inst.contract_value, inst.max_lever, inst.maint_margin)
 
     def instrument(self) -> Instrument:
-        """The spot instrument it defines; ValueError or CeresError if its grid does not hold."""
-        return Instrument(self.exchange, self.contract, Kind.SPOT, self.base, self.quote, self.tick_size,
+        """The instrument it defines; ValueError or CeresError if its grid does not hold."""
+        return Instrument(self.exchange, self.contract, Kind(self.kind), self.base, self.quote, self.tick_size,
                           self.volume_increment, self.min_price, self.min_volume, self.maker_fee, self.taker_fee,
-                          self.base_decimals, self.quote_decimals)
+                          self.base_decimals, self.quote_decimals, contract_value=self.contract_value,
+                          max_lever=self.max_lever, maint_margin=self.maint_margin)
 
 
 class SetPaperVenue(Command, tag="paper", frozen=True):

@@ -333,9 +333,18 @@ class Engine(State):
                 closing[order.deal_id] = closing.get(order.deal_id, 0) + order.vol - order.filled
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PART_FILLED):
                 problems.append(f"open order {order.oid} has status {order.status}")
+        live_closing: dict[tuple[str, str, str, int], int] = {}
         for live_order in self.live_orders.values():  # paper orders hold money (engine.paper)
             if live_order.pay is not None:
                 frozen[id(live_order.pay)] = frozen.get(id(live_order.pay), 0) + live_order.reserved
+            spec = live_order.spec
+            if spec.fdir == CLOSE:
+                k = (spec.product, spec.inst.exchange, spec.inst.contract, 2 if spec.side == 1 else 1)
+                live_closing[k] = live_closing.get(k, 0) + spec.vol - live_order.filled
+        for k, lp in self.live_positions.items():  # contracts at live venues (engine.live_positions)
+            if lp.vol <= 0 or lp.cost < 0 or lp.closing != live_closing.pop(k, 0) or lp.closing > lp.vol:
+                problems.append(f"live position {k}: vol {lp.vol} cost {lp.cost} closing {lp.closing}")
+        problems += [f"close orders at {k} without a live position" for k in live_closing]
         interest: dict[tuple[str, str], int] = {}
         for pos in self.contracts.positions.values():
             frozen[id(pos.bal)] = frozen.get(id(pos.bal), 0) + pos.margin

@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ceres.domain import commands as C
-from ceres.domain.enums import OrderStatus, PriceType, ReportKind
+from ceres.domain.enums import FutureDir, Kind, OrderStatus, PriceType, ReportKind
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import FillEvent, OrderSpec
 from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
-from ceres.engine import paper
+from ceres.engine import live_positions, paper
 from ceres.engine.orders import LiveOrder
 
 if TYPE_CHECKING:
@@ -41,10 +41,14 @@ _CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED)
 def define(engine: Engine, cmd: C.DefineInstrument) -> None:
     if cmd.exchange in engine.exchanges:
         raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} is simulated here, not a live venue", "exchange")
+    if cmd.kind not in (Kind.SPOT, Kind.PERPETUAL):
+        raise CeresError(ErrorCode.INVALID_VALUE, "a live venue's market is spot or a perpetual", "kind")
     try:
         inst = cmd.instrument()
     except (ValueError, CeresError) as exc:
         raise CeresError(ErrorCode.INVALID_VALUE, f"{cmd.exchange} {cmd.contract}: {exc}", "contract") from None
+    if inst.inverse:
+        raise CeresError(ErrorCode.INVALID_VALUE, "live venues' perpetuals are linear here", "contract")
     engine.live_instruments[inst.key] = inst
 
 
@@ -53,14 +57,25 @@ def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, pric
     venue: side, price type, client id, price and volume ranges)."""
     if cmd.price_type != PriceType.LIMIT or cmd.tif:
         raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
-    held = paper.funds(product, inst, cmd.side, price, cmd.vol) if inst.exchange in engine.paper_venues else None
+    paper_venue = inst.exchange in engine.paper_venues
+    fdir, lever, deal_id = 0, 1, 0
+    if inst.is_contract:
+        if paper_venue:
+            raise CeresError(ErrorCode.INVALID_VALUE, "paper mode trades spot markets only", "contract")
+        if cmd.profit or cmd.stop:
+            raise CeresError(ErrorCode.INVALID_VALUE, "take-profit and stop-loss are not on live venues yet", "profit")
+        live_positions.check_place(engine, product, inst, cmd.side, cmd.future_dir, cmd.vol, cmd.lever, cmd.deal_id)
+        fdir, lever, deal_id = cmd.future_dir, cmd.lever if cmd.future_dir == FutureDir.OPEN else 1, cmd.deal_id
+    held = paper.funds(product, inst, cmd.side, price, cmd.vol) if paper_venue else None
     oid = engine.ids.next(engine.now)
     spec = OrderSpec(oid, product.name, inst, cmd.side, cmd.price_type, price, cmd.vol, cmd.client_oid,
-                     engine.now, 0)
+                     engine.now, 0, fdir, lever, 0, 0, deal_id)
     order = LiveOrder(spec, product, int(OrderStatus.SUBMITTING))
     if held is not None:
         paper.freeze(order, *held)
     engine.live_orders[oid] = product.live_orders[oid] = order
+    if inst.is_contract:
+        live_positions.placed(engine, order)
     if cmd.client_oid:
         product.coids[cmd.client_oid] = order
     engine.order_event(order, ReportKind.WAITING)
@@ -131,6 +146,8 @@ def _fill(engine: Engine, order: LiveOrder, cmd: C.VenueReport) -> None:
         paper.check_fill(order, cmd.lots, cmd.price)
         fee = paper.settle(engine, order, cmd.lots, cmd.price)
     order.trades.add(cmd.venue_tid)
+    if spec.inst.is_contract:
+        live_positions.filled(engine, order, cmd.lots, cmd.price)
     order.filled += cmd.lots
     order.dealt += cmd.lots * cmd.price
     order.commission += fee
@@ -149,6 +166,8 @@ def _finish(engine: Engine, order: LiveOrder, kind: int, deal_vol: int = 0, deal
             reason: str = "") -> None:
     spec = order.spec
     paper.release(order)
+    if spec.inst.is_contract:
+        live_positions.ended(engine, order)
     del engine.live_orders[spec.oid]
     del order.product.live_orders[spec.oid]
     if spec.client_oid and order.product.coids.get(spec.client_oid) is order:

@@ -27,6 +27,7 @@ from ceres.domain.events import OrderSpec
 from ceres.domain.secret import stored_secret
 from ceres.engine import contracts, marks, spot
 from ceres.engine.ledger import ApiKey, Product, VenueKey
+from ceres.engine.live_positions import LivePosition
 from ceres.engine.orders import LiveOrder, Order
 from ceres.engine.positions import Position, force_price
 from ceres.engine.state import State
@@ -75,10 +76,22 @@ def _live(state: State) -> dict[str, Any]:
     insts = [list(msgspec.structs.astuple(C.DefineInstrument.of(i))) for _, i in sorted(state.live_instruments.items())]
     orders = [[o.spec.oid, o.spec.product, o.spec.inst.exchange, o.spec.inst.contract, o.spec.side, o.spec.ptype,
                o.spec.price, o.spec.vol, o.spec.client_oid, o.spec.time, o.status, o.filled, o.dealt, o.commission,
-               o.venue_oid, sorted(o.trades), *([o.reserved] if o.pay is not None else [])]
-              for _, o in sorted(state.live_orders.items())]
+               o.venue_oid, sorted(o.trades), *_live_order_tail(o)] for _, o in sorted(state.live_orders.items())]
+    positions = [[p.product.name, p.inst.exchange, p.inst.contract, p.side, p.deal_id, p.lever, p.vol, p.cost,
+                  p.closing, p.realized] for _, p in sorted(state.live_positions.items())]
     return {"live": {"instruments": insts, "orders": orders,
-                     **({"paper": sorted(state.paper_venues)} if state.paper_venues else {})}}
+                     **({"paper": sorted(state.paper_venues)} if state.paper_venues else {}),
+                     **({"positions": positions} if positions else {})}}
+
+
+def _live_order_tail(o: LiveOrder) -> list[Any]:
+    """What only some live orders have: a paper order's freeze (else None), then a contract
+    order's future_dir, lever and deal_id."""
+    spec = o.spec
+    tail: list[Any] = [o.reserved if o.pay is not None else None]
+    if spec.inst.is_contract:
+        tail += [spec.fdir, spec.lever, spec.deal_id]
+    return tail if tail != [None] else []
 
 
 def _venue_keys(state: State) -> dict[str, Any]:
@@ -201,16 +214,21 @@ def _restore_live(state: State, live: dict[str, Any] | None) -> None:
         inst = C.DefineInstrument(*row).instrument()
         state.live_instruments[inst.key] = inst
     state.paper_venues.update(live.get("paper", ()))
+    for pname, exchange, contract, side, deal_id, lever, vol, cost, closing, realized in live.get("positions", ()):
+        pos = LivePosition(state.products[pname], state.live_instruments[(exchange, contract)], side, deal_id, lever)
+        pos.vol, pos.cost, pos.closing, pos.realized = vol, cost, closing, realized
+        state.live_positions[pos.key] = pos
     for row in live["orders"]:
         (oid, pname, exchange, contract, side, ptype, price, vol, coid, time_ms, status, filled, dealt, commission,
          venue_oid, trades) = row[:16]
         product = state.products[pname]
+        fdir, lever, deal_id = row[17:20] if len(row) > 17 else (0, 1, 0)
         spec = OrderSpec(oid, pname, state.live_instruments[(exchange, contract)], side, ptype, price, vol, coid,
-                         time_ms, 0)
+                         time_ms, 0, fdir, lever, 0, 0, deal_id)
         order = LiveOrder(spec, product, status)
         order.filled, order.dealt, order.commission, order.venue_oid = filled, dealt, commission, venue_oid
         order.trades = set(trades)
-        if len(row) > 16:  # a paper order: it pays from its spot account at the venue
+        if len(row) > 16 and row[16] is not None:  # a paper order: it pays from its spot account at the venue
             inst = spec.inst
             order.pay = product.account(exchange, AccountType.SPOT).bal(inst.quote if side == Side.BUY else inst.base)
             order.reserved = row[16]

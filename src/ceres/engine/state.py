@@ -22,6 +22,8 @@ from ceres.domain.instruments import Instrument
 from ceres.engine.book import OrderBook
 from ceres.engine.contract_state import ContractState
 from ceres.engine.ledger import ApiKey, Ledger, Product
+from ceres.engine.live_positions import Key as LiveKey
+from ceres.engine.live_positions import LivePosition
 from ceres.engine.orders import LiveOrder, Order
 
 Key = tuple[str, str]
@@ -44,6 +46,7 @@ class State:
         self.live_instruments: dict[Key, Instrument] = {}  # live venues' markets, as journaled (engine.live)
         self.live_orders: dict[int, LiveOrder] = {}
         self.paper_venues: set[str] = set()  # live venues in paper mode (engine.paper)
+        self.live_positions: dict[LiveKey, LivePosition] = {}  # contracts at live venues (engine.live_positions)
         self.ledger = Ledger()
         self.ids = IdGen()
         self.contracts = ContractState()
