@@ -5,8 +5,11 @@ Binance ``"0.01000000"``) becomes an :class:`~ceres.domain.instruments.Instrumen
 venue's own grid: ``tick_size`` its price precision, ``volume_increment`` its amount
 precision, ``min_volume`` its minimum amount (else one step), ``min_price`` its minimum
 price (else one tick). Currency decimals are what that grid needs (at least 8), so every
-price x volume is exact. Spot markets only for now; a market ccxt marks inactive, or whose
-precision is not a step size (Bitfinex counts significant digits), is left out.
+price x volume is exact. Spot markets, and linear perpetuals (``swap`` + ``linear``: kind 3,
+``contract_value`` ccxt's ``contractSize``, ``max_lever`` the venue's maximum capped at
+Ceres' 100, ``maint_margin`` the venue's rate when ccxt has it, else ``MAINT_DEFAULT`` — the
+venue liquidates, Ceres does not use it). A market ccxt marks inactive, any other kind, or a
+market whose precision is not a step size (Bitfinex counts significant digits), is left out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from ceres.domain.instruments import Instrument
 
 log = logging.getLogger("ceres.venues")
 MIN_DECIMALS = 8
+MAX_LEVER = 100
+MAINT_DEFAULT = "0.005"
 
 
 def plain(value: Any) -> str | None:
@@ -45,10 +50,11 @@ TICK_SIZE = 4  # ccxt.base.decimal_to_precision: precisions are step sizes (Bina
 
 
 def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> Instrument | None:
-    """The market on its grid; None for what Ceres cannot trade as given: not spot, inactive,
-    or a venue whose prices are rounded to significant digits rather than to a step
-    (Bitfinex: no fixed tick, so no integer grid)."""
-    if precision_mode != TICK_SIZE or not market.get("spot") or market.get("active") is False:
+    """The market on its grid; None for what Ceres cannot trade as given: neither spot nor a
+    linear perpetual, inactive, or a venue whose prices are rounded to significant digits
+    rather than to a step (Bitfinex: no fixed tick, so no integer grid)."""
+    perpetual = bool(market.get("swap") and market.get("linear"))
+    if precision_mode != TICK_SIZE or not (market.get("spot") or perpetual) or market.get("active") is False:
         return None
     precision, limits = market.get("precision") or {}, market.get("limits") or {}
     tick, step = plain(precision.get("price")), plain(precision.get("amount"))
@@ -57,11 +63,20 @@ def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = T
     min_vol = plain((limits.get("amount") or {}).get("min")) or step
     min_price = plain((limits.get("price") or {}).get("min")) or tick
     vol_dec, price_dec = _decimals(step), _decimals(tick)
+    terms: dict[str, Any] = {}
+    if perpetual:
+        value = plain(market.get("contractSize")) or "1"
+        lever = (limits.get("leverage") or {}).get("max")
+        terms = {"contract_value": value,
+                 "max_lever": min(MAX_LEVER, int(Decimal(str(lever)))) if plain(lever) else MAX_LEVER,
+                 "maint_margin": plain(market.get("maintenanceMarginRate")) or MAINT_DEFAULT}
     try:
-        return Instrument(exchange, market["symbol"], Kind.SPOT, market["base"], market["quote"], tick, step,
-                          min_price, min_vol, plain(market.get("maker")) or "0", plain(market.get("taker")) or "0",
-                          max(vol_dec, MIN_DECIMALS), max(price_dec + vol_dec, MIN_DECIMALS))
-    except (ValueError, KeyError) as exc:  # a limit off the venue's own grid: not tradable as given
+        return Instrument(exchange, market["symbol"], Kind.PERPETUAL if perpetual else Kind.SPOT, market["base"],
+                          market["quote"], tick, step, min_price, min_vol, plain(market.get("maker")) or "0",
+                          plain(market.get("taker")) or "0", max(vol_dec, MIN_DECIMALS),
+                          max(price_dec + vol_dec + _decimals(terms.get("contract_value", "1")), MIN_DECIMALS),
+                          **terms)
+    except (ValueError, KeyError, InvalidOperation) as exc:  # a limit off the venue's own grid: not tradable
         log.warning("%s %s left out: %s", exchange, market.get("symbol"), exc)
         return None
 

@@ -8,7 +8,7 @@ status 2), then the :class:`~ceres.venues.live.desk.Desk` sends it and journals 
 venue says; a cancel journals CANCELING, then the desk asks the venue.
 
 Markets are loaded without a key at start; a venue that cannot be reached then is retried
-in the background (every ``RETRY_S``), its requests answered ``VENUE_UNAVAILABLE`` meanwhile.
+in the background (``venues.live.catalog``), its requests answered ``VENUE_UNAVAILABLE`` meanwhile.
 One ccxt instance per product key (ccxt keeps the credentials on the instance), created on
 first use and closed with the venue; a changed key replaces it.
 """
@@ -31,14 +31,14 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import CancelResult, Engine
 from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
+from ceres.venues.live.catalog import Catalog
 from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
 from ceres.venues.live.feed import Feed, depth_of, tick_of
-from ceres.venues.live.markets import balance_units, instrument_of
+from ceres.venues.live.markets import balance_units
 from ceres.venues.live.paper import PaperDesk
 
 log = logging.getLogger("ceres.venues")
-RETRY_S = 30.0
 SPOT = 3
 
 
@@ -50,6 +50,7 @@ class Settings:
     ws_url: str = ""
     paper: bool = False  # mode = "paper": the venue's market data, fills simulated here (venues.live.paper)
     paper_fee: str = "0.001"
+    contracts: bool = False  # also the venue's linear perpetuals (Binance USDT-M)
 
     @property
     def streams(self) -> bool:
@@ -125,14 +126,12 @@ class LiveVenue:
             self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
                              resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000),
                              stream_client=self._stream_client if settings.streams else None)
-        self._by_name: dict[str, Instrument] = {}
-        self._list: list[Instrument] = []
-        self._loaded = False  # the markets were read once (even if none is tradable)
+        self.catalog = Catalog(exchange, lambda kind: self._make(default_type=kind), self._call,
+                               contracts=settings.contracts)
         self._public: Any = None  # a ccxt instance without keys, for market data
         self.feed = Feed(exchange, self._public_client, lambda: self._make(streams=True), self._call,
                          streams=settings.streams, poll_s=poll_s)
         self._clients: dict[str, tuple[Credentials, Any]] = {}
-        self._loader: asyncio.Task[None] | None = None
         self._closed = False
         self.health = Health()
 
@@ -155,63 +154,26 @@ class LiveVenue:
         if paper != self.settings.paper:  # the journal learns the mode (leaving paper cancels paper orders)
             await self._submit(C.SetPaperVenue(self.exchange, self.settings.paper))
         self.desk.start()
-        if not await self._load():
-            self._loader = asyncio.create_task(self._retry_load(), name=f"markets-{self.exchange}")
-
-    async def _load(self) -> bool:
-        ex = self._make()
-        try:
-            markets = await self._call(ex.load_markets())
-        except ccxt_async.BaseError as exc:
-            log.warning("%s: markets not loaded (%s: %s); retrying every %.0f s", self.exchange,
-                        type(exc).__name__, exc, RETRY_S)
-            return False
-        finally:
-            await ex.close()
-        by_name: dict[str, Instrument] = {}
-        for market in markets.values():
-            inst = instrument_of(self.exchange, market, ex.precisionMode)
-            if inst is not None:
-                by_name[inst.contract] = by_name[str(market["id"])] = inst
-        self._by_name = by_name
-        self._list = sorted({i.contract: i for i in by_name.values()}.values(), key=lambda i: i.contract)
-        self.health.markets = len(self._list)
-        self._loaded = True
-        log.info("%s: %d spot markets loaded%s", self.exchange, len(self._list),
-                 "" if self._list else " (none Ceres can trade: see docs/venues.md)")
-        return True
-
-    async def _retry_load(self) -> None:
-        while True:
-            await asyncio.sleep(RETRY_S)
-            if self._closed or await self._load():
-                return
-
-    def _markets(self) -> None:
-        if not self._loaded:
-            raise CeresError(ErrorCode.VENUE_UNAVAILABLE, f"{self.exchange}: markets not loaded yet (the venue "
-                                                          "did not answer); retry later", "exchange")
+        await self.catalog.start()
 
     def instruments(self) -> Sequence[Instrument]:
-        self._markets()
-        return self._list
+        return self.catalog.instruments()
 
     def instrument(self, contract: str) -> Instrument:
-        inst = self._by_name.get(contract)
-        if inst is None:
-            self._markets()
-            raise CeresError(ErrorCode.UNKNOWN_CONTRACT, f"{self.exchange} has no spot market {contract!r}",
-                             "contract")
-        return inst
+        return self.catalog.instrument(contract)
 
     # --- a product's view ----------------------------------------------------------------
-    def _make(self, creds: Credentials | None = None, *, streams: bool = False) -> Any:
-        """A ccxt instance (``streams``: the ccxt.pro one, REST and streams) with the product's key."""
+    def _make(self, creds: Credentials | None = None, *, streams: bool = False, default_type: str = "spot") -> Any:
+        """A ccxt instance (``streams``: the ccxt.pro one, REST and streams) with the product's key,
+        given the markets loaded so far (so it never loads them itself)."""
         s = self.settings
-        return make_exchange(self.exchange, api_key=creds.api_key if creds else "",
-                             secret=creds.secret if creds else "", password=creds.password if creds else None,
-                             rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms,
-                             streams=streams, ws_url=(s.ws_url or None) if streams else None)
+        ex = make_exchange(self.exchange, api_key=creds.api_key if creds else "",
+                           secret=creds.secret if creds else "", password=creds.password if creds else None,
+                           rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms,
+                           streams=streams, ws_url=(s.ws_url or None) if streams else None, default_type=default_type)
+        if self.catalog.markets and default_type == "spot" and (creds is not None or streams):
+            ex.set_markets(self.catalog.markets)
+        return ex
 
     async def _client(self, product: str) -> Any:
         creds = self._credentials(product)
@@ -261,7 +223,8 @@ class LiveVenue:
         return None  # no Ceres orders at live venues yet
 
     def health_view(self) -> dict[str, Any]:
-        return {**self.health.view(), "orders_in_flight": self.desk.in_flight, **self.desk.streams_view()}
+        return {**self.health.view(), "markets": self.catalog.count(), "orders_in_flight": self.desk.in_flight,
+                **self.desk.streams_view()}
 
     # --- public market data (market REST: tick, depth10) --------------------------------
     async def _public_client(self) -> Any:
@@ -356,8 +319,7 @@ class LiveVenue:
         self._closed = True
         await self.desk.close()
         await self.feed.close()
-        if self._loader is not None:
-            self._loader.cancel()
+        self.catalog.close()
         for _, client in self._clients.values():
             await client.close()
         if self._public is not None:
