@@ -79,7 +79,8 @@ async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, Sealed
                                if isinstance(password, SealedSecret) else None)
         return of
 
-    venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms, v.ws_url, v.mode == "paper", v.paper_fee),
+    venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms, v.ws_url, v.mode == "paper", v.paper_fee,
+                                          v.contracts),
                         credentials(name), engine, submit, poll_s=v.poll_ms / 1000) for name, v in enabled.items()]
     await asyncio.gather(*(v.start() for v in venues))
     return venues

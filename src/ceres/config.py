@@ -197,6 +197,7 @@ class VenueConfig(_Section, frozen=True):
     enabled: bool = False
     mode: str = "live"        # "live": orders go to the venue with each product's keys; "paper": filled here
     paper_fee: str = "0.001"  # paper mode: the fee rate of every paper fill (in what the order receives)
+    contracts: bool = False   # BINANCE: also its USDT-M perpetuals (contract orders, positions, account type 4)
     sandbox: bool = False     # the venue's testnet, through ccxt's sandbox mode
     rest_url: str = ""        # every REST call goes to this base URL instead (testnets, proxies, tests)
     ws_url: str = ""          # the same for streams
@@ -204,6 +205,8 @@ class VenueConfig(_Section, frozen=True):
     poll_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 1000  # orders' fills and ends, while any is open
 
     def check(self, name: str) -> None:
+        if self.contracts and name != "BINANCE":
+            raise ConfigError(f"venues.{name}.contracts: only BINANCE's USDT-M perpetuals so far")
         if self.mode not in ("live", "paper"):
             raise ConfigError(f"venues.{name}.mode: {self.mode!r} is not one of \"live\", \"paper\"")
         try:

@@ -33,17 +33,24 @@ from .test_live_orders import at_venue, order, place, until
 DEADLINE_S = 20
 
 
-def start(tmp_path, *, streams: bool) -> tuple[ServerProcess, FakeVenueThread, str]:
-    fake = FakeVenueThread("binance")
+# fake kind -> (exchange, passphrase, the REST paths of the product's trade list)
+VENUES = {"binance": ("BINANCE", "", ("/api/v3/myTrades",)),
+          "okx": ("OKEX", "Ceres-Pass1", ("/api/v5/trade/fills", "/api/v5/trade/fills-history"))}
+
+
+def start(tmp_path, *, streams: bool, kind: str = "binance") -> tuple[ServerProcess, FakeVenueThread, str]:
+    exchange, passphrase, _ = VENUES[kind]
+    fake = FakeVenueThread(kind)
     ws = f'ws_url = "{fake.handle.ws_url}"\n' if streams else ""
-    config = (f'[venues.BINANCE]\nenabled = true\nrest_url = "{fake.url}"\n{ws}timeout_ms = 1500\n'
+    config = (f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\n{ws}timeout_ms = 1500\n'
               f'poll_ms = 300\n')
     srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
     try:
         srv.start()
         key, secret = secrets.token_hex(32), secrets.token_hex(32)
-        asyncio.run(fake.control.add_account(key, secret, "", {"USDT": "1000", "BTC": "1"}))
-        ceres("venues", "connect", "demo", "BINANCE", "--api-key", key, "--secret", secret,
+        asyncio.run(fake.control.add_account(key, secret, passphrase, {"USDT": "1000", "BTC": "1"}))
+        ceres("venues", "connect", "demo", exchange, "--api-key", key, "--secret", secret,
+              *(("--password", passphrase) if passphrase else ()),
               "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
     except BaseException:
         srv.stop()
@@ -56,6 +63,14 @@ def start(tmp_path, *, streams: bool) -> tuple[ServerProcess, FakeVenueThread, s
 def streaming(tmp_path):
     srv, fake, key = start(tmp_path, streams=True)
     yield srv, fake, key
+    srv.stop()
+    fake.stop()
+
+
+@pytest.fixture(params=sorted(VENUES))
+def streaming_venue(request, tmp_path):
+    srv, fake, key = start(tmp_path, streams=True, kind=request.param)
+    yield srv, fake, key, request.param
     srv.stop()
     fake.stop()
 
@@ -76,8 +91,8 @@ def get_json(url: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
-def venue_health(srv: ServerProcess) -> dict[str, Any]:
-    return get_json(srv.http_url + "/health")[1]["venues"]["BINANCE"]
+def venue_health(srv: ServerProcess, exchange: str = "BINANCE") -> dict[str, Any]:
+    return get_json(srv.http_url + "/health")[1]["venues"][exchange]
 
 
 def wait_for(check: Any, what: str, seconds: float = DEADLINE_S) -> Any:
@@ -91,12 +106,18 @@ def wait_for(check: Any, what: str, seconds: float = DEADLINE_S) -> Any:
 
 
 def my_trades_polls(fake: FakeVenueThread) -> int:
-    return sum(r["path"] == "/api/v3/myTrades" for r in asyncio.run(fake.control.requests()))
+    paths = VENUES[fake.handle.venue.kind][2]
+    return sum(r["path"] in paths for r in asyncio.run(fake.control.requests()))
 
 
-def test_fills_come_by_the_stream_and_by_reconciliation_while_it_is_down(streaming):
-    srv, fake, key = streaming
-    oid = place(srv, vol="0.003", price="30000")
+def test_fills_come_by_the_stream_and_by_reconciliation_while_it_is_down(streaming_venue):
+    srv, fake, key, kind = streaming_venue
+    exchange = VENUES[kind][0]
+
+    def venue_health(srv: ServerProcess) -> dict[str, Any]:
+        return get_json(srv.http_url + "/health")[1]["venues"][exchange]
+
+    oid = place(srv, vol="0.003", price="30000", exchange=exchange)
     until(srv, oid, 3)
     venue_id = at_venue(fake, key, oid)[0]["id"]
     wait_for(lambda: venue_health(srv)["streams_up"] == 1, "the product's stream is up")
@@ -123,15 +144,18 @@ def test_fills_come_by_the_stream_and_by_reconciliation_while_it_is_down(streami
     asyncio.run(fake.control.fill(venue_id))  # the rest
     found = until(srv, oid, 5, seconds=5)
     assert (found["dealt_amount"], my_trades_polls(fake)) == ("0.003", 0), found
-    fills = demo_rest(srv).call("GET", "trade/trans", {"exchange": "BINANCE", "contract": "BTC/USDT",
+    fills = demo_rest(srv).call("GET", "trade/trans", {"exchange": exchange, "contract": "BTC/USDT",
                                                        "count": 10})[1]["data"]
-    assert [f["dealt_amount"] for f in fills if f["system_oid"] == oid] == ["0.001"] * 3, fills  # each once
+    mine = [f for f in fills if f["system_oid"] == oid]
+    assert [f["dealt_amount"] for f in mine] == ["0.001"] * 3, fills  # each once
+    # the fee as the venue charged it (0.1% of what a buy receives), by stream or by poll alike
+    assert {(f["commission"], f["commission_currency"]) for f in mine} == {("0.000001", "BTC")}, mine
     def metrics() -> str:
         with urllib.request.urlopen(srv.http_url + "/metrics", timeout=10) as resp:
             return resp.read().decode()  # type: ignore[no-any-return]
 
-    wait_for(lambda: 'ceres_venue_streams_up{venue="BINANCE"} 0' in metrics(), "no open order: stream stopped")
-    assert 'ceres_venue_stream_failures_total{venue="BINANCE"}' in metrics()
+    wait_for(lambda: f'ceres_venue_streams_up{{venue="{exchange}"}} 0' in metrics(), "no open order: stream stopped")
+    assert f'ceres_venue_stream_failures_total{{venue="{exchange}"}}' in metrics()
 
 
 class Inbox:

@@ -194,6 +194,10 @@ class Handlers:
                      for b in await venue.balances(key.product.name)]
         return rows
 
+    def _live(self, inst: Instrument) -> bool:
+        """A live venue's (or paper) market: fees are in what the order receives."""
+        return inst.exchange not in self.engine.exchanges
+
     def _holds(self, key: ApiKey, exchange: str) -> bool:
         """The product can have balances at ``exchange``: a simulated one, a live one it has a key at,
         or one in paper mode (balances in Ceres' ledger)."""
@@ -234,9 +238,9 @@ class Handlers:
             for oid in ids:
                 order = product.open_orders.get(oid) or product.live_orders.get(oid)
                 if order is not None:
-                    found[oid] = views.order_object(order, self.tz)
+                    found[oid] = views.order_object(order, self.tz, self._live(order.spec.inst))
                 elif (ev := self.recent.get(product.name, oid)) is not None:
-                    found[oid] = views.order_object(ev, self.tz)
+                    found[oid] = views.order_object(ev, self.tz, self._live(ev.spec.inst))
                 else:
                     missing.append(oid)
             if missing:
@@ -262,7 +266,8 @@ class Handlers:
             return None
         return views.order_fields(inst, row.oid, row.client_oid, row.side, row.ptype, row.fdir,
                                   row.price, row.vol, row.time_ms, row.lever, row.profit, row.stop,
-                                  row.status, row.filled, row.dealt, row.commission, self.tz, row.reason)
+                                  row.status, row.filled, row.dealt, row.commission, self.tz, row.reason,
+                                  self._live(inst))
 
     async def open_orders(self, key: ApiKey, req: P.OpenOrdersReq) -> dict[str, Any]:
         self._filters(req.exchange, req.contract)
@@ -284,7 +289,7 @@ class Handlers:
                 more = True
                 break
             page.append(order)
-        return {"orderDetailRes": [views.order_object(o, self.tz) for o in page],
+        return {"orderDetailRes": [views.order_object(o, self.tz, self._live(o.spec.inst)) for o in page],
                 "nextFrom": str(page[-1].oid) if more else ""}
 
     async def positions(self, key: ApiKey, req: P.PositionsReq) -> list[dict[str, str]]:
@@ -304,9 +309,11 @@ class Handlers:
         if not 1 <= req.count <= MAX_FILLS:
             raise CeresError(ErrorCode.COUNT_OUT_OF_RANGE, f"count must be 1..{MAX_FILLS}", "count")
         inst = self.venues.instrument(req.exchange, req.contract)
+        inst = self.engine.live_instruments.get(inst.key, inst)  # a live market as the journal defined it
         await self.caught_up()
+        live = self._live(inst)
         return [views.fill_fields(inst, r.oid, r.tid, r.client_oid, r.side, r.ptype, r.fdir, r.lots,
-                                  r.price, r.time_ms, r.fee, self.tz)
+                                  r.price, r.time_ms, r.fee, self.tz, live)
                 for r in self.history.fills(key.product.name, req.exchange, req.contract, req.count)]
 
 

@@ -70,14 +70,22 @@ def is_market_buy(inst: Instrument, side: int, ptype: int) -> bool:
     return side == Side.BUY and ptype == PriceType.MARKET and not inst.is_contract
 
 
-def fee_currency(inst: Instrument, side: int, ptype: int) -> str:
-    """Spot market buys pay fees in the base; everything else in the settle currency
-    (the quote for spot and linear contracts, the coin for inverse ones)."""
-    return inst.base if is_market_buy(inst, side, ptype) else inst.settle
+def fee_in_base(inst: Instrument, side: int, ptype: int, live: bool) -> bool:
+    """Spot market buys pay fees in the base on TEST; on a live venue (and in paper mode)
+    every spot buy does: fees are charged in what the order receives."""
+    if live and not inst.is_contract:
+        return side == Side.BUY
+    return is_market_buy(inst, side, ptype)
 
 
-def fmt_fee(inst: Instrument, side: int, ptype: int, amount: int) -> str:
-    if is_market_buy(inst, side, ptype):
+def fee_currency(inst: Instrument, side: int, ptype: int, live: bool = False) -> str:
+    """The base when ``fee_in_base``; else the settle currency (the quote for spot and linear
+    contracts, the coin for inverse ones)."""
+    return inst.base if fee_in_base(inst, side, ptype, live) else inst.settle
+
+
+def fmt_fee(inst: Instrument, side: int, ptype: int, amount: int, live: bool = False) -> str:
+    if fee_in_base(inst, side, ptype, live):
         return inst.fmt_base(amount)
     return inst.fmt_settle(amount)
 
@@ -92,7 +100,7 @@ def entrust_amount(inst: Instrument, side: int, ptype: int, vol: int) -> str:
 def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: int, fdir: int,
                  price: int, vol: int, time_ms: int, lever: int, profit: int, stop: int,
                  status: int, filled: int, dealt: int, commission: int, tz: timezone,
-                 reason: str = "") -> dict[str, Any]:
+                 reason: str = "", live: bool = False) -> dict[str, Any]:
     """The order object (API.md section 3) from integer fields; a live venue's refused order
     (status 6) also carries ``error_code`` and ``error_message`` (extension)."""
     spot = not inst.is_contract
@@ -111,7 +119,7 @@ def order_fields(inst: Instrument, oid: int, client_oid: str, side: int, ptype: 
         "lever": "1" if spot else str(lever),
         "profit_value": "0" if spot or not profit else inst.fmt_price(profit),
         "stop_value": "0" if spot or not stop else inst.fmt_price(stop),
-        "commission": fmt_fee(inst, side, ptype, commission),
+        "commission": fmt_fee(inst, side, ptype, commission, live),
     }
     if reason:
         out.update(refusal(reason))
@@ -124,17 +132,18 @@ def refusal(reason: str) -> dict[str, str]:
     return {"error_code": code, "error_message": text}
 
 
-def order_object(order: OrderLike, tz: timezone) -> dict[str, Any]:
+def order_object(order: OrderLike, tz: timezone, live: bool = False) -> dict[str, Any]:
     """The order object of an open order, a cached order event or a venue's order state:
     what the order is (``spec``) and how far it got."""
     o = order.spec
     return order_fields(o.inst, o.oid, o.client_oid, o.side, o.ptype, o.fdir, o.price, o.vol, o.time,
                         o.lever, o.profit, o.stop, order.status, order.filled, order.dealt,
-                        order.commission, tz, getattr(order, "reason", ""))
+                        order.commission, tz, getattr(order, "reason", ""), live)
 
 
 def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int, ptype: int,
-                fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone) -> dict[str, Any]:
+                fdir: int, lots: int, price: int, time_ms: int, fee: int, tz: timezone,
+                live: bool = False) -> dict[str, Any]:
     """The fill object (API.md section 3); spot fills carry the original's literal
     ``future_dir``."""
     return {
@@ -147,8 +156,8 @@ def fill_fields(inst: Instrument, oid: int, tid: int, client_oid: str, side: int
         "dealt_amount": inst.fmt_vol(lots),
         "dealt_price": inst.fmt_price(price),
         "dealt_time": wire_time(time_ms, tz),
-        "commission": fmt_fee(inst, side, ptype, fee),
-        "commission_currency": fee_currency(inst, side, ptype),
+        "commission": fmt_fee(inst, side, ptype, fee, live),
+        "commission_currency": fee_currency(inst, side, ptype, live),
     }
 
 

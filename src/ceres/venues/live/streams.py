@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ceres.domain.enums import ReportKind
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ceres.venues")
 GRACE_S = 3.0
 RETRY_S = 2.0
+FEE_SIGN = {"OKEX": -1}
+"""ccxt 4.5.90's ``okx.watch_my_trades`` passes OKX's ``fillFee`` as it is (negative = paid),
+where its REST trades (and every other venue) give ccxt's sign (positive = paid)."""
 
 
 def can_stream(client: Any) -> bool:
@@ -96,12 +100,16 @@ class UserStream:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _trades(self, client: Any) -> None:
+        sign = FEE_SIGN.get(self.desk.exchange, 1)
         while True:
             trades = await client.watch_my_trades()
             mine = self.desk.orders_at_venue(self.product)
             for trade in trades:
                 order = mine.get(str(trade.get("order")))
                 if order is not None:
+                    fee = trade.get("fee") or {}
+                    if sign < 0 and fee.get("cost") not in (None, ""):
+                        trade = {**trade, "fee": {**fee, "cost": str(-Decimal(str(fee["cost"])))}}
                     await self.desk.apply_trade(order, trade)
             self._done()
 
