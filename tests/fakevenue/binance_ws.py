@@ -52,7 +52,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakevenue.binance import ERRORS, STATUS, BinanceVenue, Level, num
+from tests.fakevenue.binance import ERRORS, STATUS, Level, num
+from tests.fakevenue.binance_futures import BinanceFuturesVenue
 from tests.fakevenue.book import Change, Market, Order, Reject, Trade, buyer_is_maker, now_ms
 from tests.fakevenue.tape import Stats
 
@@ -130,8 +131,9 @@ def levels(pairs: list[Level]) -> list[list[str]]:
     return [[num(p), num(q)] for p, q in pairs]
 
 
-class BinanceWsVenue(BinanceVenue):
-    """The fake Binance: the REST of ``binance.py`` plus its websockets on the same app."""
+class BinanceWsVenue(BinanceFuturesVenue):
+    """The fake Binance: the spot REST of ``binance.py``, the USDⓈ-M futures REST of ``binance_futures.py``
+    and the spot websockets, on the same app."""
 
     ping_seconds = 20.0
 
