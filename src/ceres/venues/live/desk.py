@@ -36,6 +36,7 @@ from ceres.domain.enums import OrderStatus, ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
+from ceres.venues.live.contracts import Leverage, position_side
 from ceres.venues.live.streams import UserStream
 
 log = logging.getLogger("ceres.venues")
@@ -101,6 +102,7 @@ class Desk:
         self.streams = stream_client is not None
         self.safety_s = max(safety_s, interval_s)
         self.user_streams: dict[str, UserStream] = {}  # product -> its stream, while it has open orders
+        self.leverage = Leverage()  # contracts: hedge mode and leverage set at the venue
         self.in_flight = 0
         self._sending: set[int] = set()  # placements whose create_order has not returned yet
         self._misses: dict[int, int] = {}
@@ -163,11 +165,21 @@ class Desk:
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
             await self.report(oid, ReportKind.REJECTED, reason=f"{exc.code} {exc.message}"[:200])
             return
+        params = {"clientOrderId": client_id(oid)}
+        if inst.is_contract:
+            params["positionSide"] = position_side(spec)
+            try:
+                await self.leverage.prepare(client, spec.product, spec, self.call)
+            except ccxt_async.BaseError as exc:  # nothing was sent: a known outcome either way
+                log.info("%s: order %d not sent, its leverage or position mode refused: %s: %s", self.exchange,
+                         oid, type(exc).__name__, exc)
+                await self.report(oid, ReportKind.REJECTED, reason=refusal(exc))
+                return
         self.in_flight += 1
         self._sending.add(oid)
         try:
             placed = await self.call(client.create_order(inst.contract, "limit", side, inst.fmt_vol(spec.vol),
-                                                         inst.fmt_price(spec.price), {"clientOrderId": client_id(oid)}))
+                                                         inst.fmt_price(spec.price), params))
         except REFUSED as exc:
             if "uplicate" in str(exc):  # our client id is already there: it was placed (ccxt: InvalidOrder)
                 self._wake.set()
@@ -283,7 +295,10 @@ class Desk:
             return
         inst = order.spec.inst
         fee = trade.get("fee") or {}
-        paid_in = inst.base if order.spec.side == Side.BUY else inst.quote  # as on TEST: what it receives
+        if inst.is_contract:
+            paid_in = inst.settle  # contracts: the venue charges the settle currency
+        else:
+            paid_in = inst.base if order.spec.side == Side.BUY else inst.quote  # what the order receives
         fee_units = 0
         if fee.get("currency") == paid_in:
             fee_units = _units(fee.get("cost"), inst.base_decimals if paid_in == inst.base else inst.quote_decimals)

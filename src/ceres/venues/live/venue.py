@@ -31,6 +31,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import CancelResult, Engine
 from ceres.pipeline.venue import OrderState, PlaceResult, ReportStream, VenueBalance, VenuePosition
+from ceres.venues.live import contracts
 from ceres.venues.live.catalog import Catalog
 from ceres.venues.live.desk import RESOLVE_S, Desk
 from ceres.venues.live.factory import make_exchange
@@ -40,6 +41,7 @@ from ceres.venues.live.paper import PaperDesk
 
 log = logging.getLogger("ceres.venues")
 SPOT = 3
+CONTRACT = 4
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class LiveVenue:
             self.desk = Desk(exchange, engine, submit, self._client, self._call, interval_s=poll_s,
                              resolve_s=max(RESOLVE_S, 2 * settings.timeout_ms / 1000),
                              stream_client=self._stream_client if settings.streams else None)
-        self.catalog = Catalog(exchange, lambda kind: self._make(default_type=kind), self._call,
+        self.catalog = Catalog(exchange, lambda kind: self._make(default_type=kind, markets=False), self._call,
                                contracts=settings.contracts)
         self._public: Any = None  # a ccxt instance without keys, for market data
         self.feed = Feed(exchange, self._public_client, lambda: self._make(streams=True), self._call,
@@ -163,7 +165,8 @@ class LiveVenue:
         return self.catalog.instrument(contract)
 
     # --- a product's view ----------------------------------------------------------------
-    def _make(self, creds: Credentials | None = None, *, streams: bool = False, default_type: str = "spot") -> Any:
+    def _make(self, creds: Credentials | None = None, *, streams: bool = False, default_type: str = "spot",
+              markets: bool = True) -> Any:
         """A ccxt instance (``streams``: the ccxt.pro one, REST and streams) with the product's key,
         given the markets loaded so far (so it never loads them itself)."""
         s = self.settings
@@ -171,7 +174,7 @@ class LiveVenue:
                            secret=creds.secret if creds else "", password=creds.password if creds else None,
                            rest_url=s.rest_url or None, sandbox=s.sandbox, timeout_ms=s.timeout_ms,
                            streams=streams, ws_url=(s.ws_url or None) if streams else None, default_type=default_type)
-        if self.catalog.markets and default_type == "spot" and (creds is not None or streams):
+        if markets and self.catalog.markets:
             ex.set_markets(self.catalog.markets)
         return ex
 
@@ -185,6 +188,8 @@ class LiveVenue:
             return held[1]
         if held is not None:
             await held[1].close()
+            if isinstance(self.desk, Desk):
+                self.desk.leverage.forget(product)
         client = self._make(creds)
         self._clients[product] = (creds, client)
         return client
@@ -203,8 +208,14 @@ class LiveVenue:
             return [] if acc is None else [VenueBalance(SPOT, cur, acc.balances[cur].total, acc.balances[cur].frozen)
                                            for cur in sorted(acc.balances)]
         client = await self._client(product)
+        rows = await self._balance_rows(client, SPOT, {})
+        if "swap" in self.catalog.types:
+            rows += await self._balance_rows(client, CONTRACT, {"type": "swap", "subType": "linear"})
+        return rows
+
+    async def _balance_rows(self, client: Any, account_type: int, params: dict[str, str]) -> list[VenueBalance]:
         try:
-            balance = await self._call(client.fetch_balance())
+            balance = await self._call(client.fetch_balance(params))
         except ccxt_async.BaseError as exc:
             raise venue_error(self.exchange, exc) from None
         rows = []
@@ -213,11 +224,25 @@ class LiveVenue:
                                            balance_units((balance.get("used") or {}).get(currency)))
             dec = max(tdec, udec)
             if total or used:
-                rows.append(VenueBalance(SPOT, currency, total * 10 ** (dec - tdec), used * 10 ** (dec - udec), dec))
+                rows.append(VenueBalance(account_type, currency, total * 10 ** (dec - tdec),
+                                         used * 10 ** (dec - udec), dec))
         return rows
 
     async def positions(self, product: str) -> list[VenuePosition]:
-        return []  # spot only so far: a live venue holds no positions through Ceres yet
+        """The product's perpetual positions here, from Ceres' records, with the venue's mark and
+        liquidation prices when it answers (``venues.live.contracts``)."""
+        mine = [p for p in self._engine.live_positions.values()
+                if p.product.name == product and p.inst.exchange == self.exchange]
+        if not mine:
+            return []
+        rows: list[dict[str, Any]] = []
+        try:
+            rows = await self._call((await self._client(product)).fetch_positions(
+                sorted({p.inst.contract for p in mine})))
+        except (ccxt_async.BaseError, CeresError) as exc:
+            log.info("%s: positions of %s without the venue's marks (%s: %s)", self.exchange, product,
+                     type(exc).__name__, exc)
+        return [contracts.view(p, rows) for p in mine]
 
     async def query(self, product: str, oid: int) -> OrderState | None:
         return None  # no Ceres orders at live venues yet
