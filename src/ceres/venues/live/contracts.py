@@ -54,7 +54,7 @@ class Leverage:
         """Raise ccxt's error when the venue refuses (the order is then not sent)."""
         if product not in self._hedged:
             try:
-                await call(client.set_position_mode(True, spec.inst.contract))
+                await call(client.set_position_mode(True, spec.inst.contract, {"type": "swap", "subType": "linear"}))
             except ccxt_async.BaseError as exc:
                 if "-4059" not in str(exc) and "No need to change" not in str(exc):
                     raise
