@@ -129,19 +129,22 @@ class DefineInstrument(Command, tag="instrument", frozen=True):
     contract_value: str = "0"
     max_lever: int = 1
     maint_margin: str = "0"
+    price_significant: int = 0  # a cap on a price's significant digits (Bitfinex: 5)
 
     @classmethod
     def of(cls, inst: Instrument) -> DefineInstrument:
         return cls(inst.exchange, inst.contract, inst.base, inst.quote, inst.tick_size, inst.volume_increment,
                    inst.min_price, inst.min_volume, inst.maker_fee, inst.taker_fee, inst.base_decimals,
-                   inst.quote_decimals, int(inst.kind), inst.contract_value, inst.max_lever, inst.maint_margin)
+                   inst.quote_decimals, int(inst.kind), inst.contract_value, inst.max_lever, inst.maint_margin,
+                   inst.price_significant)
 
     def instrument(self) -> Instrument:
         """The instrument it defines; ValueError or CeresError if its grid does not hold."""
         return Instrument(self.exchange, self.contract, Kind(self.kind), self.base, self.quote, self.tick_size,
                           self.volume_increment, self.min_price, self.min_volume, self.maker_fee, self.taker_fee,
                           self.base_decimals, self.quote_decimals, contract_value=self.contract_value,
-                          max_lever=self.max_lever, maint_margin=self.maint_margin)
+                          max_lever=self.max_lever, maint_margin=self.maint_margin,
+                          price_significant=self.price_significant)
 
 
 class SetPaperVenue(Command, tag="paper", frozen=True):

@@ -12,7 +12,8 @@ Fee rates are integers over ``RATE_SCALE`` (1e8): ``0.0005`` is ``50000``. A neg
 maker rate is a rebate; ``freeze_rate`` is the largest fee an order can pay. Contract
 fields (``contract_value``, ``inverse``, ``max_lever``, ``maint_margin``, ``expiry_ms``,
 funding) are zero/False on spot instruments; ``settle`` is the currency margin, PnL and
-fees are paid in (spot: the quote).
+fees are paid in (spot: the quote). ``price_significant`` (0: none) caps the significant
+digits of a price on top of the tick (Bitfinex: 5 significant digits, at most 8 decimals).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Instrument:
     expiry_ms: int = 0           # dated contracts: settlement time
     funding_interval_ms: int = 0  # perpetuals: time between funding exchanges
     funding_rate: str = "0"      # perpetuals: rate used until a SetFundingRate command
+    price_significant: int = 0   # at most this many significant digits in a price (0: no cap)
     # derived integer grid -------------------------------------------------------------
     price_decimals: int = field(init=False)
     tick_units: int = field(init=False)
@@ -178,7 +180,18 @@ class Instrument:
         ticks = to_steps(text, self.tick_units, self.price_decimals, field_name, ErrorCode.PRICE_OFF_TICK)
         if ticks > MAX_PRICE_TICKS:
             raise CeresError(ErrorCode.PRICE_OUT_OF_RANGE, "price is too large", field_name)
+        if self.price_significant:
+            self.check_significant(ticks, field_name)
         return ticks
+
+    def check_significant(self, ticks: int, field_name: str = "entrust_price") -> None:
+        """Refuse a price with more significant digits than ``price_significant`` allows."""
+        if self.price_significant and ticks:
+            digits = str(ticks * self.tick_units).rstrip("0")
+            if len(digits) > self.price_significant:
+                raise CeresError(ErrorCode.PRICE_OFF_TICK, f"{self.fmt_price(ticks)} has more than "
+                                 f"{self.price_significant} significant digits ({self.exchange}'s prices have at "
+                                 f"most {self.price_significant})", field_name)
 
     def vol_to_lots(self, text: object, field_name: str = "entrust_vol") -> int:
         lots = to_steps(text, self.lot_units, self.vol_decimals, field_name, ErrorCode.VOLUME_OFF_STEP)

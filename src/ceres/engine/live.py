@@ -57,6 +57,7 @@ def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, pric
     venue: side, price type, client id, price and volume ranges)."""
     if cmd.price_type != PriceType.LIMIT or cmd.tif:
         raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
+    inst.check_significant(price)
     paper_venue = inst.exchange in engine.paper_venues
     fdir, lever, deal_id = 0, 1, 0
     if inst.is_contract:

@@ -47,6 +47,8 @@ def _decimals(text: str) -> int:
 
 
 TICK_SIZE = 4  # ccxt.base.decimal_to_precision: precisions are step sizes (Binance, OKX, HTX)
+SIGNIFICANT_DIGITS = 3  # precisions are digit counts (Bitfinex: price 5 significant, amount 8 decimals)
+SIGNIFICANT_TICK = "0.00000001"  # Bitfinex: "up to 5 significant digits and up to 8 decimals"
 
 
 def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> Instrument | None:
@@ -54,16 +56,27 @@ def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = T
     linear perpetual, inactive, or a venue whose prices are rounded to significant digits
     rather than to a step (Bitfinex: no fixed tick, so no integer grid)."""
     perpetual = bool(market.get("swap") and market.get("linear"))
-    if precision_mode != TICK_SIZE or not (market.get("spot") or perpetual) or market.get("active") is False:
+    if precision_mode not in (TICK_SIZE, SIGNIFICANT_DIGITS) or not (market.get("spot") or perpetual) \
+            or market.get("active") is False:
         return None
     precision, limits = market.get("precision") or {}, market.get("limits") or {}
-    tick, step = plain(precision.get("price")), plain(precision.get("amount"))
+    significant = 0
+    tick: str | None
+    step: str | None
+    if precision_mode == SIGNIFICANT_DIGITS:  # a fixed 8-decimal grid, plus the cap on digits
+        try:
+            significant, places = int(Decimal(str(precision.get("price")))), int(Decimal(str(precision.get("amount"))))
+        except (InvalidOperation, TypeError, ValueError):
+            return None
+        tick, step = SIGNIFICANT_TICK, plain(Decimal(1).scaleb(-places))
+    else:
+        tick, step = plain(precision.get("price")), plain(precision.get("amount"))
     if tick is None or step is None:
         return None
     min_vol = plain((limits.get("amount") or {}).get("min")) or step
     min_price = plain((limits.get("price") or {}).get("min")) or tick
     vol_dec, price_dec = _decimals(step), _decimals(tick)
-    terms: dict[str, Any] = {}
+    terms: dict[str, Any] = {"price_significant": significant} if significant else {}
     if perpetual:
         value = plain(market.get("contractSize")) or "1"
         lever = (limits.get("leverage") or {}).get("max")
@@ -74,7 +87,7 @@ def instrument_of(exchange: str, market: dict[str, Any], precision_mode: int = T
         return Instrument(exchange, market["symbol"], Kind.PERPETUAL if perpetual else Kind.SPOT, market["base"],
                           market["quote"], tick, step, min_price, min_vol, plain(market.get("maker")) or "0",
                           plain(market.get("taker")) or "0", max(vol_dec, MIN_DECIMALS),
-                          max(price_dec + vol_dec + _decimals(terms.get("contract_value", "1")), MIN_DECIMALS),
+                          max(price_dec + vol_dec + _decimals(str(terms.get("contract_value", "1"))), MIN_DECIMALS),
                           **terms)
     except (ValueError, KeyError, InvalidOperation) as exc:  # a limit off the venue's own grid: not tradable
         log.warning("%s %s left out: %s", exchange, market.get("symbol"), exc)
