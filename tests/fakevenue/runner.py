@@ -20,12 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakevenue.binance_ws import BinanceWsVenue
+from tests.fakevenue.bitfinex import BitfinexVenue
 from tests.fakevenue.htx import HtxVenue
 from tests.fakevenue.okx_ws import OkxWsVenue
 from tests.fakevenue.server import FakeVenue
 
 VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxWsVenue,  # each: REST + streams
-                                     "htx": HtxVenue}  # REST only
+                                     "htx": HtxVenue, "bitfinex": BitfinexVenue}  # REST only
 
 
 class Control:

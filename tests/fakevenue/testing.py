@@ -17,7 +17,7 @@ import pytest
 from ceres.venues.live.factory import make_exchange
 from tests.fakevenue.runner import FakeVenueHandle, start_fake_venue
 
-VENUE_OF = {"binance": "BINANCE", "okx": "OKEX", "htx": "HUOBI"}
+VENUE_OF = {"binance": "BINANCE", "okx": "OKEX", "htx": "HUOBI", "bitfinex": "BITFINEX"}
 TEST_SECONDS = 20  # every scenario is cancelled after this
 
 
@@ -79,8 +79,9 @@ async def venue_session(kind: str, balances: dict[str, str], *, timeout_ms: int 
 # -- scenarios every venue must pass (the venue test modules call them with their kind) -------
 SYMBOL = "BTC/USDT"
 FUNDS = {"USDT": "1000", "BTC": "0.5"}
-ORDER_PATH = {"binance": "/api/v3/order", "okx": "/api/v5/trade/order", "htx": "/v1/order/orders/place"}
-API_PATHS = {"htx": ("/v1/", "/v2/", "/market/")}  # where a venue's REST paths start (default /api/)
+ORDER_PATH = {"binance": "/api/v3/order", "okx": "/api/v5/trade/order", "htx": "/v1/order/orders/place",
+              "bitfinex": "/v2/auth/w/order/submit"}
+API_PATHS = {"htx": ("/v1/", "/v2/", "/market/"), "bitfinex": ("/v2/",)}  # where REST paths start (default /api/)
 
 
 async def place(s: Session, amount: str = "0.01", price: str = "30000", cid: str = "cer123") -> Any:
