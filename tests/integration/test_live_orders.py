@@ -4,7 +4,7 @@ sent with the client id ``cer<system_oid>``, accepted (3); fills made at the ven
 back (4, 5) with their trade ids, once each; a cancel goes 12 then 14/15; a refusal is 6; a
 placement whose reply never came is resolved by its client id, never sent twice — also
 across a kill -9 of Ceres. Over REST and over 19001 with 19003 notices, on the fake Binance,
-the fake OKX and the fake HTX (HUOBI).
+the fake OKX, the fake HTX (HUOBI) and the fake Bitfinex.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from ceres.client import TradeSocket
+from ceres.venues.live.dialects import dialect
 from tests.fakevenue.runner import FakeVenueThread
 from tests.serverproc import ServerProcess
 
@@ -29,7 +30,8 @@ from .test_notices import Notices
 DEADLINE_S = 20
 
 
-VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1"), "htx": ("HUOBI", "")}
+VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1"), "htx": ("HUOBI", ""),
+          "bitfinex": ("BITFINEX", "")}
 ORDER_PATH = "/api/v3/order"  # Binance's; the fault tests run on the fake Binance
 
 
@@ -94,7 +96,9 @@ def until(srv: ServerProcess, oid: str, status: int, seconds: float = DEADLINE_S
 
 
 def at_venue(fake: FakeVenueThread, key: str, oid: str) -> list[dict[str, Any]]:
-    return [o for o in asyncio.run(fake.control.orders(key)) if o["client_id"] == f"cer{oid}"]
+    """The venue's orders placed with Ceres' client id for ``oid`` (Bitfinex's is a number)."""
+    cid = dialect(VENUES[fake.handle.venue.kind][0]).client_key(int(oid))
+    return [o for o in asyncio.run(fake.control.orders(key)) if str(o["client_id"]) == cid]
 
 
 def test_place_fill_cancel(venue):
@@ -147,6 +151,23 @@ def test_unknown_outcome_is_resolved_by_client_id_never_sent_twice(live):
     assert len(at_venue(fake, key, oid)) == 1
     posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == ORDER_PATH]
     assert len(posts) == 1
+
+
+def test_bitfinex_unknown_outcome_is_found_by_its_numeric_client_id(tmp_path):
+    """Bitfinex's client ids are integers and ccxt cannot look orders up by them there: Ceres
+    finds the order among the open and recently closed ones (venues.live.dialects)."""
+    srv, fake, key = start(tmp_path, "bitfinex")
+    try:
+        submit = "/v2/auth/w/order/submit"
+        asyncio.run(fake.control.fail_next(submit, "hang_after", method="POST", seconds=3))
+        oid = place(srv, exchange="BITFINEX")  # taken by the venue, the reply too late (timeout 1.5 s)
+        until(srv, oid, 3)
+        assert len(at_venue(fake, key, oid)) == 1
+        posts = [r for r in asyncio.run(fake.control.requests()) if r["method"] == "POST" and r["path"] == submit]
+        assert len(posts) == 1  # never sent twice
+    finally:
+        srv.stop()
+        fake.stop()
 
 
 def wait_for(check: Any) -> None:

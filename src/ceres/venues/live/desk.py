@@ -37,7 +37,9 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
 from ceres.venues.live.contracts import Leverage, position_side
+from ceres.venues.live.dialects import dialect
 from ceres.venues.live.streams import UserStream
+from ceres.wire import faults
 
 log = logging.getLogger("ceres.venues")
 MISSES = 3
@@ -54,6 +56,7 @@ errors under NetworkError, but the venue did answer.)"""
 Call = Callable[[Coroutine[Any, Any, Any]], Awaitable[Any]]
 REFUSAL_CODES: tuple[tuple[type, ErrorCode], ...] = (
     (ccxt_async.InsufficientFunds, ErrorCode.INSUFFICIENT_BALANCE),
+    (ccxt_async.PermissionDenied, ErrorCode.VENUE_REFUSED),  # an AuthenticationError in ccxt; Bitfinex's 10001
     (ccxt_async.AuthenticationError, ErrorCode.VENUE_AUTH_FAILED),
     (ccxt_async.BadSymbol, ErrorCode.UNKNOWN_CONTRACT),
     (ccxt_async.DDoSProtection, ErrorCode.RATE_LIMITED),
@@ -68,12 +71,6 @@ def refusal(exc: Exception) -> str:
     code = next((c for cls, c in REFUSAL_CODES if isinstance(exc, cls)), ErrorCode.VENUE_REFUSED)
     text = code.default_message if code is not ErrorCode.RATE_LIMITED else "the venue rate-limited the request"
     return f"{code.code} {text} ({type(exc).__name__})"
-
-
-def client_id(oid: int) -> str:
-    """The client order id of a Ceres order at a venue (letters and digits, 22 characters:
-    within Binance's 36, OKX's 32 and HTX's 64)."""
-    return f"cer{oid}"
 
 
 def _units(value: Any, decimals: int, step: int = 1) -> int:
@@ -103,6 +100,7 @@ class Desk:
         self.safety_s = max(safety_s, interval_s)
         self.user_streams: dict[str, UserStream] = {}  # product -> its stream, while it has open orders
         self.leverage = Leverage()  # contracts: hedge mode and leverage set at the venue
+        self.dialect = dialect(exchange)
         self.in_flight = 0
         self._sending: set[int] = set()  # placements whose create_order has not returned yet
         self._misses: dict[int, int] = {}
@@ -142,7 +140,7 @@ class Desk:
         out: dict[str, LiveOrder] = {}
         for order in self._orders():
             if order.spec.product == product:
-                out[f"client:{client_id(order.spec.oid)}"] = order
+                out[f"client:{self.dialect.client_key(order.spec.oid)}"] = order
                 if order.venue_oid:
                     out[order.venue_oid] = order
         return out
@@ -165,7 +163,7 @@ class Desk:
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
             await self.report(oid, ReportKind.REJECTED, reason=f"{exc.code} {exc.message}"[:200])
             return
-        params = {"clientOrderId": client_id(oid)}
+        params: dict[str, Any] = {"clientOrderId": self.dialect.client_id(oid)}
         if inst.is_contract:
             params["positionSide"] = position_side(spec)
             try:
@@ -260,6 +258,8 @@ class Desk:
                 log.info("%s: poll of %s %s: %s: %s", self.exchange, product, symbol, type(exc).__name__, exc)
             except CeresError as exc:  # the product's key is gone: its orders wait
                 log.warning("%s: poll of %s: %s", self.exchange, product, exc)
+            except Exception as exc:  # ccxt failing in its own code: the other markets still get polled
+                faults.report(exc, f"{self.exchange} poll")
 
     async def _resolve_unknown(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
         for order in orders:
@@ -267,7 +267,7 @@ class Desk:
             if order.venue_oid or oid in self._sending:
                 continue
             try:
-                found = await self.call(client.fetch_order_with_client_order_id(client_id(oid), symbol))
+                found = await self.call(self.dialect.find(client, symbol, oid))
             except ccxt_async.OrderNotFound:
                 misses = self._misses[oid] = self._misses.get(oid, 0) + 1
                 if misses >= MISSES and time.time() * 1000 - order.spec.time >= self.resolve_s * 1000:
@@ -312,7 +312,7 @@ class Desk:
     async def _ends(self, client: Any, symbol: str, orders: list[LiveOrder]) -> None:
         for order in orders:
             if order.venue_oid and order.spec.oid in self.engine.live_orders:
-                await self.apply_state(order, await self.call(client.fetch_order(order.venue_oid, symbol)))
+                await self.apply_state(order, await self.call(self.dialect.state(client, order.venue_oid, symbol)))
 
     async def apply_state(self, order: LiveOrder, state: dict[str, Any], *, recancel: bool = True) -> None:
         """The order's state at the venue (ccxt's order structure): its end (cancelled, expired,
