@@ -75,11 +75,11 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from tests.fakevenue.binance import ERRORS, STATUS, BinanceVenue, int_param, limit_param, num
 from tests.fakevenue.book import Account, Change, Market, Reject, buyer_is_maker, now_ms
+from tests.fakevenue.control_http import HttpControl
 from tests.fakevenue.futures_book import (
     MARGIN_ASSET,
     FuturesBook,
@@ -615,20 +615,9 @@ class BinanceFuturesVenue(BinanceVenue):
         })
 
 
-class FuturesControl:
+class FuturesControl(HttpControl):
     """The futures part of the control API over HTTP (works across processes); fills and the order
     list go through :class:`~tests.fakevenue.runner.Control` as for spot."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def _call(self, method: str, path: str, body: Any = None, **query: str) -> Any:
-        async with aiohttp.ClientSession() as session, session.request(
-                method, f"{self.url}/_fake/{path}", json=body, params=query) as response:
-            result = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"fake venue control {path}: {result}")
-            return result
 
     async def add_account(self, key: str, secret: str, futures: dict[str, str] | None = None,
                           balances: dict[str, str] | None = None) -> Any:

@@ -16,11 +16,11 @@ import asyncio
 import threading
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from tests.fakevenue.binance_ws import BinanceWsVenue
 from tests.fakevenue.bitfinex import BitfinexVenue
+from tests.fakevenue.control_http import HttpControl
 from tests.fakevenue.htx import HtxVenue
 from tests.fakevenue.okx_ws import OkxWsVenue
 from tests.fakevenue.server import FakeVenue
@@ -29,19 +29,8 @@ VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxWsVen
                                      "htx": HtxVenue, "bitfinex": BitfinexVenue}  # REST only
 
 
-class Control:
+class Control(HttpControl):
     """Drives a fake venue through its ``/_fake/`` HTTP API (works across processes)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def _call(self, method: str, path: str, body: Any = None, **query: str) -> Any:
-        async with aiohttp.ClientSession() as session, session.request(
-                method, f"{self.url}/_fake/{path}", json=body, params=query) as response:
-            result = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"fake venue control {path}: {result}")
-            return result
 
     async def add_account(self, key: str, secret: str, passphrase: str = "",
                           balances: dict[str, str] | None = None) -> Any:

@@ -35,10 +35,13 @@ VENUES = {"binance": ("BINANCE", ""), "okx": ("OKEX", "Ceres-Pass1"), "htx": ("H
 ORDER_PATH = "/api/v3/order"  # Binance's; the fault tests run on the fake Binance
 
 
-def start(tmp_path, kind: str) -> tuple[ServerProcess, FakeVenueThread, str]:
+def start(tmp_path, kind: str, *, streams: bool = False) -> tuple[ServerProcess, FakeVenueThread, str]:
+    """A server with the fake ``kind`` venue enabled (REST; with ``streams`` its websockets too)
+    and the demo product's key there."""
     exchange, passphrase = VENUES[kind]
     fake = FakeVenueThread(kind)
-    config = f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\ntimeout_ms = 1500\npoll_ms = 200\n'
+    ws = f'ws_url = "{fake.handle.ws_url}"\n' if streams else ""
+    config = f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\n{ws}timeout_ms = 1500\npoll_ms = 200\n'
     srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
     try:
         srv.start()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -27,36 +26,19 @@ from tests.fakevenue.runner import FakeVenueThread
 from tests.serverproc import ServerProcess
 
 from .api_helpers import demo_rest
-from .test_cli import ceres
 from .test_live_orders import at_venue, order, place, until
+from .test_live_orders import start as start_venue
 
 DEADLINE_S = 20
 
 
-# fake kind -> (exchange, passphrase, the REST paths of the product's trade list)
-VENUES = {"binance": ("BINANCE", "", ("/api/v3/myTrades",)),
-          "okx": ("OKEX", "Ceres-Pass1", ("/api/v5/trade/fills", "/api/v5/trade/fills-history"))}
+# fake kind -> (exchange, the REST paths of the product's trade list)
+VENUES = {"binance": ("BINANCE", ("/api/v3/myTrades",)),
+          "okx": ("OKEX", ("/api/v5/trade/fills", "/api/v5/trade/fills-history"))}
 
 
 def start(tmp_path, *, streams: bool, kind: str = "binance") -> tuple[ServerProcess, FakeVenueThread, str]:
-    exchange, passphrase, _ = VENUES[kind]
-    fake = FakeVenueThread(kind)
-    ws = f'ws_url = "{fake.handle.ws_url}"\n' if streams else ""
-    config = (f'[venues.{exchange}]\nenabled = true\nrest_url = "{fake.url}"\n{ws}timeout_ms = 1500\n'
-              f'poll_ms = 300\n')
-    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
-    try:
-        srv.start()
-        key, secret = secrets.token_hex(32), secrets.token_hex(32)
-        asyncio.run(fake.control.add_account(key, secret, passphrase, {"USDT": "1000", "BTC": "1"}))
-        ceres("venues", "connect", "demo", exchange, "--api-key", key, "--secret", secret,
-              *(("--password", passphrase) if passphrase else ()),
-              "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
-    except BaseException:
-        srv.stop()
-        fake.stop()
-        raise
-    return srv, fake, key
+    return start_venue(tmp_path, kind, streams=streams)
 
 
 @pytest.fixture
@@ -106,7 +88,7 @@ def wait_for(check: Any, what: str, seconds: float = DEADLINE_S) -> Any:
 
 
 def my_trades_polls(fake: FakeVenueThread) -> int:
-    paths = VENUES[fake.handle.venue.kind][2]
+    paths = VENUES[fake.handle.venue.kind][1]
     return sum(r["path"] in paths for r in asyncio.run(fake.control.requests()))
 
 
