@@ -34,7 +34,10 @@ from aiohttp import web
 
 from tests.fakevenue.book import Account, Market, Order, Reject, Trade, buyer_is_maker, now_ms
 from tests.fakevenue.server import FakeVenue, dec
-from tests.fakevenue.tape import DAY_MS, Stats
+from tests.fakevenue.tape import DAY_MS, Stats, candles
+
+BARS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1H": 3_600_000, "4H": 14_400_000,
+           "1Dutc": 86_400_000}
 
 STATE = {"new": "live", "partial": "partially_filled", "filled": "filled", "canceled": "canceled"}
 # Reject.kind -> (HTTP status, code, msg). Auth failures are whole-request errors (HTTP 401).
@@ -126,6 +129,8 @@ class OkxVenue(FakeVenue):
             web.get("/api/v5/market/books", self.market_books),
             web.get("/api/v5/market/ticker", self.market_ticker),
             web.get("/api/v5/market/trades", self.market_trades),
+            web.get("/api/v5/market/candles", self.market_candles),
+            web.get("/api/v5/market/history-candles", self.market_candles),
         ]
 
     def reject(self, exc: Reject) -> web.Response:
@@ -351,6 +356,22 @@ class OkxVenue(FakeVenue):
 
     async def market_ticker(self, request: web.Request) -> web.Response:
         return ok([self.ticker_json(self.inst_id(request))])
+
+    async def market_candles(self, request: web.Request) -> web.Response:
+        """``GET /api/v5/market/candles`` (and ``history-candles``): candles of the tape, newest first;
+        ``after``/``before`` (ms, exclusive) bound the open times from above/below; ``limit`` <= 300.
+        Rows: ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` (``confirm`` 0 while open)."""
+        symbol, query = self.inst_id(request), request.query
+        step = BARS_MS.get(query.get("bar", "1m"))
+        if step is None:
+            raise Reject("parameter", "bar")
+        after, before = query.get("after"), query.get("before")
+        end = int(after) - 1 if after else None
+        start = int(before) + 1 if before else None
+        rows = candles(self.book.tape(symbol), step, start, end, self.limit(request, "limit", 100, 300), now_ms())
+        now = now_ms()
+        return ok([[str(c.open_time), num(c.open), num(c.high), num(c.low), num(c.close), num(c.volume),
+                    num(c.volume), num(c.quote_volume), "1" if c.close_time < now else "0"] for c in reversed(rows)])
 
     async def market_trades(self, request: web.Request) -> web.Response:
         """``GET /api/v5/market/trades``: the most recent trades, newest first (default 100, max 500)."""

@@ -1,5 +1,6 @@
 """Streams of a live venue through Ceres (issue 11, items 5 and 8): a real server with BINANCE
-pointed at the fake Binance on loopback for REST (``rest_url``) and streams (``ws_url``).
+(or OKEX) pointed at the fake Binance (or OKX) on loopback for REST (``rest_url``) and streams
+(``ws_url``).
 
 * A product's private stream (ccxt.pro ``watch_my_trades`` / ``watch_orders``) brings fills
   without a REST poll once it is up; while the stream is down the desk polls, so a fill made
@@ -57,10 +58,11 @@ def streaming_venue(request, tmp_path):
     fake.stop()
 
 
-@pytest.fixture(params=["streams", "polling"])
+@pytest.fixture(params=[("binance", "streams"), ("binance", "polling"), ("okx", "streams")], ids="-".join)
 def market_venue(request, tmp_path):
-    srv, fake, key = start(tmp_path, streams=request.param == "streams")
-    yield srv, fake, key, request.param
+    kind, mode = request.param
+    srv, fake, key = start(tmp_path, streams=mode == "streams", kind=kind)
+    yield srv, fake, key, mode
     srv.stop()
     fake.stop()
 
@@ -173,42 +175,51 @@ async def _subscribe(session: aiohttp.ClientSession, srv: ServerProcess, topics:
     return inbox
 
 
+SYMBOL_AT = {"binance": "BTCUSDT", "okx": "BTC-USDT"}  # the venue's own id of BTC/USDT
+
+
 def test_market_topics_on_18003(market_venue):
     srv, fake, _, mode = market_venue
     c = fake.control
-    asyncio.run(c.set_book("BTCUSDT", bids=[("29990", "1.5"), ("29980", "2")], asks=[("30010", "0.7")]))
-    asyncio.run(c.public_trade("BTCUSDT", "30000", "0.25", "buy"))
+    kind = fake.handle.venue.kind
+    exchange, symbol = VENUES[kind][0], SYMBOL_AT[kind]
+    asyncio.run(c.set_book(symbol, bids=[("29990", "1.5"), ("29980", "2")], asks=[("30010", "0.7")]))
+    asyncio.run(c.public_trade(symbol, "30000", "0.25", "buy"))
 
     async def run() -> None:
-        topic = {"exchange": "BINANCE", "contract": "BTC/USDT", "duration": None}
+        topic = {"exchange": exchange, "contract": "BTC/USDT", "duration": None}
         async with aiohttp.ClientSession() as session:
             ws = await _subscribe(session, srv, [{"msg_type": f"subscribe-{k}", **topic}
                                                  for k in ("tick", "trade", "depth10")]
                                   + [{"msg_type": "subscribe-candle", **topic, "duration": "1m"}])
             depth = await ws.push("push-depth10")
-            assert depth == {"msg_type": "push-depth10", "exchange": "BINANCE", "contract": "BTC/USDT",
+            assert depth == {"msg_type": "push-depth10", "exchange": exchange, "contract": "BTC/USDT",
                              "asks": [{"price": "30010", "volume": "0.7"}],
                              "bids": [{"price": "29990", "volume": "1.5"}, {"price": "29980", "volume": "2"}]}
             tick = await ws.push("push-tick")
             assert (tick["last"], tick["volume"], tick["change"], tick["change_rate"]) == ("30000", "0.25", "0", "0")
             candle = await ws.push("push-candle")
             assert (candle["duration"], candle["close"], candle["volume"]) == ("1m", "30000", "0.25"), candle
-            venue_ws = await asyncio.to_thread(asyncio.run, c.ws_state())
-            if mode == "streams":  # the venue's public streams (ccxt spreads them over sockets /ws/N)
-                subscribed = venue_ws["subscriptions"]
-                assert all(p.startswith("/ws/") for p in subscribed) and sum(subscribed.values()) == 3, venue_ws
+            if mode == "streams":  # the venue's public streams (Binance: over sockets /ws/N; OKX: /ws/v5/public)
+                async with asyncio.timeout(DEADLINE_S):  # each watcher subscribes after its first REST round
+                    while True:
+                        subscribed = (await asyncio.to_thread(asyncio.run, c.ws_state()))["subscriptions"]
+                        if sum(subscribed.values()) >= 3:
+                            break
+                        await asyncio.sleep(0.1)  # another process's state: polled
+                assert all(p.startswith("/ws/") for p in subscribed) and sum(subscribed.values()) == 3, subscribed
             else:
-                assert venue_ws["open"] == 0, venue_ws
+                assert (await asyncio.to_thread(asyncio.run, c.ws_state()))["open"] == 0
             await asyncio.sleep(0.8 if mode == "polling" else 0.3)  # the poll's first round is history
 
-            await asyncio.to_thread(asyncio.run, c.public_trade("BTCUSDT", "30300", "0.1", "sell"))
+            await asyncio.to_thread(asyncio.run, c.public_trade(symbol, "30300", "0.1", "sell"))
             trade = await ws.push("push-trade")
             assert {k: trade[k] for k in ("exchange", "contract", "price", "volume", "side")} == {
-                "exchange": "BINANCE", "contract": "BTC/USDT", "price": "30300", "volume": "0.1", "side": "s"}
+                "exchange": exchange, "contract": "BTC/USDT", "price": "30300", "volume": "0.1", "side": "s"}
             tick = await ws.push("push-tick", lambda m: m["last"] == "30300")
             assert (tick["open"], tick["high"], tick["change"], tick["change_rate"]) == ("30000", "30300", "300",
                                                                                          "0.01"), tick
-            await asyncio.to_thread(asyncio.run, c.set_book("BTCUSDT", bids=[("29995", "1")], asks=[]))
+            await asyncio.to_thread(asyncio.run, c.set_book(symbol, bids=[("29995", "1")], asks=[]))
             depth = await ws.push("push-depth10", lambda m: m["bids"][0]["price"] == "29995")
             assert depth["asks"] == [] and len(depth["bids"]) == 1
 
