@@ -124,8 +124,19 @@ class LimitsConfig(_Section, frozen=True):
             raise ConfigError("limits.ws_ping_timeout_ms must not exceed limits.ws_ping_interval_ms")
 
 
+class JetStreamConfig(_Section, frozen=True):
+    """``[journal.jetstream]``: the journal on NATS JetStream (``backend = "jetstream"``)."""
+
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    stream: str = "CERES"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 5000
+    lease_ms: Annotated[int, msgspec.Meta(ge=1000, le=600_000)] = 10000
+
+
 class JournalConfig(_Section, frozen=True):
     backend: str = "file"
+    jetstream: JetStreamConfig = JetStreamConfig()
     fsync: bool = True
     snapshot_every: int = 100000
     segment_mb: int = 64

@@ -133,8 +133,81 @@ def file_backend(tmp_path: Path) -> Backend:
                    _swap_segment_writer(SegmentWriter), tear, damage)
 
 
+_NATS: list[Any] = []  # one nats-server for the whole run, started by the first jetstream test
+
+
+def _nats_url(tmp_path: Path) -> str:
+    if not _NATS:
+        from tests.natsproc import NatsNode, free_port
+
+        node = NatsNode(tmp_path.parent / "nats-contract", "c1", free_port()).start()
+        _NATS.append(node)
+        import atexit
+
+        atexit.register(node.stop)
+    return str(_NATS[0].url)
+
+
+def jetstream_backend(tmp_path: Path) -> Backend:
+    """A stream of its own per test on one local nats-server 2.15 (sync_interval: always)."""
+    from ceres.journal.jetstream.journal import JetStreamJournal, StreamWriter
+    from ceres.journal.jetstream.publisher import EPOCH
+
+    url = _nats_url(tmp_path)
+    name = "T" + "".join(c for c in tmp_path.name.upper() if c.isalnum())[-40:]
+    admin = JetStreamJournal([url], name, lease_s=5, acquire_wait_s=0)
+
+    def messages() -> list[Any]:
+        return list(admin.reader.all_messages())
+
+    def publish(data: bytes, epoch: int) -> None:
+        admin.run(admin.stream.nc.request(admin.stream.subject, data, headers={EPOCH: str(epoch)}, timeout=5))
+
+    def break_storage(writer: JournalWriter) -> None:
+        assert isinstance(writer, StreamWriter)
+        writer.fault = True
+        if writer._pub is not None:
+            writer._pub.subject = "_CERES.NOWHERE"  # no stream listens there: every publish fails
+
+    def slow(writer: JournalWriter) -> None:
+        assert isinstance(writer, StreamWriter)
+        writer.slow_s = 0.02
+
+    def heal(writer: JournalWriter) -> None:
+        assert isinstance(writer, StreamWriter)
+        writer.fault = False
+
+    def tear(frame: bytes) -> None:
+        epoch = max([m.epoch for m in messages()] or [1])
+        publish(frame[:len(frame) // 2], epoch)
+
+    def damage(seq: int) -> None:
+        stored = messages()
+        for index, msg in enumerate(stored):
+            for frame in scan(msg.data).frames:
+                if frame.first_seq <= seq <= frame.last_seq:
+                    data = bytearray(msg.data)
+                    data[frame.end - 6] ^= 0x08  # a payload byte: the frame stays complete
+                    for later in stored[index:]:  # a stream is append-only: rewrite the tail
+                        admin.run(admin.stream.delete(later.stream_seq))
+                    publish(bytes(data), msg.epoch)
+                    for later in stored[index + 1:]:
+                        publish(later.data, later.epoch)
+                    return
+        raise AssertionError(f"no stored record {seq}")
+
+    def stored_bytes() -> bytes:
+        return b"".join([*(m.data for m in messages()), *(admin.snapshots.read(s) for s in admin.snapshots.seqs())])
+
+    backend = Backend(lambda: JetStreamJournal([url], name, lease_s=5, acquire_wait_s=0), break_storage, slow,
+                      stored_bytes, heal, tear, damage)
+    backend.opened.append(admin)  # closed with the others when the test ends
+    return backend
+
+
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "file": file_backend,
+    "jetstream": jetstream_backend,
 }
 
 
@@ -144,6 +217,9 @@ def journal_factory(request, tmp_path) -> Iterator[Backend]:
     yield backend
     for journal in backend.opened:
         journal.ownership.release()
+        close = getattr(journal, "close", None)  # the JetStream backend's client and thread
+        if close is not None:
+            close()
 
 
 # --- helpers --------------------------------------------------------------------------------
