@@ -86,3 +86,56 @@ def test_three_replicas_keep_taking_orders_with_a_node_down(tmp_path):
     finally:
         srv.stop()
         cluster.stop()
+
+
+def test_a_frame_over_the_servers_max_payload_is_split_and_read_back_whole(node):
+    """nats-server's default max payload is 1 MiB; a batch can be larger: it is stored as several
+    frames of consecutive records, each durable point at a piece's end."""
+    import asyncio
+
+    from ceres.domain import commands as C
+    from ceres.journal.jetstream.journal import JetStreamJournal, split_frame
+    from ceres.pipeline.frames import decode_records, encode_frame
+
+    records = [(1_760_000_000_000 + i, C.CreateProduct(f"p{i:06d}" + "x" * 40)) for i in range(40_000)]
+    frame = encode_frame(1, records)
+    assert len(frame) > 2 << 20
+    pieces = split_frame(frame, 40_000, 1 << 20)
+    assert len(pieces) > 2 and all(len(p) <= 1 << 20 for p, _ in pieces) and pieces[-1][1] == 40_000
+    journal = JetStreamJournal([node.url], "BIG", acquire_wait_s=0)
+    journal.ownership.acquire()
+
+    class Sink:
+        def __init__(self) -> None:
+            self.durable: list[int] = []
+            self.failures: list[BaseException] = []
+            self.done = asyncio.Event()
+
+        def on_durable(self, seq: int) -> None:
+            self.durable.append(seq)
+            if seq == 40_000:
+                self.done.set()
+
+        def on_failure(self, exc: BaseException) -> None:
+            self.failures.append(exc)
+            self.done.set()
+
+        def on_writable(self) -> None:
+            pass
+
+    async def run() -> Sink:
+        sink = Sink()
+        writer = journal.open_writer(1)
+        writer.start(sink)
+        writer.submit(frame, 40_000)
+        await asyncio.wait_for(sink.done.wait(), 30)
+        writer.close()
+        return sink
+
+    try:
+        sink = asyncio.run(run())
+        assert sink.failures == [] and sink.durable == [last for _, last in pieces]
+        read = [cmd for f in journal.reader.frames(0) for _, cmd in decode_records(f.payload)]
+        assert read == [cmd for _, cmd in records]
+    finally:
+        journal.close()

@@ -35,10 +35,11 @@ from ceres.journal.jetstream.fence import EpochFence
 from ceres.journal.jetstream.loop import BackgroundLoop
 from ceres.journal.jetstream.publisher import FramePublisher, PublishFailed
 from ceres.journal.jetstream.stream import Message, Stream, frames_of
-from ceres.pipeline.frames import Frame, JournalDamaged
+from ceres.pipeline.frames import Frame, JournalDamaged, decode_records, encode_frame, scan
 from ceres.pipeline.journal import DurabilitySink, JournalLocked, Progress
 
 BATCH = 256
+HEADROOM = 8 << 10  # bytes of a message's max payload left for its headers
 OWNER_KEY = "owner"
 
 
@@ -336,8 +337,10 @@ class StreamWriter:
     def _submit_bg(self, frame: bytes, last_seq: int) -> None:
         if self._pub is None or self._pub.failed is not None:
             return
+        cap = max(int(getattr(self.journal.stream.nc, "max_payload", 1 << 20) or (1 << 20)) - HEADROOM, 1024)
         with contextlib.suppress(PublishFailed):
-            self._pub.submit(frame, last_seq)
+            for piece, piece_last in split_frame(frame, last_seq, cap):
+                self._pub.submit(piece, piece_last)
 
     def _durable_bg(self, seq: int) -> None:
         self.frames += 1
@@ -375,6 +378,24 @@ class StreamWriter:
         self._pub = self._publisher(last)
         self._failed = False
         self._report("on_writable")
+
+
+def split_frame(frame: bytes, last_seq: int, cap: int) -> list[tuple[bytes, int]]:
+    """``frame`` as frames of at most ``cap`` bytes (the server's max payload less headroom for
+    headers): its records in order, halved until each piece fits; one piece when it fits."""
+    if len(frame) <= cap:
+        return [(frame, last_seq)]
+    whole = scan(frame).frames[0]
+    records = list(decode_records(whole.payload))
+
+    def pieces(first: int, recs: list[Any]) -> list[tuple[bytes, int]]:
+        data = encode_frame(first, recs)
+        if len(data) <= cap or len(recs) == 1:
+            return [(data, first + len(recs) - 1)]
+        half = len(recs) // 2
+        return pieces(first, recs[:half]) + pieces(first + half, recs[half:])
+
+    return pieces(whole.first_seq, records)
 
 
 class _Slowed:
