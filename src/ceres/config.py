@@ -412,7 +412,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 
 # --- printing ---------------------------------------------------------------------------
 def _toml_value(value: Any) -> str:
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
