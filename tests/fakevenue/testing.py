@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -141,3 +142,27 @@ async def check_only_loopback(kind: str) -> None:
         assert [r["url"] for r in await s.fake.control.requests()] == s.urls
         api_urls = [u for u in json.dumps(s.exchange.urls["api"]).split('"') if "://" in u]
         assert api_urls and all(url.startswith(s.fake.url) for url in api_urls)
+
+
+# -- waiting on ccxt.pro streams (the websocket fakes' tests) ------------------------------------
+STREAM_WAIT = 3.0  # seconds any single stream update may take on loopback
+
+
+async def until(condition: Callable[[], bool], seconds: float = STREAM_WAIT) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still not {condition} after {seconds} s")
+        await asyncio.sleep(0.01)
+
+
+def client_waits(s: Session, message_hash: str) -> bool:
+    return any(message_hash in client.futures for client in (s.exchange.clients or {}).values())
+
+
+async def pending(s: Session, watch: Coroutine[Any, Any, Any], message_hash: str,
+                  ready: Callable[[], bool] = lambda: True) -> asyncio.Future[Any]:
+    """Start ``watch`` and return once ccxt waits for ``message_hash`` and ``ready()`` holds at the fake."""
+    task = asyncio.ensure_future(watch)
+    await until(lambda: task.done() or (client_waits(s, message_hash) and ready()))
+    return task

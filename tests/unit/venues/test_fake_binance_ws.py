@@ -28,28 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt
 import pytest
-from tests.fakevenue.testing import FUNDS, SYMBOL, Session, place, venue_session
-
-WAIT = 3.0  # seconds any single stream update may take on loopback
-
-
-async def until(condition: Callable[[], bool], seconds: float = WAIT) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still not {condition} after {seconds} s")
-        await asyncio.sleep(0.01)
-
-
-def client_waits(s: Session, message_hash: str) -> bool:
-    return any(message_hash in client.futures for client in (s.exchange.clients or {}).values())
+from tests.fakevenue.testing import FUNDS, SYMBOL, Session, pending, place, until, venue_session
+from tests.fakevenue.testing import STREAM_WAIT as WAIT
 
 
 def fake_streams(s: Session) -> set[str]:
@@ -58,14 +44,6 @@ def fake_streams(s: Session) -> set[str]:
 
 def user_subscriptions(s: Session) -> int:
     return int(s.fake.venue.ws_state()["subscriptions"].get("/ws-api/v3", 0))
-
-
-async def pending(s: Session, watch: Coroutine[Any, Any, Any], message_hash: str,
-                  ready: Callable[[], bool] = lambda: True) -> asyncio.Future[Any]:
-    """Start ``watch`` and return once ccxt waits for ``message_hash`` and ``ready()`` holds at the fake."""
-    task = asyncio.ensure_future(watch)
-    await until(lambda: task.done() or (client_waits(s, message_hash) and ready()))
-    return task
 
 
 async def watch_orders(s: Session) -> asyncio.Future[Any]:
