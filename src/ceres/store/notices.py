@@ -7,12 +7,16 @@ one row, keyed by ``(product, newest nseq)``. The projection writes them in the 
 transaction as orders and fills, and keeps at least the newest ``retention`` per product
 (older groups are deleted once ``retention // 2`` more notices have arrived). Like the
 rest of the projection it is derived from the journal and rebuilt with it.
+
+Both history backends use it: SQL is written with ``?`` placeholders here and given
+``mark`` (``%s`` for psycopg) where a backend speaks another paramstyle; the PostgreSQL
+backend has its own table definition (``ceres.store.postgres``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -26,6 +30,16 @@ CREATE TABLE IF NOT EXISTS notice_groups (
 ) WITHOUT ROWID;
 """
 INSERT = "INSERT OR IGNORE INTO notice_groups VALUES (?,?,?)"
+
+
+def prune_sql(mark: str = "?") -> str:
+    """Deletes a product's groups up to an nseq (the arguments of ``NoticeLog.prunes``)."""
+    return f"DELETE FROM notice_groups WHERE product={mark} AND last_nseq<={mark}"
+
+
+PRUNE = prune_sql()
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+"""Runs one SELECT with its arguments and returns every row (a backend's reader)."""
 Notice = OrderEvent | PositionEvent
 Instruments = Mapping[tuple[str, str], Instrument]
 _ORDER, _POSITION = 1, 2
@@ -90,23 +104,32 @@ class NoticeLog:
         return [(product, nseq_of(group[-1]), msgspec.json.encode(group)) for product, group in by_product.items()]
 
     def write(self, db: sqlite3.Connection, rows: list[tuple[str, int, bytes]]) -> None:
+        """SQLite: insert the rows, then prune behind them."""
         if not rows:
             return
         db.executemany(INSERT, rows)
+        for prune in self.prunes(rows):
+            db.execute(PRUNE, prune)
+
+    def prunes(self, rows: list[tuple[str, int, bytes]]) -> list[tuple[str, int]]:
+        """``(product, newest nseq to delete)`` for the products of ``rows`` that have had
+        ``retention // 2`` notices since they were last pruned (arguments of ``PRUNE``)."""
+        out = []
         for product, high, _ in rows:
             if high - self._pruned_at.get(product, 0) >= max(1, self.retention // 2):
-                db.execute("DELETE FROM notice_groups WHERE product=? AND last_nseq<=?",
-                           (product, high - self.retention))
+                out.append((product, high - self.retention))
                 self._pruned_at[product] = high
+        return out
 
 
-def recent(conn: sqlite3.Connection, retention: int, instruments: Instruments) -> dict[str, list[Notice]]:
-    """The newest ``retention`` stored notices of every product, oldest first."""
+def recent(query: Query, retention: int, instruments: Instruments, mark: str = "?") -> dict[str, list[Notice]]:
+    """The newest ``retention`` stored notices of every product, oldest first (products in
+    name order)."""
     out: dict[str, list[Notice]] = {}
-    newest = conn.execute("SELECT product, MAX(last_nseq) FROM notice_groups GROUP BY product").fetchall()
+    newest = query("SELECT product, MAX(last_nseq) FROM notice_groups GROUP BY product ORDER BY product", ())
     for product, high in newest:
-        rows = conn.execute("SELECT data FROM notice_groups WHERE product=? AND last_nseq>? ORDER BY last_nseq",
-                            (product, high - retention)).fetchall()
+        rows = query(f"SELECT data FROM notice_groups WHERE product={mark} AND last_nseq>{mark} ORDER BY last_nseq",
+                     (product, high - retention))
         by_nseq: dict[int, list[Any]] = {}
         for (data,) in rows:
             for f in msgspec.json.decode(data):
