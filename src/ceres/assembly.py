@@ -1,6 +1,7 @@
 """How the parts are put together from the configuration, for the server, the CLI and
 tools: the journal backend ``[journal] backend`` names, the engine factory, the history
-store, and an offline node (the CLI's admin commands with the server stopped).
+store ``[store] backend`` names (its writer and its reader), and an offline node (the
+CLI's admin commands with the server stopped).
 
 A journal backend is a package ``ceres.journal.<name>`` with a ``from_config(settings,
 data_root)`` function; naming it in the configuration is all it takes to use it.
@@ -26,7 +27,9 @@ from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.journal import Journal
 from ceres.pipeline.node import Node
 from ceres.pipeline.recovery import HistoryReport, recover_with_history
-from ceres.store.sqlite import SqliteProjection
+from ceres.store.projection import Projection
+from ceres.store.queries import HistoryQueries
+from ceres.store.sqlite import SqliteProjection, SqliteReader
 from ceres.venues.live.names import CLOSED
 
 log = logging.getLogger("ceres.node")
@@ -95,17 +98,34 @@ def projection_path(cfg: Config, data_dir: Path | str | None = None) -> Path:
     return (Path(data_dir) if data_dir is not None else cfg.data_path) / PROJECTION_FILE
 
 
-def open_projection(cfg: Config, data_dir: Path | str | None = None) -> SqliteProjection:
-    return SqliteProjection(projection_path(cfg, data_dir), skip_products=frozenset({cfg.simulator.product}),
-                            trade_retention_ms=cfg.market.trade_retention_days * 86_400_000,
-                            notice_retention=cfg.market.notice_retention)
+def open_projection(cfg: Config, data_dir: Path | str | None = None) -> Projection:
+    """The configured history store's writer (``[store] backend``); SQLite keeps it in
+    ``data_dir`` (default: the configured one)."""
+    kw: dict[str, Any] = {"skip_products": frozenset({cfg.simulator.product}),
+                          "trade_retention_ms": cfg.market.trade_retention_days * 86_400_000,
+                          "notice_retention": cfg.market.notice_retention}
+    if cfg.store.backend == "postgres":
+        from ceres.store.postgres import PostgresProjection  # psycopg is imported only when configured
+
+        return PostgresProjection(cfg.store.dsn, cfg.store.schema, **kw)
+    return SqliteProjection(projection_path(cfg, data_dir), **kw)
 
 
-def recover_owned(journal: Journal, cfg: Config, projection: SqliteProjection, *,
+def open_history(cfg: Config, data_dir: Path | str | None = None) -> HistoryQueries:
+    """The configured history store's reader, for the event-loop thread."""
+    if cfg.store.backend == "postgres":
+        from ceres.store.postgres import PostgresReader
+
+        return PostgresReader(cfg.store.dsn, cfg.store.schema)
+    return SqliteReader(projection_path(cfg, data_dir))
+
+
+def recover_owned(journal: Journal, cfg: Config, projection: Projection, *,
                   progress: Callable[[int, int], None] | None = None) -> HistoryReport:
     """With ownership of ``journal`` held: recover the engine and catch the history store
     up, logging what was found. The projection's connection is closed afterwards (SQLite
-    connections belong to a thread; from now on only the background thread writes)."""
+    connections belong to a thread; from now on only the background thread writes, on a
+    connection of its own)."""
     report = recover_with_history(journal, engine_factory(cfg), projection, progress=progress)
     projection.close()
     rec = report.recovery
@@ -119,7 +139,7 @@ def recover_owned(journal: Journal, cfg: Config, projection: SqliteProjection, *
     return report
 
 
-def start_node(cfg: Config, journal: Journal, report: HistoryReport, projection: SqliteProjection,
+def start_node(cfg: Config, journal: Journal, report: HistoryReport, projection: Projection,
                dispatcher: Dispatcher, loop: asyncio.AbstractEventLoop, *,
                on_fatal: Callable[[BaseException], None] | None = None) -> Node:
     """The running node after ``recover_owned``: journal writer, background writer, sequencer."""

@@ -184,8 +184,9 @@ def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."
 @app.command()
 def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory."),
             config: Path | None = ConfigOpt,
-            from_scratch: bool = typer.Option(False, help="Empty the projection first.")) -> None:
-    """Bring the SQLite projection up to date from the journal (server must be stopped)."""
+            from_scratch: bool = typer.Option(False, help="Empty the history store first.")) -> None:
+    """Bring the history store ([store]: SQLite or PostgreSQL) up to date from the journal
+    (server must be stopped)."""
     from rich.progress import Progress
 
     from ceres.assembly import engine_factory, open_projection

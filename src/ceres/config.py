@@ -145,6 +145,39 @@ class JournalConfig(_Section, frozen=True):
     resume_probe_kb: Annotated[int, msgspec.Meta(ge=0)] = 1024
 
 
+STORE_BACKENDS = ("sqlite", "postgres")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class StoreConfig(_Section, frozen=True):
+    """``[store]``: where the history (orders, fills, trades, candles, notices) is kept
+    (docs/history-store.md)."""
+
+    backend: str = "sqlite"  # "sqlite": DATA_DIR/ceres.db; "postgres": dsn and schema
+    dsn: str = ""            # libpq connection string or URI
+    schema: str = "public"   # the PostgreSQL schema holding the tables (created if missing)
+
+    def check(self) -> None:
+        if self.backend not in STORE_BACKENDS:
+            raise ConfigError(f"store.backend: {self.backend!r} is not one of "
+                              + ", ".join(f'"{b}"' for b in STORE_BACKENDS))
+        if not _SCHEMA_NAME.fullmatch(self.schema):
+            raise ConfigError(f"store.schema: {self.schema!r} is not a lower-case SQL name (a-z, 0-9, _)")
+        if self.backend != "postgres":
+            return
+        if not self.dsn:
+            raise ConfigError('store.backend = "postgres" needs store.dsn, e.g. '
+                              '"postgresql://ceres@127.0.0.1:5432/ceres"')
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError('store.backend = "postgres" needs psycopg 3: pip install "ceres[cluster]"')
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with any password shown as ``***`` (URI user info, ``password=`` settings)."""
+    dsn = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", dsn)
+
+
 class MarketConfig(_Section, frozen=True):
     push_interval_ms: int = 100
     notice_retention: int = 10000
@@ -242,6 +275,7 @@ class Config(_Section, frozen=True):
     tls: TlsConfig = TlsConfig()
     limits: LimitsConfig = LimitsConfig()
     journal: JournalConfig = JournalConfig()
+    store: StoreConfig = StoreConfig()
     demo: DemoConfig = DemoConfig()
     market: MarketConfig = MarketConfig()
     simulator: SimulatorConfig = SimulatorConfig()
@@ -401,6 +435,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     cfg.limits.check()
     cfg.security.check(cfg.tls)
     cfg.live_venues()
+    cfg.store.check()
     if cfg.server.base_currency not in cfg.currencies:
         raise ConfigError(f"server.base_currency {cfg.server.base_currency} missing from [currencies]")
     if not (cfg.journal.backend.isidentifier()
@@ -424,8 +459,10 @@ def _toml_value(value: Any) -> str:
 
 
 def to_toml(cfg: Config) -> str:
-    """The effective configuration as TOML (round-trips through ``load_config``)."""
+    """The effective configuration as TOML (round-trips through ``load_config``, but for a
+    password in ``store.dsn``, shown as ``***``)."""
     data = msgspec.to_builtins(cfg)
+    data["store"]["dsn"] = redact_dsn(cfg.store.dsn)
     lines: list[str] = []
     for section, body in data.items():
         if section == "instruments":

@@ -31,9 +31,9 @@ from aiohttp import web
 
 from ceres.assembly import (
     live_venues,
+    open_history,
     open_journal,
     open_projection,
-    projection_path,
     recover_owned,
     start_node,
     venue_admin,
@@ -65,7 +65,6 @@ from ceres.pipeline.clock import wall_ms
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.node import Node
 from ceres.pipeline.venue import VenueRegistry
-from ceres.store.sqlite import SqliteReader
 from ceres.venues.live.names import CLOSED
 from ceres.venues.simulated import ReportFeed, SimulatedVenue
 from ceres.wire import faults, ws_server
@@ -127,7 +126,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     _report_keys(sealing, plain_keys(engine))
 
     # 2. the consumers of durable events
-    history = SqliteReader(projection_path(cfg))
+    history = open_history(cfg)
     stack.callback(history.close)
     limits = ConnectionLimits(max_per_ip=lim.max_connections_per_ip, max_per_key=lim.max_connections_per_key)
     registry = Registry(limits, drop_timeout=lim.drop_timeout_ms / 1000)
