@@ -59,6 +59,8 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
           admin_port: int | None = typer.Option(None, help="Admin port (127.0.0.1 only)."),
           log_json: bool | None = typer.Option(None, "--log-json/--log-text", help="JSON log lines."),
           no_simulator: bool = typer.Option(False, "--no-simulator", help="No liquidity simulator."),
+          role: str = typer.Option("all", help="all (one process) | engine | gateway | projector: the parts "
+                                   "of a cluster on a JetStream journal (docs/cluster.md)."),
           ) -> None:
     """Start the server on the embedded defaults (or CONFIG)."""
     cfg = _config(config, data_dir, host=host, http_port=http_port, trade_ws_port=trade_ws_port,
@@ -68,10 +70,14 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
     from ceres.keystore import KeyringError
     from ceres.pipeline.frames import JournalCorrupt
     from ceres.pipeline.journal import JournalLocked
-    from ceres.server import serve as run_server
+    from ceres.roles import ROLES
+    from ceres.roles import serve as run_server
 
+    if role not in ROLES:
+        err.print(f"[red]--role must be one of {', '.join(ROLES)}[/red]")
+        raise typer.Exit(2)
     try:
-        code = _run(run_server(cfg, simulator=False if no_simulator else None))
+        code = _run(run_server(cfg, role=role, simulator=False if no_simulator else None))
     except JournalLocked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -24,7 +24,7 @@ import secrets
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -91,6 +91,8 @@ class Running:
         self.stopping = stopping
         self.exit_code = 0
         self.advertised = False
+        self.role = "all"
+        self.admin_token = ""
         self.ports = {"http": 0, "trade_ws": 0, "notify_ws": 0, "market_ws": 0, "admin": 0}
 
     def fatal(self, exc: BaseException) -> None:
@@ -99,22 +101,48 @@ class Running:
         self.stopping.set()
 
 
+class Consumers:
+    """What consumes durable events in a process with client ports (the single server, a
+    gateway): built before the node or replica that feeds them (``dispatcher``)."""
+
+    def __init__(self, cfg: Config, engine: Engine, sealing: OpenKeys, history: Any) -> None:
+        lim = cfg.limits
+        self.history = history
+        self.limits = ConnectionLimits(max_per_ip=lim.max_connections_per_ip, max_per_key=lim.max_connections_per_key)
+        self.registry = Registry(self.limits, drop_timeout=lim.drop_timeout_ms / 1000)
+        self.auth = Authenticator(engine.keys, unseal=sealing.keys.unseal, window_ms=cfg.auth.timestamp_window_ms,
+                                  require_timestamp=cfg.require_timestamp, strict_replay=cfg.strict)
+        self.market = MarketData(engine, push_interval_ms=cfg.market.push_interval_ms)
+        self.market.load(history)
+        retention = cfg.market.notice_retention
+        self.notifier = Notifier(self.auth, self.registry, tz=cfg.tz, now_ms=wall_ms, retention=retention,
+                                 max_buffer=lim.max_unsent_kib << 10,
+                                 stored=history.recent_notices(retention, engine.instruments))
+        self.recent = RecentOrders()
+        self.reports = ReportFeed()
+        self.dispatcher = Dispatcher([self.notifier.subscription(), *self.market.subscriptions(),
+                                      self.recent.subscription(), self.reports.subscription()])
+
+
+def prepare(cfg: Config, stopping: asyncio.Event) -> tuple[Running, ssl.SSLContext | None]:
+    """Before anything opens: TLS settings checked (TlsConfigError: refuse to start) and the
+    descriptor limit raised (connections get what it allows)."""
+    tls = server_context(cfg.tls.cert, cfg.tls.key) if cfg.tls.cert else None
+    fds_before, fds = raise_nofile_limit()
+    if fds != fds_before:
+        log.info("file descriptor limit raised from %d to %d", fds_before, fds)
+    return Running(stopping), tls
+
+
 async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event, *,
                 simulator: bool | None = None, show: Callable[[str], None] = print) -> Running:
     loop = asyncio.get_running_loop()
-    running = Running(stopping)
-    lim, host = cfg.limits, cfg.server.host
-    unsent = lim.max_unsent_kib << 10
-    root = cfg.data_path
-    tls = server_context(cfg.tls.cert, cfg.tls.key) if cfg.tls.cert else None  # TlsConfigError: refuse to start
-    fds_before, fds = raise_nofile_limit()  # connections get what the limit allows (step 5)
-    if fds != fds_before:
-        log.info("file descriptor limit raised from %d to %d", fds_before, fds)
+    running, tls = prepare(cfg, stopping)
 
     # 1. own the journal and recover the engine (and the history store) from it
     journal = open_journal(cfg)
     journal.ownership.acquire()
-    stack.callback(_withdraw, running, cfg)  # runs after the release below
+    stack.callback(withdraw, running, cfg)  # runs after the release below
     stack.callback(journal.ownership.release)
     projection = open_projection(cfg)
     report = recover_owned(journal, cfg, projection)
@@ -123,42 +151,56 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     log.info("recovered seq %d from the %s (snapshot %s, %d records replayed)", rec.last_seq,
              journal.describe(), rec.snapshot_seq, rec.replayed)
     sealing = open_keys(cfg, engine)  # KeyringError: no master key, or not this data dir's
-    _report_keys(sealing, plain_keys(engine))
+    report_keys(sealing, plain_keys(engine))
 
     # 2. the consumers of durable events
     history = open_history(cfg)
     stack.callback(history.close)
-    limits = ConnectionLimits(max_per_ip=lim.max_connections_per_ip, max_per_key=lim.max_connections_per_key)
-    registry = Registry(limits, drop_timeout=lim.drop_timeout_ms / 1000)
-    auth = Authenticator(engine.keys, unseal=sealing.keys.unseal, window_ms=cfg.auth.timestamp_window_ms,
-                         require_timestamp=cfg.require_timestamp, strict_replay=cfg.strict)
-    market = MarketData(engine, push_interval_ms=cfg.market.push_interval_ms)
-    market.load(history)
-    retention = cfg.market.notice_retention
-    notifier = Notifier(auth, registry, tz=cfg.tz, now_ms=wall_ms, retention=retention, max_buffer=unsent,
-                        stored=history.recent_notices(retention, engine.instruments))
-    recent = RecentOrders()
-    reports = ReportFeed()
-    dispatcher = Dispatcher([notifier.subscription(), *market.subscriptions(), recent.subscription(),
-                             reports.subscription()])
+    consumers = Consumers(cfg, engine, sealing, history)
 
     # 3. the node: sequencer, journal writer, projection and snapshot writer
-    node = start_node(cfg, journal, report, projection, dispatcher, loop, on_fatal=running.fatal)
+    node = start_node(cfg, journal, report, projection, consumers.dispatcher, loop, on_fatal=running.fatal)
     stack.push_async_callback(node.close)
-    demo = await bootstrap_demo(cfg, engine, node.submit, root, sealing.keys.seal)
+    demo = await bootstrap_demo(cfg, engine, node.submit, cfg.data_path, sealing.keys.seal)
     tune_gc()
 
-    # 4. venues, handlers, transports
+    # 4.-5. venues, handlers, transports; listen
     live = await live_venues(cfg, engine, sealing.keys.unseal, node.submit)
     for venue in live:
         stack.push_async_callback(venue.close)
-    venues = VenueRegistry([*(SimulatedVenue(x, engine, node.submit, reports) for x in engine.exchanges), *live],
+    await open_ports(cfg, stack, running, tls, engine, consumers, sealing, node.sequencer, node.writer, node.submit,
+                     live)
+
+    # 6. time-driven work: the liquidity simulator, funding and expiries
+    await start_leader_tasks(cfg, stack, engine, node, simulator)
+
+    # 7. advertise
+    advertise(cfg, running, tls, banner(cfg.server.host, running.ports, cfg.data_path, demo,
+                                        show_secret=sys.stdout.isatty(), generated_master=sealing.generated,
+                                        tls=tls is not None), show)
+    return running
+
+
+async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Running, tls: ssl.SSLContext | None,
+                     engine: Engine, consumers: Consumers, sealing: OpenKeys, sequencer: Any, writer: Any,
+                     submit: Callable[[C.Command], Awaitable[Any]], live: list[Any]) -> None:
+    """Venues, handlers and transports over ``engine``, changing state through ``submit`` (a
+    node's sequencer, or a gateway's forwarder); ``sequencer`` is what reads wait on (the
+    sequencer, or a replica). Listens on every public port and the admin port, and starts
+    the market pushes."""
+    lim, host = cfg.limits, cfg.server.host
+    unsent = lim.max_unsent_kib << 10
+    c = consumers
+    limits, registry, market, history = c.limits, c.registry, c.market, c.history
+    venues = VenueRegistry([*(SimulatedVenue(x, engine, submit, c.reports) for x in engine.exchanges), *live],
                            locate=lambda oid: _venue_of(engine, oid), closed=CLOSED)
-    handlers = Handlers(engine, venues, history, node.sequencer.projection_caught_up, recent,
+    handlers = Handlers(engine, venues, history, sequencer.projection_caught_up, c.recent,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
-                        max_order_query=lim.max_order_query, durable=node.sequencer.durable_caught_up)
-    metrics = Metrics(node.sequencer, node.writer, engine, registry,
-                      gauges={"notices_sent_total": lambda: notifier.sent,
+                        max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up)
+    live_topics = LiveTopics({v.exchange: v for v in live}.get, market.now_ms)
+    stack.callback(live_topics.close)
+    metrics = Metrics(sequencer, writer, engine, registry,
+                      gauges={"notices_sent_total": lambda: c.notifier.sent,
                               "market_pushes_total": lambda: market.pushes + live_topics.pushes,
                               "tcp_connections": lambda: limits.total,
                               "connection_capacity": lambda: limits.capacity},
@@ -170,52 +212,54 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     request_guard = guard(lim.body_timeout_ms / 1000, metrics.reject)
     limiter = RateLimiter(lim.requests_per_second, lim.burst or 2 * lim.requests_per_second)
     app = make_app(lim.max_body_bytes, request_guard)
-    app.add_routes(RestApi(handlers, auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,
+    app.add_routes(RestApi(handlers, c.auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,
                            limiter=limiter).routes())
     live_by_name = {v.exchange: v for v in live}
-    app.add_routes(MarketRest(market, history, node.sequencer.projection_caught_up,
-                              node.sequencer.durable_caught_up, live=live_by_name.get).routes())
-    app.add_routes(service_routes(node.sequencer, metrics, registry,
+    app.add_routes(MarketRest(market, history, sequencer.projection_caught_up,
+                              sequencer.durable_caught_up, live=live_by_name.get).routes())
+    app.add_routes(service_routes(sequencer, metrics, registry,
                                   lambda: {k: running.ports[k] for k in ("trade_ws", "notify_ws", "market_ws")}))
-    trade = TradeServer(handlers, auth, registry, now_ms=wall_ms, max_message=lim.max_body_bytes,
+    trade = TradeServer(handlers, c.auth, registry, now_ms=wall_ms, max_message=lim.max_body_bytes,
                         max_buffer=unsent, on_reject=metrics.reject, limiter=limiter)
-    admin_token = secrets.token_urlsafe(32)
+    running.admin_token = secrets.token_urlsafe(32)
     admin_app = web.Application(middlewares=[request_guard, envelope_errors], client_max_size=lim.max_body_bytes)
-    admin_ops = AdminOps(engine, node.submit, sealing.keys.seal, on_revoke=auth.forget,
+    admin_ops = AdminOps(engine, submit, sealing.keys.seal, on_revoke=c.auth.forget,
                          on_key_change=lambda key: registry.close_key(key, "api_key settings changed"),
                          require_timestamp_default=cfg.auth.require_timestamp_default,
-                         venues=venue_admin(cfg, engine, node.submit, sealing.keys.seal))
-    admin_app.add_routes(admin_routes(admin_ops, registry, admin_token))
-    live_topics = LiveTopics(live_by_name.get, market.now_ms)
-    stack.callback(live_topics.close)
+                         venues=venue_admin(cfg, engine, submit, sealing.keys.seal))
+    admin_app.add_routes(admin_routes(admin_ops, registry, running.admin_token))
     market_ws = MarketServer(market, registry, max_buffer=unsent, live=live_topics)
     origins = None if cfg.allowed_origins is None else OriginPolicy(cfg.allowed_origins)
     _log_security(cfg)
 
-    # 5. listen (stopped before the node closes: the stack unwinds in reverse); then the
-    #    connection capacity: what the descriptors allow once everything is open
+    # listen (stopped before the node closes: the stack unwinds in reverse); then the
+    # connection capacity: what the descriptors allow once everything is open
     stack.callback(limits.close_all)
     stack.callback(_close_connections, registry)
     ports = running.ports
-    ports["http"] = await _serve_app(stack, app, host, cfg.server.http_port, limits, lim, tls)
+    ports["http"] = await serve_app(stack, app, host, cfg.server.http_port, limits, lim, tls)
     ports["trade_ws"] = _serve_ws(stack, origin_guard(trade.factory, origins, metrics.reject), host,
                                   cfg.server.trade_ws_port, limits, lim, tls)
-    ports["admin"] = await _serve_app(stack, admin_app, "127.0.0.1", cfg.server.admin_port, limits, lim, None)
-    ports["notify_ws"] = _serve_ws(stack, origin_guard(notifier.factory, origins, metrics.reject), host,
+    ports["admin"] = await serve_app(stack, admin_app, "127.0.0.1", cfg.server.admin_port, limits, lim, None)
+    ports["notify_ws"] = _serve_ws(stack, origin_guard(c.notifier.factory, origins, metrics.reject), host,
                                    cfg.server.notify_ws_port, limits, lim, tls)
     ports["market_ws"] = _serve_ws(stack, origin_guard(market_ws.factory, origins, metrics.reject), host,
                                    cfg.server.market_ws_port, limits, lim, tls)
     limits.capacity = connection_capacity(lim.max_connections)
-    log.info("connections: at most %d at once (fd limit %d, %d open, %d reserved), %d per address, %d per key",
-             limits.capacity, fds, open_fds(), FD_RESERVE, limits.max_per_ip, limits.max_per_key)
+    log.info("connections: at most %d at once (%d open, %d reserved), %d per address, %d per key",
+             limits.capacity, open_fds(), FD_RESERVE, limits.max_per_ip, limits.max_per_key)
     if limits.max_per_ip >= limits.capacity:
         log.warning("limits.max_connections_per_ip (%d) is not below the connection capacity (%d): one "
                     "address can take every connection; raise the hard fd limit (ulimit -Hn) or lower it",
                     limits.max_per_ip, limits.capacity)
-
-    # 6. background tasks: market pushes, the liquidity simulator, time-driven commands
-    market.start(node.sequencer.durable_caught_up)
+    market.start(sequencer.durable_caught_up)
     stack.push_async_callback(market.stop)
+
+
+async def start_leader_tasks(cfg: Config, stack: contextlib.AsyncExitStack, engine: Engine, node: Node,
+                             simulator: bool | None) -> None:
+    """What only the writer of the journal runs: the liquidity simulator and the journaled
+    ticks of funding and expiries."""
     if cfg.simulator.enabled if simulator is None else simulator:
         sim = Simulator.from_config(engine, node.submit, cfg.simulator)
         await sim.start()
@@ -223,14 +267,18 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     timer = asyncio.create_task(_time_events(engine, node))
     stack.callback(timer.cancel)
 
-    # 7. advertise
+
+def advertise(cfg: Config, running: Running, tls: ssl.SSLContext | None, text: str,
+              show: Callable[[str], None]) -> None:
+    """``DATA_DIR/admin.json`` (when there is an admin port) and ``DATA_DIR/server.json``
+    (the readiness marker), then the banner."""
+    ports, root = running.ports, cfg.data_path
     running.advertised = True
-    write_private(root / ADMIN_FILE, {"port": ports["admin"], "token": admin_token})
-    write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": host, "scheme": "https" if tls else "http",
-                                       **ports})
-    show(banner(host, ports, root, demo, show_secret=sys.stdout.isatty(), generated_master=sealing.generated,
-                tls=tls is not None))
-    return running
+    if running.admin_token:
+        write_private(root / ADMIN_FILE, {"port": ports["admin"], "token": running.admin_token})
+    write_private(root / SERVER_FILE, {"pid": os.getpid(), "host": cfg.server.host,
+                                       "scheme": "https" if tls else "http", "role": running.role, **ports})
+    show(text)
 
 
 async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
@@ -246,7 +294,7 @@ async def serve(cfg: Config, *, simulator: bool | None = None) -> int:
     return running.exit_code
 
 
-def _report_keys(sealing: OpenKeys, plain: list[str]) -> None:
+def report_keys(sealing: OpenKeys, plain: list[str]) -> None:
     log.info("API secrets sealed with data key %d; master key %s from %s", sealing.keys.current,
              sealing.master.fingerprint, sealing.master.source)
     if sealing.generated is not None:
@@ -268,7 +316,7 @@ def _venue_of(engine: Engine, oid: int) -> str | None:
     return None if order is None else order.inst.exchange
 
 
-async def _serve_app(stack: contextlib.AsyncExitStack, app: web.Application, host: str, port: int,
+async def serve_app(stack: contextlib.AsyncExitStack, app: web.Application, host: str, port: int,
                      limits: ConnectionLimits, lim: LimitsConfig, tls: ssl.SSLContext | None) -> int:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -316,7 +364,7 @@ def _close_connections(registry: Registry) -> None:
             c.close()
 
 
-def _withdraw(running: Running, cfg: Config) -> None:
+def withdraw(running: Running, cfg: Config) -> None:
     """Remove this server's advertisement, if it wrote one (never another process's, e.g.
     after being refused the lock)."""
     if running.advertised:

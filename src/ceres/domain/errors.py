@@ -92,6 +92,7 @@ class ErrorCode(Enum):
     JOURNAL_FAILURE = ("50001", 503, "the journal cannot write now (disk full or failing); not applied, retry later")
     HISTORY_UNAVAILABLE = ("50002", 503, "the history store cannot write now; history is unavailable, retry later")
     VENUE_UNAVAILABLE = ("50003", 503, "the live venue cannot be reached now; retry later")
+    LEADER_UNAVAILABLE = ("50004", 503, "no engine leads now (a failover is under way); retry")
     BUSY = ("503", 503, "server busy")
 
     def __init__(self, code: str, http_status: int, default_message: str) -> None:

@@ -45,10 +45,10 @@ from ceres.pipeline.clock import wall_ms
 from ceres.pipeline.frames import encode_frame
 from ceres.pipeline.history import Batch
 from ceres.pipeline.journal import JournalWriter
+from ceres.pipeline.progress import ProjectionProgress, Waiters, wake
 
 log = logging.getLogger("ceres.sequencer")
 Snapshot = tuple[int, dict[str, Any]]
-Waiters = list[tuple[int, "asyncio.Future[None]"]]
 
 
 class BatchSink(Protocol):
@@ -74,7 +74,7 @@ class _Batch:
         self.snapshot = snapshot
 
 
-class Sequencer:
+class Sequencer(ProjectionProgress):
     def __init__(self, engine: Engine, writer: JournalWriter, sink: BatchSink, background: Background | None,
                  loop: asyncio.AbstractEventLoop, *, snapshot_every: int = 0, last_snapshot_seq: int = 0,
                  projected_seq: int | None = None, clock: Callable[[], int] = wall_ms,
@@ -192,7 +192,7 @@ class Sequencer:
             self.durable_seq = seq
         self._release(self.durable_seq)
         if self._durable_waiters:
-            self._durable_waiters = _wake(self._durable_waiters, self.durable_seq)
+            self._durable_waiters = wake(self._durable_waiters, self.durable_seq)
 
     def _release(self, durable: int) -> None:
         inflight = self._inflight
@@ -238,7 +238,7 @@ class Sequencer:
         self.seq = self.durable_seq
         self.last_snapshot_seq = min(self.last_snapshot_seq, self.durable_seq)
         # history reads waiting for refused commands wait for the durable point instead
-        self._projection_waiters = _wake([(min(t, self.seq), f) for t, f in self._projection_waiters],
+        self._projection_waiters = wake([(min(t, self.seq), f) for t, f in self._projection_waiters],
                                          self.projected_seq)
         self._retry_later()
 
@@ -276,11 +276,7 @@ class Sequencer:
         for fut, _, _ in pending:
             if not fut.done():
                 fut.set_exception(err)
-        self._durable_waiters = _wake(self._durable_waiters, None)  # reads see they were not reached
-
-    def _history_refusal(self) -> CeresError:
-        return CeresError(ErrorCode.HISTORY_UNAVAILABLE,
-                          f"{ErrorCode.HISTORY_UNAVAILABLE.default_message}: {self.projection_failed}")
+        self._durable_waiters = wake(self._durable_waiters, None)  # reads see they were not reached
 
     def _fatal(self, exc: BaseException) -> None:
         """An engine fault, or no way back to the durable journal: refuse everything from
@@ -293,38 +289,6 @@ class Sequencer:
         self._refuse_pending()
         if self.on_fatal is not None:
             self.on_fatal(exc)
-
-    # --- projection catch-up (ProjectionSink) ----------------------------------------------
-    def on_projected(self, seq: int) -> None:
-        """Called on the loop when the projection has committed through ``seq`` (also the
-        sign that a failing store writes again)."""
-        if seq > self.projected_seq:
-            self.projected_seq = seq
-        self.projection_failed = None
-        self._projection_waiters = _wake(self._projection_waiters, self.projected_seq)
-
-    def on_projection_failed(self, exc: BaseException) -> None:
-        """The projection store cannot write (it retries): history reads fail fast with
-        HISTORY_UNAVAILABLE instead of waiting, until it writes again."""
-        self.projection_failed = exc
-        waiters, self._projection_waiters = self._projection_waiters, []
-        for _, fut in waiters:
-            if not fut.done():
-                fut.set_exception(self._history_refusal())
-
-    async def projection_caught_up(self) -> None:
-        """Wait until the projection holds every command applied so far (so a history
-        query sees every command acknowledged before its reply, including commands
-        pipelined earlier on the same connection whose acknowledgement is still waiting
-        for the journal)."""
-        target = self.seq
-        if self.projected_seq >= target or self.background is None:
-            return
-        if self.projection_failed is not None:
-            raise self._history_refusal()
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._projection_waiters.append((target, fut))
-        await fut
 
     async def durable_caught_up(self) -> None:
         """Wait until every command applied so far is durable: a read computed from the
@@ -352,15 +316,3 @@ class Sequencer:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(fut, timeout)
 
-
-def _wake(waiters: Waiters, reached: int | None) -> Waiters:
-    """Resolve the waiters whose target ``reached`` covers (all of them when None); return
-    the rest."""
-    rest = []
-    for target, fut in waiters:
-        if reached is None or target <= reached:
-            if not fut.done():
-                fut.set_result(None)
-        else:
-            rest.append((target, fut))
-    return rest

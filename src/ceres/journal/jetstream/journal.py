@@ -24,17 +24,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
+from ceres.files import FILE_MODE
 from ceres.journal.jetstream.fence import EpochFence
 from ceres.journal.jetstream.loop import BackgroundLoop
 from ceres.journal.jetstream.publisher import FramePublisher, PublishFailed
 from ceres.journal.jetstream.stream import Message, Stream, frames_of
+from ceres.journal.jetstream.tail import OnFrames, StreamTail, TailPosition, claim
 from ceres.pipeline.frames import Frame, JournalDamaged, decode_records, encode_frame, scan
 from ceres.pipeline.journal import DurabilitySink, JournalLocked, Progress
 
@@ -65,6 +69,50 @@ class JetStreamJournal:
         for stream_seq in torn:  # a torn last message: never part of the journal
             self.run(self.stream.delete(stream_seq))
         return StreamWriter(self, self.ownership.epoch)
+
+    def follow(self, on_frames: OnFrames, on_error: Callable[[BaseException], None]) -> StreamTail:
+        """Go on reading where the last ``reader.frames`` stopped, as the stream grows (call on
+        the caller's loop; frames arrive there)."""
+        return StreamTail(self, self.reader.position, on_frames, on_error)
+
+    def stream_last(self) -> int:
+        """The stream sequence of the newest message."""
+        return int(self.run(self.stream.bounds())[1])
+
+    def claim(self, after_stream_seq: int) -> int | None:
+        """With ownership held: fence older epochs out after ``after_stream_seq`` (``tail.claim``)."""
+        stored: int | None = self.run(claim(self, after_stream_seq, self.ownership.epoch))
+        return stored
+
+    def share_file(self, key: str, path: Path) -> bool:
+        """Keep ``path`` the same on every process of the cluster (the keyring: data keys wrapped
+        by the master key, so nothing in it opens a secret without that key): the first to
+        get here stores its copy in the KV bucket, everyone else adopts the stored one.
+        Returns whether ``path`` was replaced."""
+        local = path.read_bytes() if path.exists() else None
+
+        async def share() -> bytes | None:
+            kv = self.stream.kv
+            try:
+                return bytes((await kv.get(key)).value or b"")
+            except KeyNotFoundError:
+                pass
+            if local is None:
+                return None
+            try:
+                await kv.create(key, local)
+                return None
+            except Exception:  # another process stored its copy first
+                return bytes((await kv.get(key)).value or b"")
+        stored: bytes | None = self.run(share())
+        if stored is None or stored == local:
+            return False
+        tmp = path.with_suffix(".shared")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(stored)
+        os.replace(tmp, path)
+        return True
 
     def truncate_after(self, seq: int) -> list[str]:
         kept: list[int] = [0]
@@ -114,7 +162,9 @@ class LeaseOwnership:
         self.holder = uuid.uuid4().hex
         self.epoch = 0
         self._revision = 0
+        self._until = 0.0
         self._renewer: asyncio.Task[None] | None = None
+        self.on_lost: Callable[[str], None] | None = None  # called on the journal's loop thread
 
     async def _read(self) -> tuple[dict[str, Any] | None, int]:
         try:
@@ -126,11 +176,14 @@ class LeaseOwnership:
     def _live_elsewhere(self, value: dict[str, Any] | None) -> bool:
         return value is not None and value["holder"] != self.holder and value["until"] > time.time() * 1000
 
-    def acquire(self) -> int:
-        return int(self.journal.run(self._acquire(), self.wait_s + self.journal.stream.timeout_s * 6))
+    def acquire(self, wait_s: float | None = None) -> int:
+        """``wait_s``: how long a lease that runs out may be waited for (default: the
+        configured wait; 0: take it only if free now, as a standby polling for it does)."""
+        wait = self.wait_s if wait_s is None else wait_s
+        return int(self.journal.run(self._acquire(wait), wait + self.journal.stream.timeout_s * 6))
 
-    async def _acquire(self) -> int:
-        deadline = time.time() + self.wait_s
+    async def _acquire(self, wait_s: float) -> int:
+        deadline = time.time() + wait_s
         value, revision = await self._read()
         while self._live_elsewhere(value):
             assert value is not None
@@ -141,7 +194,8 @@ class LeaseOwnership:
             await asyncio.sleep(max(ends - time.time(), 0) + 0.05)  # a lease that runs out: the owner is gone
             value, revision = await self._read()
         epoch = (value["epoch"] if value else 0) + 1
-        record = json.dumps({"holder": self.holder, "epoch": epoch, "until": time.time() * 1000 + self.lease_s * 1000})
+        until = time.time() + self.lease_s
+        record = json.dumps({"holder": self.holder, "epoch": epoch, "until": until * 1000})
         kv = self.journal.stream.kv
         try:
             self._revision = await (kv.update(OWNER_KEY, record.encode(), last=revision) if revision
@@ -149,20 +203,36 @@ class LeaseOwnership:
         except (KeyWrongLastSequenceError, Exception) as exc:
             raise JournalLocked(f"another process took the journal {self.journal.stream.name} first ({exc})") from exc
         self.epoch = epoch
+        self._until = until
         if self._renewer is None:
             self._renewer = asyncio.ensure_future(self._renew())
         return epoch
 
     async def _renew(self) -> None:
+        """Renew every third of the lease; while the servers do not answer, retry until the
+        lease would have run out. Taken over, or run out: ``on_lost`` (the stream fences any
+        late frame of this owner either way)."""
+        pause = self.lease_s / 3
         while True:
-            await asyncio.sleep(self.lease_s / 3)
-            record = json.dumps({"holder": self.holder, "epoch": self.epoch,
-                                 "until": time.time() * 1000 + self.lease_s * 1000})
+            await asyncio.sleep(pause)
+            until = time.time() + self.lease_s
+            record = json.dumps({"holder": self.holder, "epoch": self.epoch, "until": until * 1000})
             try:
                 self._revision = await self.journal.stream.kv.update(OWNER_KEY, record.encode(), last=self._revision)
-            except Exception:  # taken over (or the servers are away): the stream fences any late frame
-                self._renewer = None
-                return
+            except KeyWrongLastSequenceError:
+                return self._lost("another process took the lease")
+            except Exception as exc:
+                if time.time() + 0.2 >= self._until:
+                    return self._lost(f"the lease ran out while the servers did not answer ({exc})")
+                pause = 0.2
+                continue
+            self._until = until
+            pause = self.lease_s / 3
+
+    def _lost(self, why: str) -> None:
+        self._renewer = None
+        if self.on_lost is not None and self.epoch:
+            self.on_lost(why)
 
     def release(self) -> None:
         if self.epoch and self.journal.bg.loop.is_running():
@@ -189,6 +259,7 @@ class StreamReader:
         self.journal = journal
         self.torn_bytes = 0
         self.torn_messages: list[int] = []
+        self.position = TailPosition()  # where the last ``frames`` call stopped (a tail goes on from it)
 
     def all_messages(self) -> Iterator[Message]:
         stream = self.journal.stream
@@ -202,13 +273,16 @@ class StreamReader:
     def frames(self, after_seq: int, progress: Progress | None = None) -> Iterator[Frame]:
         self.torn_bytes = 0
         self.torn_messages = []
+        self.position = position = TailPosition()
         fence = EpochFence()
         prev = 0
         pending_torn: Message | None = None
         name = self.journal.stream.name
         _, last = self.journal.run(self.journal.stream.bounds())
         for msg in self.all_messages():
+            position.stream_seq = msg.stream_seq
             admitted = frames_of([msg], fence, prev, name)
+            position.epoch = fence.newest
             if not admitted:
                 continue
             if pending_torn is not None:  # a torn message with messages after it: damage
@@ -218,7 +292,7 @@ class StreamReader:
             if torn:
                 pending_torn = msg
             for frame in frames:
-                prev = frame.last_seq
+                prev = position.record_seq = frame.last_seq
                 if frame.last_seq > after_seq:
                     yield frame
             if progress is not None:

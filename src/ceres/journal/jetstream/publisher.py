@@ -41,7 +41,7 @@ class PublishFailed(Exception):
     """No answer in time, or the connection failed: the frame's outcome is unknown."""
 
 
-def _answer(data: bytes) -> int:
+def ack_seq(data: bytes) -> int:
     """The stream sequence of a publish ack; raises for the stream's error answers."""
     try:
         reply: dict[str, Any] = json.loads(data)
@@ -101,7 +101,7 @@ class FramePublisher:
                 msg = await self.nc.request(self.subject, frame, timeout=self.timeout, headers=headers)
             except Exception as exc:  # nats-py: TimeoutError, NoRespondersError, ConnectionClosedError...
                 raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
-            got = _answer(msg.data)
+            got = ack_seq(msg.data)
             if got != want:  # a duplicate (Nats-Msg-Id) answers the sequence stored first
                 raise Fenced(f"the frame was stored as stream seq {got}, expected {want}")
             return got
