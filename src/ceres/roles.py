@@ -33,7 +33,7 @@ from typing import Any
 import nats
 from aiohttp import web
 
-from ceres.assembly import PROJECTION_GATHER_MS, engine_factory, open_journal, open_projection, projection_path
+from ceres.assembly import PROJECTION_GATHER_MS, engine_factory, open_history, open_journal, open_projection
 from ceres.cluster.forward import RemoteSubmit
 from ceres.cluster.leader import CommandServer
 from ceres.config import Config
@@ -59,7 +59,6 @@ from ceres.server import (
     start_leader_tasks,
     withdraw,
 )
-from ceres.store.sqlite import SqliteReader
 from ceres.wire.limits import ConnectionLimits
 
 log = logging.getLogger("ceres.roles")
@@ -120,21 +119,30 @@ async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping:
     journal = _cluster_journal(cfg, "gateway")
     stack.callback(journal.close)
     stack.callback(withdraw, running, cfg)
-    projection = open_projection(cfg)
-    report = recover_with_history(journal, engine_factory(cfg), projection)
-    projection.close()
-    engine = report.recovery.engine
+    shared = cfg.store.backend == "postgres"  # written by the projector role, read here
+    projection = None if shared else open_projection(cfg)
+    if projection is None:
+        engine = recover(journal, engine_factory(cfg)).engine
+    else:
+        engine = recover_with_history(journal, engine_factory(cfg), projection).recovery.engine
+        projection.close()
     log.info("gateway: recovered seq %d from the %s", engine.seq, journal.describe())
     sealing = _open_keys(cfg, journal, engine)
-    history = SqliteReader(projection_path(cfg))
+    history = open_history(cfg)
     stack.callback(history.close)
     consumers = Consumers(cfg, engine, sealing, history)
-    background = BackgroundWriter(journal.snapshots, projection, keep_snapshots=0, gather_ms=PROJECTION_GATHER_MS,
-                                  retry_s=cfg.journal.retry_ms / 1000)
-    replica = Replica(engine, consumers.dispatcher, background, loop, projected_seq=projection.last_seq(),
+    background: Any = ReadOnlyHistory() if projection is None else BackgroundWriter(
+        journal.snapshots, projection, keep_snapshots=0, gather_ms=PROJECTION_GATHER_MS,
+        retry_s=cfg.journal.retry_ms / 1000)
+    replica = Replica(engine, consumers.dispatcher, background, loop,
+                      projected_seq=history.last_seq() if projection is None else projection.last_seq(),
                       on_fatal=running.fatal)
-    background.start(replica, loop)
-    stack.callback(background.stop)
+    if projection is None:
+        watch = asyncio.create_task(_watch_history(replica, history))
+        stack.callback(watch.cancel)
+    else:
+        background.start(replica, loop)
+        stack.callback(background.stop)
     await _follow(stack, journal, replica)
     js = cfg.journal.jetstream
     submit = RemoteSubmit(await _nats(cfg, stack), command_subject(cfg), replica.reached,
@@ -143,6 +151,25 @@ async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping:
     advertise(cfg, running, tls, "Ceres gateway\n" + banner(cfg.server.host, running.ports, cfg.data_path, None,
                                                             tls=tls is not None), show)
     return running
+
+
+class ReadOnlyHistory:
+    """A gateway's history store when the projector role writes it (PostgreSQL)."""
+
+    @staticmethod
+    def submit(items: Any, snapshot: Any) -> None:
+        return None
+
+
+async def _watch_history(replica: Replica, history: Any, period_s: float = 0.01) -> None:
+    """How far the shared history store has got, while reads wait for it."""
+    while True:
+        await asyncio.sleep(period_s)
+        if replica.projected_seq < replica.seq:
+            try:
+                replica.on_projected(history.last_seq())
+            except Exception as exc:
+                replica.on_projection_failed(exc)
 
 
 # --- engine --------------------------------------------------------------------------------------
