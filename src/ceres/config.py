@@ -131,7 +131,7 @@ class JetStreamConfig(_Section, frozen=True):
     stream: str = "CERES"
     replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 5000
-    lease_ms: Annotated[int, msgspec.Meta(ge=1000, le=600_000)] = 10000
+    lease_ms: Annotated[int, msgspec.Meta(ge=1000, le=600_000)] = 5000
 
 
 class JournalConfig(_Section, frozen=True):

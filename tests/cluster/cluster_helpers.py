@@ -101,7 +101,7 @@ class OrderFlow:
                 return
             client_oid = f"f{i}"
             try:
-                status, reply = self.rest.call("POST", "trade/input", {**ORDER, "entrust_price": str(20000 + i % 500),
+                _, reply = self.rest.call("POST", "trade/input", {**ORDER, "entrust_price": str(20000 + i % 500),
                                                                       "client_oid": client_oid})
             except OSError:
                 self.unknown.append(client_oid)

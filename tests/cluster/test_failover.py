@@ -11,6 +11,7 @@ import asyncio
 import re
 import signal
 import time
+from types import SimpleNamespace
 
 import nats
 import pytest
@@ -19,8 +20,6 @@ from tests.cluster.cluster_helpers import Cluster, OrderFlow, demo_of, health, l
 from tests.integration.api_helpers import Rest
 from tests.integration.test_cli import ceres
 from tests.natsproc import NatsCluster
-
-
 
 
 @pytest.fixture
@@ -33,7 +32,8 @@ def setup(tmp_path):
         b = cl.start("engine-b", "engine")
         gw = cl.start("gateway", "gateway")
         d = demo_of([a, b])
-        yield cl, nats_cluster, [a, b], gw, Rest(gw.http_url, d["api_key"], d["secret"])
+        yield SimpleNamespace(cluster=cl, nats=nats_cluster, engines=[a, b], gateway=gw,
+                              rest=Rest(gw.http_url, d["api_key"], d["secret"]))
     finally:
         cl.stop()
         nats_cluster.stop()
@@ -53,7 +53,7 @@ def check_all_there(rest: Rest, flow: OrderFlow) -> None:
 
 
 def test_the_standby_leads_within_10_s_of_a_kill_9_and_nothing_acknowledged_is_lost(setup):
-    cl, _, engines, gw, rest = setup
+    cl, engines, rest = setup.cluster, setup.engines, setup.rest
     first = leader_of(engines)
     standby = next(e for e in engines if e is not first)
     assert health(standby)["leading"] is False
@@ -88,7 +88,7 @@ def stream_leader(urls: list[str], stream: str) -> str:
 
 
 def test_killing_the_stream_leader_node_loses_no_acknowledged_order(setup):
-    _, nats_cluster, engines, gw, rest = setup
+    nats_cluster, rest = setup.nats, setup.rest
     name = stream_leader(nats_cluster.urls, "CL")
     node = next(n for n in nats_cluster.nodes if n.name == name)
     with OrderFlow(rest) as flow:
@@ -104,7 +104,7 @@ def test_killing_the_stream_leader_node_loses_no_acknowledged_order(setup):
 
 
 def test_a_paused_leader_cannot_write_once_a_standby_took_over(setup):
-    _, _, engines, gw, rest = setup
+    engines, rest = setup.engines, setup.rest
     first = leader_of(engines)
     standby = next(e for e in engines if e is not first)
     with OrderFlow(rest) as flow:
