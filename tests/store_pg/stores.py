@@ -1,0 +1,58 @@
+"""Both history backends side by side for tests: how to open each, and every stored row of
+a store in a form the two share (NUMERIC and SQLite's integer text both as ints), so stores
+can be compared table by table."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+TABLES = {  # table -> its key (a total order)
+    "orders": "oid", "fills": "tid, oid", "trades": "tid", "candles": "exchange, contract, duration, time_ms",
+    "notice_groups": "product, last_nseq", "meta": "key"}
+BIG = {"vol", "dealt", "commission", "fee"}  # integer text in SQLite, NUMERIC in PostgreSQL
+
+
+@dataclass
+class PgSchema:
+    dsn: str
+    schema: str
+    admin: Any  # an autocommit psycopg connection (outside the schema)
+
+    def config(self) -> str:
+        """The ``[store]`` section of a server or CLI config using this schema."""
+        return f'[store]\nbackend = "postgres"\ndsn = "{self.dsn}"\nschema = "{self.schema}"\n'
+
+    def terminate(self, pid: int) -> None:
+        self.admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _norm(cols: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(int(v) if c in BIG or isinstance(v, Decimal) else v for c, v in zip(cols, row, strict=True))
+
+
+def _dump(execute: Any, tables: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    for table, key in tables.items():
+        cur = execute(f"SELECT * FROM {table} ORDER BY {key}")
+        cols = [d[0] for d in cur.description]
+        out[table] = [_norm(cols, row) for row in cur.fetchall()]
+    return out
+
+
+def dump_sqlite(path: Path, tables: dict[str, str] = TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        return _dump(conn.execute, tables)
+    finally:
+        conn.close()
+
+
+def dump_pg(pg: PgSchema, tables: dict[str, str] = TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    import psycopg
+
+    with psycopg.connect(pg.dsn, options=f"-c search_path={pg.schema}") as conn:
+        return _dump(conn.execute, tables)
