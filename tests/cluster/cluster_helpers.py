@@ -32,8 +32,9 @@ class Cluster:
         self.env = {"CERES_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
         self.procs: list[ServerProcess] = []
 
-    def start(self, name: str, role: str, *extra: str) -> ServerProcess:
-        proc = ServerProcess(self.root / name, config=self.config, env=self.env,
+    def start(self, name: str, role: str, *extra: str, config: str = "") -> ServerProcess:
+        """``config``: more of the process's configuration (e.g. its ``[store]``)."""
+        proc = ServerProcess(self.root / name, config=self.config + config, env=self.env,
                              extra_args=("--role", role, "--no-simulator", *extra))
         self.procs.append(proc)
         return proc.start(timeout=60)
