@@ -407,6 +407,27 @@ def test_a_write_killed_inside_its_transaction_leaves_nothing_behind(pg) -> None
         reader.close()
 
 
+def test_staging_tables_are_left_empty_and_truncated_now_and_then(pg, monkeypatch) -> None:
+    from ceres.store import postgres
+
+    monkeypatch.setattr(postgres, "STAGE_TRUNCATE_ROWS", 40)
+    tape = trading()
+    projection = postgres.PostgresProjection(pg.dsn, pg.schema, **settings())
+    files = set()
+    for group in in_groups(tape.items):
+        projection.apply(group)
+        db = projection._conn
+        assert [db.execute(f"SELECT count(*) FROM stage_{t}").fetchone()[0] for t in postgres.TABLES] == [0] * 5
+        files.add(db.execute("SELECT relfilenode FROM pg_class WHERE oid = 'stage_orders'::regclass").fetchone())
+    projection.close()
+    assert len(files) > 2  # truncated (a new file) more than once
+    reader = postgres.PostgresReader(pg.dsn, pg.schema)
+    try:
+        check_answers(reader, Reference(tape.items))
+    finally:
+        reader.close()
+
+
 def test_the_reader_replaces_a_killed_connection(pg) -> None:
     from ceres.store.postgres import PostgresProjection, PostgresReader
 

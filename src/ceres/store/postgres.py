@@ -3,14 +3,16 @@ answers as ``ceres.store.sqlite``, in one schema of a PostgreSQL database, so th
 can outgrow one machine's disk and be read by every gateway.
 
 Writer (:class:`PostgresProjection`, a :class:`~ceres.pipeline.history.Projector`): each
-``apply`` is one transaction that COPYs the group's rows into temporary staging tables
-(``ON COMMIT DELETE ROWS``), upserts them with ``INSERT ... SELECT ... ON CONFLICT``
-(orders: the later state replaces status, fills, sums, reason; fills, trades and notice
-groups: kept once; candles: open kept, high/low widened, close replaced, volume added),
-prunes old trades and notices as SQLite does, and advances ``meta.last_seq`` before it
-commits. Events at or below ``last_seq`` are skipped, so a replayed group changes nothing.
-A failure rolls back, drops the connection and raises; the background thread retries later
-on a new connection (``pipeline.background``).
+``apply`` is one transaction that COPYs the group's rows into the session's temporary
+staging tables (text COPY; binary for the notice blobs), then, in one more round trip,
+upserts them with ``INSERT ... SELECT ... ON CONFLICT`` (orders: the later state replaces
+status, fills, sums, reason; fills, trades and notice groups: kept once; candles: open kept,
+high/low widened, close replaced, volume added), prunes old trades and notices as SQLite
+does, advances ``meta.last_seq`` and empties the staging tables, then commits. Events at
+or below ``last_seq`` are skipped, so a replayed group changes nothing. A failure drops the
+connection (the server rolls the transaction back with it) and raises; the background
+thread retries later on a new connection (``pipeline.background``). Round trips per
+``apply``: BEGIN, two per non-empty table's COPY, the merge, COMMIT.
 
 Reader (:class:`PostgresReader`, a :class:`~ceres.pipeline.history.HistoryReader`): the
 shared queries of ``ceres.store.queries`` on one autocommit connection, used synchronously
@@ -40,6 +42,10 @@ from ceres.store.queries import HistoryQueries
 from ceres.store.rows import ORDER_UPDATES, Rows
 
 CONNECT_TIMEOUT_S = 5
+STAGE_TRUNCATE_ROWS = 10_000
+"""Staging tables are emptied by DELETE (cheap: truncating a table costs about 1 ms here,
+five of them most of a small group's transaction) and truncated once this many rows have
+passed through them (temporary tables are never vacuumed: the dead rows must go)."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
@@ -83,7 +89,8 @@ UPSERTS = {
         close = excluded.close, volume = candles.volume + excluded.volume""",
     "notice_groups": "ON CONFLICT DO NOTHING",
 }
-LAST_SEQ = "INSERT INTO meta VALUES ('last_seq', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+BINARY = {"notice_groups": ("text", "int8", "bytea")}  # staged in binary: the JSON blobs go as they are
+LAST_SEQ = "INSERT INTO meta VALUES ('last_seq', {}) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -109,6 +116,7 @@ class PostgresProjection(Projection):
                          notice_retention=notice_retention)
         self.dsn, self.schema = dsn, schema
         self._conn: Connection | None = None
+        self._dead = 0  # rows deleted from the staging tables since they were last truncated
         with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         db = self._db()
@@ -122,45 +130,55 @@ class PostgresProjection(Projection):
                 with conn.transaction():
                     conn.execute(SCHEMA)
                     for table in TABLES:
-                        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table}) "
-                                     "ON COMMIT DELETE ROWS")
+                        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table})")
             except BaseException:
                 conn.close()
                 raise
-            self._conn = conn
+            self._conn, self._dead = conn, 0
         return self._conn
 
     def _write(self, rows: Rows, last_seq: int) -> None:
         db = self._db()
+        staged = {"orders": rows.orders.values(), "fills": rows.fills, "trades": rows.trades,
+                  "candles": rows.candles(), "notice_groups": rows.notices}
         try:
             with db.transaction(), db.cursor() as cur:
-                self._upsert(cur, "orders", rows.orders.values())
-                self._upsert(cur, "fills", rows.fills)
-                if rows.trades:
-                    self._upsert(cur, "trades", rows.trades)
-                    self._upsert(cur, "candles", rows.candles())
-                    cutoff = self._pruning.cutoff(rows.trades[-1][3])
-                    if cutoff is not None:
-                        cur.execute("DELETE FROM trades WHERE time_ms < %s", (cutoff,))
-                if rows.notices:
-                    self._upsert(cur, "notice_groups", rows.notices)
-                    prunes = self._notices.prunes(rows.notices)
-                    if prunes:
-                        cur.executemany(notices.prune_sql("%s"), prunes)
-                cur.execute(LAST_SEQ, (last_seq,))
+                for table, table_rows in staged.items():
+                    if table_rows:
+                        self._stage(cur, table, table_rows)
+                self._dead += sum(map(len, staged.values()))
+                cur.execute(self._merge([t for t, table_rows in staged.items() if table_rows], rows, last_seq))
         except BaseException:
             self._abandon()
             raise
 
     @staticmethod
-    def _upsert(cur: psycopg.Cursor[Any], table: str, rows: Collection[Sequence[Any]]) -> None:
-        """COPY ``rows`` into the table's staging twin, then merge them into the table."""
-        if not rows:
-            return
-        with cur.copy(f"COPY stage_{table} FROM STDIN") as copy:
+    def _stage(cur: psycopg.Cursor[Any], table: str, rows: Collection[Sequence[Any]]) -> None:
+        """COPY ``rows`` into the table's staging twin."""
+        types = BINARY.get(table)
+        with cur.copy(f"COPY stage_{table} FROM STDIN" + (" (FORMAT BINARY)" if types else "")) as copy:
+            if types:
+                copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
-        cur.execute(f"INSERT INTO {table} SELECT * FROM stage_{table} {UPSERTS[table]}")
+
+    def _merge(self, tables: list[str], rows: Rows, last_seq: int) -> sql.Composed:
+        """The rest of the transaction as one round trip: the staged tables merged into
+        theirs, the pruning, ``meta.last_seq``."""
+        statements: list[sql.Composable] = [sql.SQL(f"INSERT INTO {t} SELECT * FROM stage_{t} {UPSERTS[t]}")
+                                            for t in tables]
+        cutoff = self._pruning.cutoff(rows.trades[-1][3]) if rows.trades else None
+        if cutoff is not None:
+            statements.append(sql.SQL("DELETE FROM trades WHERE time_ms < {}").format(cutoff))
+        statements += [sql.SQL(notices.prune_sql("{}")).format(product, below)
+                       for product, below in self._notices.prunes(rows.notices)]
+        statements.append(sql.SQL(LAST_SEQ).format(last_seq))
+        if self._dead < STAGE_TRUNCATE_ROWS:
+            statements += [sql.SQL(f"DELETE FROM stage_{t}") for t in tables]
+        else:
+            statements.append(sql.SQL(f"TRUNCATE {', '.join(f'stage_{t}' for t in TABLES)}"))
+            self._dead = 0
+        return sql.SQL("; ").join(statements)
 
     def _abandon(self) -> None:
         """After a failed write: drop the connection (the transaction, if the server still
