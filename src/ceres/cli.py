@@ -17,7 +17,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -26,8 +26,11 @@ from ceres.cli_keys import register as register_key_commands
 from ceres.cli_support import ConfigOpt, DataDirOpt, err, out, owned_journal
 from ceres.cli_support import load as _config
 from ceres.cli_venues import register as register_venue_commands
-from ceres.config import to_toml
+from ceres.config import Config, to_toml
 from ceres.logsetup import configure_logging
+
+if TYPE_CHECKING:
+    from ceres.store.projection import Projection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ceres: an open trading-API server speaking the CoinCeres 2019 API.")
@@ -72,6 +75,7 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
     from ceres.pipeline.journal import JournalLocked
     from ceres.roles import ROLES
     from ceres.roles import serve as run_server
+    from ceres.store.projection import StoreUnavailable
 
     if role not in ROLES:
         err.print(f"[red]--role must be one of {', '.join(ROLES)}[/red]")
@@ -88,7 +92,7 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
         err.print(f"[red]refusing to start: the journal is damaged:[/red] {exc}")
         _repair_hint(exc)
         raise typer.Exit(4) from None
-    except OSError as exc:
+    except (OSError, StoreUnavailable) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
@@ -152,6 +156,18 @@ def _repair_hint(exc: Exception) -> None:
     err.print(f"  ceres repair DATA_DIR --truncate-after {seq}")
 
 
+def _projection(cfg: Config, data_dir: Path | None) -> Projection:
+    """The configured history store's writer, or exit 2 saying why it cannot be reached."""
+    from ceres.assembly import open_projection
+    from ceres.store.projection import StoreUnavailable
+
+    try:
+        return open_projection(cfg, data_dir)
+    except StoreUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."),
            truncate_after: int = typer.Option(..., "--truncate-after", min=0,
@@ -160,12 +176,13 @@ def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."
            yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
     """Cut the journal back to a seq (records and snapshots after it are dropped, acknowledged
     ones included), then rebuild the history store from what is left. Server must be stopped."""
-    from ceres.assembly import engine_factory, open_projection
+    from ceres.assembly import engine_factory
     from ceres.pipeline.frames import JournalCorrupt
     from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
     with owned_journal(cfg, data_dir) as journal:
+        projection = _projection(cfg, data_dir)  # before anything is cut: a store out of reach stops here
         if not yes:
             typer.confirm(f"Drop every record after seq {truncate_after} from {journal.describe()}?", abort=True)
         try:
@@ -175,7 +192,6 @@ def repair(data_dir: Path = typer.Argument(..., help="Data directory to repair."
             raise typer.Exit(2) from None
         for line in removed:
             out.print(f"removed {line}", markup=False, highlight=False)
-        projection = open_projection(cfg, data_dir)
         projection.reset()
         try:
             report = recover_with_history(journal, engine_factory(cfg), projection)
@@ -195,12 +211,12 @@ def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory.")
     (server must be stopped)."""
     from rich.progress import Progress
 
-    from ceres.assembly import engine_factory, open_projection
+    from ceres.assembly import engine_factory
     from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
     with owned_journal(cfg, data_dir) as journal:
-        projection = open_projection(cfg, data_dir)
+        projection = _projection(cfg, data_dir)
         if from_scratch:
             projection.reset()
         with Progress(console=err) as progress:

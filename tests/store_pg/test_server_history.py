@@ -135,3 +135,16 @@ def test_a_server_on_postgres_answers_history_queries_from_it(tmp_path, pg: PgSc
         assert history_answers(srv, oids) == answers
     finally:
         assert srv.stop() == 0
+
+
+def test_an_unreachable_store_is_named_and_nothing_starts(tmp_path) -> None:
+    config = tmp_path / "down.toml"
+    config.write_text('[store]\nbackend = "postgres"\ndsn = "postgresql://ceres:s3cret@127.0.0.1:1/ceres"\n')
+    data = tmp_path / "data"
+    for args in (("serve", "--data-dir", str(data), "--no-simulator", "--http-port", "0", "--trade-ws-port", "0",
+                  "--notify-ws-port", "0", "--market-ws-port", "0", "--admin-port", "0"),
+                 ("rebuild", str(data)), ("repair", str(data), "--truncate-after", "0", "--yes")):
+        run = ceres(*args, "--config", str(config), check=False)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        assert "history store: cannot connect to PostgreSQL" in run.stderr and "port 1 failed" in run.stderr, args
+        assert "s3cret" not in run.stdout + run.stderr and "Traceback" not in run.stderr

@@ -37,7 +37,7 @@ import psycopg
 from psycopg import sql
 
 from ceres.store import notices
-from ceres.store.projection import Projection
+from ceres.store.projection import Projection, StoreUnavailable
 from ceres.store.queries import HistoryQueries
 from ceres.store.rows import ORDER_UPDATES, Rows
 
@@ -96,8 +96,12 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 
 
 def connect(dsn: str, schema: str) -> Connection:
-    """An autocommit connection whose unqualified names are in ``schema``."""
-    conn = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="ceres")
+    """An autocommit connection whose unqualified names are in ``schema``; StoreUnavailable
+    if the server cannot be reached (its message names host and port, never a password)."""
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="ceres")
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"history store: cannot connect to PostgreSQL: {str(exc).strip()}") from exc
     try:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     except BaseException:
@@ -117,7 +121,7 @@ class PostgresProjection(Projection):
         self.dsn, self.schema = dsn, schema
         self._conn: Connection | None = None
         self._dead = 0  # rows deleted from the staging tables since they were last truncated
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        with connect(dsn, schema) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         db = self._db()
         row = db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()

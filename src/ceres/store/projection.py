@@ -15,6 +15,10 @@ from ceres.store import notices
 from ceres.store.rows import Rows, TradePruning
 
 
+class StoreUnavailable(Exception):
+    """The history store cannot be reached (a database server down or misaddressed)."""
+
+
 class Projection:
     def __init__(self, *, skip_products: frozenset[str], trade_retention_ms: int, notice_retention: int) -> None:
         self.skip = skip_products
