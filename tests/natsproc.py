@@ -7,6 +7,7 @@ stay on loopback. Stopped by PID; a node can be killed (SIGKILL), paused (SIGSTO
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,9 +20,18 @@ BINARY = str(Path(sys.executable).with_name("nats-server"))
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the kernel's ephemeral range (32768 and up on Linux), so that
+    outgoing connections (a node's routes to the others) cannot take it before the node that
+    was given it listens."""
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 class NatsNode:

@@ -147,7 +147,8 @@ async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping:
     js = cfg.journal.jetstream
     submit = RemoteSubmit(await _nats(cfg, stack), command_subject(cfg), replica.reached,
                           timeout_s=js.timeout_ms / 1000)
-    await open_ports(cfg, stack, running, tls, engine, consumers, sealing, replica, NoWriter(), submit, [])
+    await open_ports(cfg, stack, running, tls, engine, consumers, sealing, replica, NoWriter(), submit, [],
+                     counters=submit.counters())
     advertise(cfg, running, tls, "Ceres gateway\n" + banner(cfg.server.host, running.ports, cfg.data_path, None,
                                                             tls=tls is not None), show)
     return running
@@ -190,13 +191,22 @@ class Leadership:
         self.show = show
         self.leading = False
         self.node: Node | None = None
+        self.server: CommandServer | None = None
 
     def view(self) -> dict[str, Any]:
         node = self.node
         return {"status": "ok" if self.replica.failed is None else "failed", "role": "engine",
                 "leading": self.leading, "epoch": self.journal.ownership.epoch,
                 "seq": node.sequencer.seq if node is not None else self.replica.seq,
-                "durable_seq": node.sequencer.durable_seq if node is not None else self.replica.seq}
+                "durable_seq": node.sequencer.durable_seq if node is not None else self.replica.seq,
+                **self._served()}
+
+    def _served(self) -> dict[str, Any]:
+        server = self.server
+        if server is None:
+            return {}
+        return {"commands_served": server.served, "duplicates": server.duplicates,
+                "answer_ms_avg": round(server.answer_s * 1000 / server.served, 3) if server.served else None}
 
     async def run(self) -> None:
         try:
@@ -242,6 +252,7 @@ class Leadership:
         server = CommandServer(await _nats(cfg, self.stack), command_subject(cfg), node.submit,
                                lambda: node.sequencer.seq)
         await server.start()
+        self.server = server
         self.stack.push_async_callback(server.stop)
         self.leading = True
         log.warning("engine: leading with epoch %d from seq %d", epoch, engine.seq)

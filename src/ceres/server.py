@@ -183,7 +183,8 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
 
 async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Running, tls: ssl.SSLContext | None,
                      engine: Engine, consumers: Consumers, sealing: OpenKeys, sequencer: Any, writer: Any,
-                     submit: Callable[[C.Command], Awaitable[Any]], live: list[Any]) -> None:
+                     submit: Callable[[C.Command], Awaitable[Any]], live: list[Any], *,
+                     counters: dict[str, Callable[[], float]] | None = None) -> None:
     """Venues, handlers and transports over ``engine``, changing state through ``submit`` (a
     node's sequencer, or a gateway's forwarder); ``sequencer`` is what reads wait on (the
     sequencer, or a replica). Listens on every public port and the admin port, and starts
@@ -205,7 +206,7 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
                               "tcp_connections": lambda: limits.total,
                               "connection_capacity": lambda: limits.capacity},
                       counters={"accept_errors_total": lambda: limits.accept_errors,
-                                "ws_slow_dropped_total": lambda: registry.dropped},
+                                "ws_slow_dropped_total": lambda: registry.dropped, **(counters or {})},
                       internal_errors=faults.FAULTS.counts,
                       venue_health=lambda: {v.exchange: v.health_view() for v in live})
     limits.on_reject = metrics.reject

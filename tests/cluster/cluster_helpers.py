@@ -28,6 +28,7 @@ def cluster_config(urls: list[str], stream: str, replicas: int, extra: str = "")
 class Cluster:
     def __init__(self, root: Path, urls: list[str], *, stream: str = "CL", replicas: int = 1, extra: str = "") -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.config = cluster_config(urls, stream, replicas, extra)
         self.env = {"CERES_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
         self.procs: list[ServerProcess] = []

@@ -4,9 +4,11 @@
 not, so a request during a failover finds no responder and the gateway says so). Each request
 is submitted to the sequencer at once (requests pipeline: the reply is sent when the command is
 durable, in whatever order the journal makes them so) and answered with the sequence number
-the gateway must see applied before it answers its client. Idempotency: the futures of the last
-``remember`` keys are kept, so a request that arrives twice (a gateway retrying after no
-responder was found, or NATS delivering twice) is applied once and both get the same answer.
+the gateway must see applied before it answers its client; a request carries every command a
+gateway's clients submitted in one pass of its loop, and is answered once all are durable.
+Idempotency: the futures of the last ``remember`` keys are kept, so a request that arrives
+twice (a gateway retrying after no responder was found, or NATS delivering twice) is applied
+once and both get the same answer.
 Keys are not journaled: a command retried at a *new* leader is a new command (a place with the
 same ``client_oid`` is not doubled while its order is open: the engine checks that).
 """
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ceres.cluster.wire import KEY, BadRequest, decode_command, encode_reply
+from ceres.cluster.wire import KEY, BadRequest, decode_commands, encode_replies, reply
 from ceres.domain.commands import Command
 from ceres.domain.errors import CeresError, ErrorCode
 
@@ -38,7 +41,8 @@ class CommandServer:
         self.remember = remember
         self.served = 0
         self.duplicates = 0
-        self._recent: OrderedDict[str, tuple[asyncio.Future[Any], int]] = OrderedDict()
+        self.answer_s = 0.0  # from a request's arrival to its reply (the command durable)
+        self._recent: OrderedDict[str, list[tuple[asyncio.Future[Any], int]]] = OrderedDict()
         self._sub: Any = None
         self._answering: set[asyncio.Future[None]] = set()
 
@@ -55,37 +59,43 @@ class CommandServer:
         known = self._recent.get(key) if key else None
         if known is not None:
             self.duplicates += 1
-            fut, seq = known
+            pending = known
         else:
             try:
-                cmd = decode_command(msg.data)
+                cmds = decode_commands(msg.data)
             except BadRequest as exc:
-                await msg.respond(encode_reply(self.current_seq(), error=CeresError(ErrorCode.BAD_REQUEST, str(exc))))
+                error = CeresError(ErrorCode.BAD_REQUEST, str(exc))
+                await msg.respond(encode_replies([reply(self.current_seq(), error=error)]))
                 return
-            fut = self.submit(cmd)
-            seq = self.current_seq()  # the command's seq when applied; the state it was judged on when refused
+            pending = []
+            for cmd in cmds:
+                fut = self.submit(cmd)
+                pending.append((fut, self.current_seq()))  # its seq when applied; the state it was judged on if not
             if key:
-                self._recent[key] = (fut, seq)
+                self._recent[key] = pending
                 if len(self._recent) > self.remember:
                     self._recent.popitem(last=False)
-        self.served += 1
-        task = asyncio.ensure_future(self._answer(msg, fut, seq))
+        self.served += len(pending)
+        task = asyncio.ensure_future(self._answer(msg, pending, time.monotonic()))
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
-    async def _answer(self, msg: Any, fut: asyncio.Future[Any], seq: int) -> None:
+    async def _answer(self, msg: Any, pending: list[tuple[asyncio.Future[Any], int]], arrived: float) -> None:
+        replies = []
+        for fut, seq in pending:
+            try:
+                result = await asyncio.shield(fut)
+            except CeresError as exc:
+                if exc.error is ErrorCode.JOURNAL_FAILURE:  # its frame may still be in the stream
+                    exc = CeresError(ErrorCode.LEADER_UNAVAILABLE, UNKNOWN_OUTCOME)
+                replies.append(reply(seq, error=exc))
+            except Exception as exc:  # pragma: no cover - the sequencer raises only CeresError
+                log.exception("command failed: %s", exc)
+                replies.append(reply(seq, error=CeresError(ErrorCode.INTERNAL)))
+            else:
+                replies.append(reply(seq, result))
+        self.answer_s += (time.monotonic() - arrived) * len(pending)
         try:
-            result = await asyncio.shield(fut)
-        except CeresError as exc:
-            if exc.error is ErrorCode.JOURNAL_FAILURE:  # its frame may still be in the stream
-                exc = CeresError(ErrorCode.LEADER_UNAVAILABLE, UNKNOWN_OUTCOME)
-            data = encode_reply(seq, error=exc)
-        except Exception as exc:  # pragma: no cover - the sequencer raises only CeresError
-            log.exception("command failed: %s", exc)
-            data = encode_reply(seq, error=CeresError(ErrorCode.INTERNAL))
-        else:
-            data = encode_reply(seq, result)
-        try:
-            await msg.respond(data)
-        except Exception as exc:  # the gateway is gone: it told its client the outcome is unknown
+            await msg.respond(encode_replies(replies))
+        except Exception as exc:  # the gateway is gone: it told its clients the outcome is unknown
             log.debug("reply not sent: %s", exc)
