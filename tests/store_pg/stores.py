@@ -29,6 +29,17 @@ class PgSchema:
     def terminate(self, pid: int) -> None:
         self.admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
+    def connections(self) -> int:
+        """Ceres connections to this schema (writer and readers)."""
+        return int(self.admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
+                                      (f"ceres % ({self.schema})",)).fetchone()[0])
+
+    def terminate_all(self) -> int:
+        """Kill every Ceres connection to this schema; how many there were."""
+        rows = self.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE application_name LIKE %s", (f"ceres % ({self.schema})",)).fetchall()
+        return len(rows)
+
 
 def _norm(cols: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(int(v) if c in BIG or isinstance(v, Decimal) else v for c, v in zip(cols, row, strict=True))

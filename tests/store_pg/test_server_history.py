@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 import urllib.request
 from typing import Any
 
 from ceres.config import load_config
 from ceres.store.sqlite import SqliteReader
-from tests.integration.api_helpers import Rest, demo_rest, make_product
+from tests.integration.api_helpers import Rest, add_key, demo_rest, make_product
 from tests.integration.test_cli import ceres
 from tests.integration.test_contracts_api import contract_product, order
 from tests.serverproc import ServerProcess
@@ -133,6 +134,23 @@ def test_a_server_on_postgres_answers_history_queries_from_it(tmp_path, pg: PgSc
     srv = ServerProcess(tmp_path / "data", config=pg.config(), extra_args=("--no-simulator",)).start()
     try:
         assert history_answers(srv, oids) == answers
+        # its connections killed (a database restart, say): the writer retries, the reader reconnects
+        cp, demo = add_key(srv, "cp", "read,trade"), demo_rest(srv)
+        cp.place(**spot("sell", "30000", "0.003"))  # the writer connects (lazily) to store it
+        deadline = time.monotonic() + 10
+        while pg.connections() < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert pg.terminate_all() == 2
+        late = demo.place(**spot("buy", "30000", "0.003"))["system_oid"]
+        deadline = time.monotonic() + 15
+        fills = {"exchange": X, "contract": SPOT, "count": 50}
+        while (got := demo.call("GET", "trade/trans", fills)[1])["code"] != "200":
+            assert got["code"] == "50002" and time.monotonic() < deadline, got  # history behind: retried
+            time.sleep(0.2)
+        assert len(got["data"]) == len(answers["spot_fills"]) + 1 and got["data"][0]["system_oid"] == late
+        assert demo.order(late)["status"] == 5
+        assert "history store write failed" in srv.logs() and "history store writes again" in srv.logs()
     finally:
         assert srv.stop() == 0
 

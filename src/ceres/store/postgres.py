@@ -95,11 +95,13 @@ LAST_SEQ = "INSERT INTO meta VALUES ('last_seq', {}) ON CONFLICT (key) DO UPDATE
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-def connect(dsn: str, schema: str) -> Connection:
-    """An autocommit connection whose unqualified names are in ``schema``; StoreUnavailable
-    if the server cannot be reached (its message names host and port, never a password)."""
+def connect(dsn: str, schema: str, role: str) -> Connection:
+    """An autocommit connection whose unqualified names are in ``schema``, named ``ceres
+    ROLE (SCHEMA)`` in ``pg_stat_activity``; StoreUnavailable if the server cannot be
+    reached (its message names host and port, never a password)."""
     try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="ceres")
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name=f"ceres {role} ({schema})")
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"history store: cannot connect to PostgreSQL: {str(exc).strip()}") from exc
     try:
@@ -121,7 +123,7 @@ class PostgresProjection(Projection):
         self.dsn, self.schema = dsn, schema
         self._conn: Connection | None = None
         self._dead = 0  # rows deleted from the staging tables since they were last truncated
-        with connect(dsn, schema) as conn:
+        with connect(dsn, schema, "writer") as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         db = self._db()
         row = db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
@@ -129,7 +131,7 @@ class PostgresProjection(Projection):
 
     def _db(self) -> Connection:
         if self._conn is None:
-            conn = connect(self.dsn, self.schema)
+            conn = connect(self.dsn, self.schema, "writer")
             try:
                 with conn.transaction():
                     conn.execute(SCHEMA)
@@ -207,11 +209,11 @@ class PostgresReader(HistoryQueries):
 
     def __init__(self, dsn: str, schema: str = "public") -> None:
         self.dsn, self.schema = dsn, schema
-        self._conn: Connection | None = connect(dsn, schema)
+        self._conn: Connection | None = connect(dsn, schema, "reader")
 
     def _query(self, query: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         if self._conn is None:
-            self._conn = connect(self.dsn, self.schema)
+            self._conn = connect(self.dsn, self.schema, "reader")
         return self._conn.execute(query, args).fetchall()
 
     def _rows(self, query: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
