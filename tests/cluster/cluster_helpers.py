@@ -16,7 +16,7 @@ from tests.integration.api_helpers import Rest
 from tests.serverproc import ServerProcess
 
 ORDER = {"exchange": "TEST", "contract": "BTC/USDT", "price_type": "limit", "entrust_bs": "buy",
-         "entrust_vol": "0.01"}
+         "entrust_vol": "0.001"}
 
 
 def cluster_config(urls: list[str], stream: str, replicas: int, extra: str = "") -> str:
