@@ -40,6 +40,7 @@ from ceres.config import Config
 from ceres.crypto.keyring import keyring_path
 from ceres.demo import banner, bootstrap_demo
 from ceres.engine.core import Engine
+from ceres.journal.jetstream.publisher import PublishFailed
 from ceres.keystore import OpenKeys, open_keys, plain_keys
 from ceres.pipeline.background import BackgroundWriter
 from ceres.pipeline.dispatch import Dispatcher
@@ -231,9 +232,14 @@ class Leadership:
         journal.ownership.on_lost = lambda why: loop.call_soon_threadsafe(self._lost, why)
         timeout = cfg.journal.jetstream.timeout_ms / 1000 * 4
         while True:  # read whatever the old owner stored, then fence it out after that
-            last = await asyncio.to_thread(journal.stream_last)
-            await replica.reached_stream(last, timeout)
-            stored = await asyncio.to_thread(journal.claim, last)
+            try:
+                last = await asyncio.to_thread(journal.stream_last)
+                await replica.reached_stream(last, timeout)
+                stored = await asyncio.to_thread(journal.claim, last)
+            except PublishFailed as exc:  # the stream is electing its leader: nothing was stored
+                log.warning("engine: claiming the journal: %s; retrying", exc)
+                await asyncio.sleep(0.2)
+                continue
             if stored is not None:
                 await replica.reached_stream(stored, timeout)
                 break
