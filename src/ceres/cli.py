@@ -23,7 +23,7 @@ import typer
 from rich.table import Table
 
 from ceres.cli_keys import register as register_key_commands
-from ceres.cli_support import ConfigOpt, DataDirOpt, err, out, owned_journal
+from ceres.cli_support import ConfigOpt, DataDirOpt, err, history_journal, out, owned_journal
 from ceres.cli_support import load as _config
 from ceres.cli_venues import register as register_venue_commands
 from ceres.config import Config, to_toml
@@ -208,14 +208,14 @@ def rebuild(data_dir: Path | None = typer.Argument(None, help="Data directory.")
             config: Path | None = ConfigOpt,
             from_scratch: bool = typer.Option(False, help="Empty the history store first.")) -> None:
     """Bring the history store ([store]: SQLite or PostgreSQL) up to date from the journal
-    (server must be stopped)."""
+    (server stopped; on a JetStream journal: stop what writes this store, the cluster may run)."""
     from rich.progress import Progress
 
     from ceres.assembly import engine_factory
     from ceres.pipeline.recovery import recover_with_history
 
     cfg = _config(config, data_dir)
-    with owned_journal(cfg, data_dir) as journal:
+    with history_journal(cfg, data_dir) as journal:
         projection = _projection(cfg, data_dir)
         if from_scratch:
             projection.reset()

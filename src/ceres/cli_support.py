@@ -4,7 +4,7 @@ configuration with the command line's overrides, and taking a stopped server's j
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,17 @@ def load(config: Path | None, data_dir: Path | None = None, **server: Any) -> Co
     except ConfigError as exc:
         err.print(f"[red]config error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+
+
+def history_journal(cfg: Config, data_dir: Path | None = None) -> AbstractContextManager[Any]:
+    """The journal to rebuild a history store from: a JetStream stream is read as it is (a
+    cluster's leader keeps writing it; stop the projector or gateway that writes this store
+    first); a data directory's journal is owned, so no server writes it meanwhile."""
+    if cfg.journal.backend == "jetstream":
+        from ceres.assembly import open_journal
+
+        return nullcontext(open_journal(cfg, data_dir))
+    return owned_journal(cfg, data_dir)
 
 
 @contextmanager

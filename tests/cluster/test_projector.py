@@ -11,6 +11,7 @@ import time
 
 from tests.cluster.cluster_helpers import Cluster, demo_of, health, leader_of
 from tests.integration.api_helpers import demo_rest
+from tests.integration.test_cli import ceres
 from tests.natsproc import NatsNode, free_port
 from tests.store_pg.conftest import pg  # noqa: F401  (the fixture: a schema of its own)
 from tests.store_pg.stores import PgSchema, dump_pg, dump_sqlite
@@ -46,6 +47,10 @@ def test_the_projector_writes_postgres_as_the_journal_grows_and_it_equals_sqlite
         assert all(sqlite_rows[t] for t in COMPARED), sqlite_rows
         for table in COMPARED:
             assert pg_rows[table] == sqlite_rows[table], table
+        # rebuilt from scratch while the engine still leads (the projector stopped): the same rows
+        projector.stop()
+        ceres("rebuild", str(projector.data_dir), "--config", str(projector.config_path), "--from-scratch")
+        assert dump_pg(pg, COMPARED) == pg_rows
     finally:
         cl.stop()
         node.stop()
