@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-TABLES = {  # table -> its key (a total order)
-    "orders": "oid", "fills": "tid, oid", "trades": "tid", "candles": "exchange, contract, duration, time_ms",
-    "notice_groups": "product, last_nseq", "meta": "key"}
-BIG = {"vol", "dealt", "commission", "fee"}  # integer text in SQLite, NUMERIC in PostgreSQL
+from ceres.store import rows
+
+TABLES = {t.name: t.key for t in rows.TABLES}  # table -> its key (a total order)
+BIG = {c for t in rows.TABLES for c, kind in t.columns if kind == rows.BIG}  # SQLite text, PostgreSQL NUMERIC
 
 
 @dataclass

@@ -334,10 +334,29 @@ def test_amounts_past_64_bits_come_back_as_ints(backend: Backend) -> None:
 
 
 # --- PostgreSQL: failures -------------------------------------------------------------------
+def write_the_rest(projection: Any, groups: list[Batch]) -> None:
+    """After the first group, a write failed: what the background thread does then, the same
+    items again, later."""
+    assert projection.last_seq() == groups[0][-1][0]
+    for group in groups[1:]:
+        projection.apply(group)
+    projection.close()
+
+
+def check_pg(pg: Any, items: Batch) -> None:
+    from ceres.store.postgres import PostgresReader
+
+    reader = PostgresReader(pg.dsn, pg.schema)
+    try:
+        check_answers(reader, Reference(items))
+    finally:
+        reader.close()
+
+
 def test_a_write_on_a_killed_connection_raises_and_the_next_one_writes_it_whole(pg) -> None:
     import psycopg
 
-    from ceres.store.postgres import PostgresProjection, PostgresReader
+    from ceres.store.postgres import PostgresProjection
 
     tape = trading()
     groups = in_groups(tape.items)
@@ -346,15 +365,8 @@ def test_a_write_on_a_killed_connection_raises_and_the_next_one_writes_it_whole(
     pg.terminate(projection._conn.info.backend_pid)  # the server restarted, say
     with pytest.raises(psycopg.OperationalError):
         projection.apply(groups[1])
-    assert projection.last_seq() == groups[0][-1][0]
-    for group in groups[1:]:  # what the background thread does: the same items again, later
-        projection.apply(group)
-    projection.close()
-    reader = PostgresReader(pg.dsn, pg.schema)
-    try:
-        check_answers(reader, Reference(tape.items))
-    finally:
-        reader.close()
+    write_the_rest(projection, groups)
+    check_pg(pg, tape.items)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -367,7 +379,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 def test_a_write_killed_inside_its_transaction_leaves_nothing_behind(pg) -> None:
     import psycopg
 
-    from ceres.store.postgres import PostgresProjection, PostgresReader
+    from ceres.store.postgres import PostgresProjection
 
     tape = trading()
     groups = in_groups(tape.items)
@@ -396,15 +408,8 @@ def test_a_write_killed_inside_its_transaction_leaves_nothing_behind(pg) -> None
     assert not writer.is_alive() and len(failures) == 1 and isinstance(failures[0], psycopg.OperationalError)
     assert staged == len(before["orders"])  # not visible while uncommitted, and gone with it
     assert dump_pg(pg) == before
-    assert projection.last_seq() == groups[0][-1][0]
-    for group in groups[1:]:
-        projection.apply(group)
-    projection.close()
-    reader = PostgresReader(pg.dsn, pg.schema)
-    try:
-        check_answers(reader, Reference(tape.items))
-    finally:
-        reader.close()
+    write_the_rest(projection, groups)
+    check_pg(pg, tape.items)
 
 
 def test_staging_tables_are_left_empty_and_truncated_now_and_then(pg, monkeypatch) -> None:
@@ -417,15 +422,11 @@ def test_staging_tables_are_left_empty_and_truncated_now_and_then(pg, monkeypatc
     for group in in_groups(tape.items):
         projection.apply(group)
         db = projection._conn
-        assert [db.execute(f"SELECT count(*) FROM stage_{t}").fetchone()[0] for t in postgres.TABLES] == [0] * 5
+        assert [db.execute(f"SELECT count(*) FROM stage_{t}").fetchone()[0] for t in postgres.STAGED] == [0] * 5
         files.add(db.execute("SELECT relfilenode FROM pg_class WHERE oid = 'stage_orders'::regclass").fetchone())
     projection.close()
     assert len(files) > 2  # truncated (a new file) more than once
-    reader = postgres.PostgresReader(pg.dsn, pg.schema)
-    try:
-        check_answers(reader, Reference(tape.items))
-    finally:
-        reader.close()
+    check_pg(pg, tape.items)
 
 
 def test_the_reader_replaces_a_killed_connection(pg) -> None:

@@ -8,9 +8,9 @@ transaction as orders and fills, and keeps at least the newest ``retention`` per
 (older groups are deleted once ``retention // 2`` more notices have arrived). Like the
 rest of the projection it is derived from the journal and rebuilt with it.
 
-Both history backends use it: SQL is written with ``?`` placeholders here and given
-``mark`` (``%s`` for psycopg) where a backend speaks another paramstyle; the PostgreSQL
-backend has its own table definition (``ceres.store.postgres``).
+Both history backends use it (its table is ``notice_groups`` of ``ceres.store.rows``): SQL
+is written with ``?`` placeholders here and given ``mark`` (``%s`` for psycopg) where a
+backend speaks another paramstyle.
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ import msgspec
 from ceres.domain.events import OrderEvent, OrderSpec, PositionEvent
 from ceres.domain.instruments import Instrument
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notice_groups (
-    product TEXT NOT NULL, last_nseq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (product, last_nseq)
-) WITHOUT ROWID;
-"""
 INSERT = "INSERT OR IGNORE INTO notice_groups VALUES (?,?,?)"
 
 

@@ -39,47 +39,15 @@ from psycopg import sql
 from ceres.store import notices
 from ceres.store.projection import Projection, StoreUnavailable
 from ceres.store.queries import HistoryQueries
-from ceres.store.rows import ORDER_UPDATES, Rows
+from ceres.store.rows import BIG, BLOB, INT, ORDER_UPDATES, TABLES, TEXT, Rows, create_sql
 
 CONNECT_TIMEOUT_S = 5
 STAGE_TRUNCATE_ROWS = 10_000
 """Staging tables are emptied by DELETE (cheap: truncating a table costs about 1 ms here,
 five of them most of a small group's transaction) and truncated once this many rows have
 passed through them (temporary tables are never vacuumed: the dead rows must go)."""
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    oid BIGINT PRIMARY KEY, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, side BIGINT NOT NULL, ptype BIGINT NOT NULL,
-    fdir BIGINT NOT NULL, price BIGINT NOT NULL, vol NUMERIC NOT NULL, client_oid TEXT NOT NULL,
-    time_ms BIGINT NOT NULL, lever BIGINT NOT NULL, profit BIGINT NOT NULL,
-    stop BIGINT NOT NULL, status BIGINT NOT NULL, filled BIGINT NOT NULL,
-    dealt NUMERIC NOT NULL, commission NUMERIC NOT NULL, seq BIGINT NOT NULL, reason TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS orders_product ON orders (product, oid DESC);
-CREATE TABLE IF NOT EXISTS fills (
-    tid BIGINT NOT NULL, oid BIGINT NOT NULL, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, side BIGINT NOT NULL, ptype BIGINT NOT NULL, fdir BIGINT NOT NULL,
-    client_oid TEXT NOT NULL, lots BIGINT NOT NULL, price BIGINT NOT NULL,
-    time_ms BIGINT NOT NULL, fee NUMERIC NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (tid, oid)
-);
-CREATE INDEX IF NOT EXISTS fills_product ON fills (product, exchange, contract, tid DESC);
-CREATE TABLE IF NOT EXISTS trades (
-    tid BIGINT PRIMARY KEY, exchange TEXT NOT NULL, contract TEXT NOT NULL,
-    time_ms BIGINT NOT NULL, price BIGINT NOT NULL, lots BIGINT NOT NULL,
-    taker_side BIGINT NOT NULL, seq BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trades_time ON trades (exchange, contract, time_ms);
-CREATE TABLE IF NOT EXISTS candles (
-    exchange TEXT NOT NULL, contract TEXT NOT NULL, duration BIGINT NOT NULL,
-    time_ms BIGINT NOT NULL, open BIGINT NOT NULL, high BIGINT NOT NULL, low BIGINT NOT NULL,
-    close BIGINT NOT NULL, volume BIGINT NOT NULL, PRIMARY KEY (exchange, contract, duration, time_ms)
-);
-CREATE TABLE IF NOT EXISTS notice_groups (
-    product TEXT NOT NULL, last_nseq BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (product, last_nseq)
-);
-"""
-TABLES = ("orders", "fills", "trades", "candles", "notice_groups")
+SCHEMA = create_sql({INT: "BIGINT", BIG: "NUMERIC", TEXT: "TEXT", BLOB: "BYTEA"})
+STAGED = ("orders", "fills", "trades", "candles", "notice_groups")  # written through staging twins
 UPSERTS = {
     "orders": f"ON CONFLICT (oid) DO UPDATE SET {ORDER_UPDATES}",
     "fills": "ON CONFLICT DO NOTHING",
@@ -135,7 +103,7 @@ class PostgresProjection(Projection):
             try:
                 with conn.transaction():
                     conn.execute(SCHEMA)
-                    for table in TABLES:
+                    for table in STAGED:
                         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (LIKE {table})")
             except BaseException:
                 conn.close()
@@ -182,7 +150,7 @@ class PostgresProjection(Projection):
         if self._dead < STAGE_TRUNCATE_ROWS:
             statements += [sql.SQL(f"DELETE FROM stage_{t}") for t in tables]
         else:
-            statements.append(sql.SQL(f"TRUNCATE {', '.join(f'stage_{t}' for t in TABLES)}"))
+            statements.append(sql.SQL(f"TRUNCATE {', '.join(f'stage_{t}' for t in STAGED)}"))
             self._dead = 0
         return sql.SQL("; ").join(statements)
 
@@ -195,7 +163,7 @@ class PostgresProjection(Projection):
                 conn.close()
 
     def reset(self) -> None:
-        self._db().execute(f"TRUNCATE {', '.join(TABLES)}, meta")
+        self._db().execute(f"TRUNCATE {', '.join(t.name for t in TABLES)}")
         self._last_seq = 0
 
     def close(self) -> None:

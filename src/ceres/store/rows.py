@@ -10,13 +10,66 @@ as Python ints through :func:`order_row` and :func:`fill_row`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from ceres.domain.candles import DURATIONS, fold_trades
 from ceres.domain.events import FillEvent, OrderEvent, PositionEvent, TradeEvent
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.history import Batch, FillRow, OrderRow
 from ceres.store import notices
+
+INT, BIG, TEXT, BLOB = "int", "big", "text", "blob"  # BIG: an integer that may pass 64 bits
+
+
+class Table(NamedTuple):
+    """A table of the store: ``(name, kind)`` columns in row order, the primary key, a
+    secondary index ``(name, columns)``, and column defaults (for columns added to older
+    stores)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: str
+    secondary: tuple[str, str] | None = None
+    defaults: tuple[tuple[str, str], ...] = ()
+
+
+TABLES = (
+    Table("meta", (("key", TEXT), ("value", INT)), "key"),
+    Table("orders", (("oid", INT), ("product", TEXT), ("exchange", TEXT), ("contract", TEXT), ("side", INT),
+                     ("ptype", INT), ("fdir", INT), ("price", INT), ("vol", BIG), ("client_oid", TEXT),
+                     ("time_ms", INT), ("lever", INT), ("profit", INT), ("stop", INT), ("status", INT),
+                     ("filled", INT), ("dealt", BIG), ("commission", BIG), ("seq", INT), ("reason", TEXT)),
+          "oid", ("orders_product", "product, oid DESC"), (("reason", "''"),)),
+    Table("fills", (("tid", INT), ("oid", INT), ("product", TEXT), ("exchange", TEXT), ("contract", TEXT),
+                    ("side", INT), ("ptype", INT), ("fdir", INT), ("client_oid", TEXT), ("lots", INT),
+                    ("price", INT), ("time_ms", INT), ("fee", BIG), ("seq", INT)),
+          "tid, oid", ("fills_product", "product, exchange, contract, tid DESC")),
+    Table("trades", (("tid", INT), ("exchange", TEXT), ("contract", TEXT), ("time_ms", INT), ("price", INT),
+                     ("lots", INT), ("taker_side", INT), ("seq", INT)),
+          "tid", ("trades_time", "exchange, contract, time_ms")),
+    Table("candles", (("exchange", TEXT), ("contract", TEXT), ("duration", INT), ("time_ms", INT), ("open", INT),
+                      ("high", INT), ("low", INT), ("close", INT), ("volume", INT)),
+          "exchange, contract, duration, time_ms"),
+    Table("notice_groups", (("product", TEXT), ("last_nseq", INT), ("data", BLOB)), "product, last_nseq"),
+)
+"""Every table both backends keep, in both the same."""
+
+
+def create_sql(types: Mapping[str, str], options: Mapping[str, str] | None = None) -> str:
+    """The tables and indexes (``IF NOT EXISTS``) in a backend's column ``types`` per kind;
+    ``options`` follow a table's definition (SQLite's ``WITHOUT ROWID``)."""
+    out = []
+    for t in TABLES:
+        defaults = dict(t.defaults)
+        cols = ",\n    ".join(f"{c} {types[kind]} NOT NULL" + (f" DEFAULT {defaults[c]}" if c in defaults else "")
+                              for c, kind in t.columns)
+        out.append(f"CREATE TABLE IF NOT EXISTS {t.name} (\n    {cols},\n    PRIMARY KEY ({t.key})\n)"
+                   f"{(options or {}).get(t.name, '')};")
+        if t.secondary is not None:
+            out.append(f"CREATE INDEX IF NOT EXISTS {t.secondary[0]} ON {t.name} ({t.secondary[1]});")
+    return "\n".join(out)
+
 
 ORDER_COLS = ("oid, product, exchange, contract, side, ptype, fdir, price, vol, client_oid, time_ms, "
               "lever, profit, stop, status, filled, dealt, commission, reason")

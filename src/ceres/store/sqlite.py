@@ -30,41 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from ceres.files import FILE_MODE
-from ceres.store import notices
 from ceres.store.projection import Projection
 from ceres.store.queries import HistoryQueries
-from ceres.store.rows import ORDER_UPDATES, Rows
+from ceres.store.rows import BIG, BLOB, INT, ORDER_UPDATES, TEXT, Rows, create_sql
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    oid INTEGER PRIMARY KEY, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, side INTEGER NOT NULL, ptype INTEGER NOT NULL,
-    fdir INTEGER NOT NULL, price INTEGER NOT NULL, vol TEXT NOT NULL, client_oid TEXT NOT NULL,
-    time_ms INTEGER NOT NULL, lever INTEGER NOT NULL, profit INTEGER NOT NULL,
-    stop INTEGER NOT NULL, status INTEGER NOT NULL, filled INTEGER NOT NULL,
-    dealt TEXT NOT NULL, commission TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS orders_product ON orders (product, oid DESC);
-CREATE TABLE IF NOT EXISTS fills (
-    tid INTEGER NOT NULL, oid INTEGER NOT NULL, product TEXT NOT NULL, exchange TEXT NOT NULL,
-    contract TEXT NOT NULL, side INTEGER NOT NULL, ptype INTEGER NOT NULL, fdir INTEGER NOT NULL,
-    client_oid TEXT NOT NULL, lots INTEGER NOT NULL, price INTEGER NOT NULL,
-    time_ms INTEGER NOT NULL, fee TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tid, oid)
-);
-CREATE INDEX IF NOT EXISTS fills_product ON fills (product, exchange, contract, tid DESC);
-CREATE TABLE IF NOT EXISTS trades (
-    tid INTEGER PRIMARY KEY, exchange TEXT NOT NULL, contract TEXT NOT NULL,
-    time_ms INTEGER NOT NULL, price INTEGER NOT NULL, lots INTEGER NOT NULL,
-    taker_side INTEGER NOT NULL, seq INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trades_time ON trades (exchange, contract, time_ms);
-CREATE TABLE IF NOT EXISTS candles (
-    exchange TEXT NOT NULL, contract TEXT NOT NULL, duration INTEGER NOT NULL,
-    time_ms INTEGER NOT NULL, open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,
-    close INTEGER NOT NULL, volume INTEGER NOT NULL, PRIMARY KEY (exchange, contract, duration, time_ms)
-);
-"""
+SCHEMA = create_sql({INT: "INTEGER", BIG: "TEXT", TEXT: "TEXT", BLOB: "BLOB"},
+                    {"notice_groups": " WITHOUT ROWID"})
+"""An ``INTEGER`` primary key of one column is the rowid; integers past 64 bits are kept as
+decimal text."""
 
 ORDER_UPSERT = f"""
 INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -110,7 +83,7 @@ class SqliteProjection(Projection):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         conn = _connect(self.path)
-        conn.executescript(SCHEMA + notices.SCHEMA)
+        conn.executescript(SCHEMA)
         if "reason" not in {r[1] for r in conn.execute("PRAGMA table_info(orders)")}:  # a store from before it
             conn.execute("ALTER TABLE orders ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
         row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
