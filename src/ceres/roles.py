@@ -60,6 +60,7 @@ from ceres.server import (
     start_leader_tasks,
     withdraw,
 )
+from ceres.store.projection import Projection
 from ceres.wire.limits import ConnectionLimits
 
 log = logging.getLogger("ceres.roles")
@@ -111,39 +112,58 @@ async def _nats(cfg: Config, stack: contextlib.AsyncExitStack) -> Any:
     return nc
 
 
+def _begin(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event,
+           role: str) -> tuple[Running, Any, Any]:
+    """``(running, tls, journal)`` of a cluster role, with their undoing on ``stack``."""
+    running, tls = prepare(cfg, stopping)
+    running.role = role
+    journal = _cluster_journal(cfg, role)
+    stack.callback(journal.close)
+    stack.callback(withdraw, running, cfg)
+    return running, tls, journal
+
+
+def _recover(cfg: Config, journal: Any, projection: Projection | None) -> Engine:
+    """The engine at the stream's tail; ``projection`` (if any) caught up on the way."""
+    if projection is None:
+        return recover(journal, engine_factory(cfg)).engine
+    engine = recover_with_history(journal, engine_factory(cfg), projection).recovery.engine
+    projection.close()  # reopened by the background thread, which writes from now on
+    return engine
+
+
+def _history_writer(cfg: Config, journal: Any, projection: Projection) -> BackgroundWriter:
+    return BackgroundWriter(journal.snapshots, projection, keep_snapshots=0, gather_ms=PROJECTION_GATHER_MS,
+                            retry_s=cfg.journal.retry_ms / 1000)
+
+
+def _start_writer(stack: contextlib.AsyncExitStack, writer: BackgroundWriter, replica: Replica) -> None:
+    writer.start(replica, asyncio.get_running_loop())
+    stack.callback(writer.stop)
+
+
 # --- gateway -------------------------------------------------------------------------------------
 async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event, *,
                         show: Callable[[str], None] = print) -> Running:
     loop = asyncio.get_running_loop()
-    running, tls = prepare(cfg, stopping)
-    running.role = "gateway"
-    journal = _cluster_journal(cfg, "gateway")
-    stack.callback(journal.close)
-    stack.callback(withdraw, running, cfg)
+    running, tls, journal = _begin(cfg, stack, stopping, "gateway")
     shared = cfg.store.backend == "postgres"  # written by the projector role, read here
     projection = None if shared else open_projection(cfg)
-    if projection is None:
-        engine = recover(journal, engine_factory(cfg)).engine
-    else:
-        engine = recover_with_history(journal, engine_factory(cfg), projection).recovery.engine
-        projection.close()
+    engine = _recover(cfg, journal, projection)
     log.info("gateway: recovered seq %d from the %s", engine.seq, journal.describe())
     sealing = _open_keys(cfg, journal, engine)
     history = open_history(cfg)
     stack.callback(history.close)
     consumers = Consumers(cfg, engine, sealing, history)
-    background: Any = ReadOnlyHistory() if projection is None else BackgroundWriter(
-        journal.snapshots, projection, keep_snapshots=0, gather_ms=PROJECTION_GATHER_MS,
-        retry_s=cfg.journal.retry_ms / 1000)
+    background = ReadOnlyHistory() if projection is None else _history_writer(cfg, journal, projection)
     replica = Replica(engine, consumers.dispatcher, background, loop,
                       projected_seq=history.last_seq() if projection is None else projection.last_seq(),
                       on_fatal=running.fatal)
-    if projection is None:
+    if isinstance(background, BackgroundWriter):
+        _start_writer(stack, background, replica)
+    else:
         watch = asyncio.create_task(_watch_history(replica, history))
         stack.callback(watch.cancel)
-    else:
-        background.start(replica, loop)
-        stack.callback(background.stop)
     await _follow(stack, journal, replica)
     js = cfg.journal.jetstream
     submit = RemoteSubmit(await _nats(cfg, stack), command_subject(cfg), replica.reached,
@@ -284,15 +304,11 @@ def _demo_lines(cfg: Config, demo: dict[str, Any] | None) -> str:
 async def start_engine(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event, *,
                        simulator: bool | None = None, show: Callable[[str], None] = print) -> Running:
     loop = asyncio.get_running_loop()
-    running, tls = prepare(cfg, stopping)
-    running.role = "engine"
-    journal = _cluster_journal(cfg, "engine")
-    stack.callback(journal.close)
-    stack.callback(withdraw, running, cfg)
-    rec = recover(journal, engine_factory(cfg))
-    log.info("engine: recovered seq %d from the %s; following it", rec.last_seq, journal.describe())
-    sealing = _open_keys(cfg, journal, rec.engine)
-    replica = Replica(rec.engine, Dispatcher([]), None, loop, on_fatal=running.fatal)
+    running, tls, journal = _begin(cfg, stack, stopping, "engine")
+    engine = _recover(cfg, journal, None)
+    log.info("engine: recovered seq %d from the %s; following it", engine.seq, journal.describe())
+    sealing = _open_keys(cfg, journal, engine)
+    replica = Replica(engine, Dispatcher([]), None, loop, on_fatal=running.fatal)
     tail = await _follow(stack, journal, replica)
     leadership = Leadership(cfg, stack, running, journal, replica, tail, sealing, simulator, show)
     task = asyncio.create_task(leadership.run())
@@ -307,21 +323,13 @@ async def start_engine(cfg: Config, stack: contextlib.AsyncExitStack, stopping: 
 async def start_projector(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event, *,
                           show: Callable[[str], None] = print) -> Running:
     loop = asyncio.get_running_loop()
-    running, tls = prepare(cfg, stopping)
-    running.role = "projector"
-    journal = _cluster_journal(cfg, "projector")
-    stack.callback(journal.close)
-    stack.callback(withdraw, running, cfg)
+    running, tls, journal = _begin(cfg, stack, stopping, "projector")
     projection = open_projection(cfg)
-    report = recover_with_history(journal, engine_factory(cfg), projection)
-    projection.close()
-    engine = report.recovery.engine
-    background = BackgroundWriter(journal.snapshots, projection, keep_snapshots=0, gather_ms=PROJECTION_GATHER_MS,
-                                  retry_s=cfg.journal.retry_ms / 1000)
+    engine = _recover(cfg, journal, projection)
+    background = _history_writer(cfg, journal, projection)
     replica = Replica(engine, Dispatcher([]), background, loop, projected_seq=projection.last_seq(),
                       on_fatal=running.fatal)
-    background.start(replica, loop)
-    stack.callback(background.stop)
+    _start_writer(stack, background, replica)
     await _follow(stack, journal, replica)
     await _health_port(cfg, stack, running, tls, lambda: {
         "status": "ok" if replica.failed is None and replica.projection_failed is None else "failed",

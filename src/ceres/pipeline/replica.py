@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.core import Engine
@@ -135,6 +134,3 @@ class Replica(ProjectionProgress):
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Nothing to drain: a replica writes nothing."""
-
-    def stats(self) -> dict[str, Any]:
-        return {"seq": self.seq, "stream_seq": self.stream_seq}
