@@ -42,7 +42,6 @@ from ceres.journal.jetstream.tail import OnFrames, StreamTail, TailPosition, cla
 from ceres.pipeline.frames import Frame, JournalDamaged, decode_records, encode_frame, scan
 from ceres.pipeline.journal import DurabilitySink, JournalLocked, Progress
 
-BATCH = 256
 HEADROOM = 8 << 10  # bytes of a message's max payload left for its headers
 OWNER_KEY = "owner"
 
@@ -263,12 +262,17 @@ class StreamReader:
 
     def all_messages(self) -> Iterator[Message]:
         stream = self.journal.stream
-        first, last = self.journal.run(stream.bounds())
-        start = first
-        while last and start <= last:
-            batch = self.journal.run(stream.messages(start, BATCH))
-            yield from batch
-            start += BATCH
+        first, _ = self.journal.run(stream.bounds())
+        batches = stream.reading(first)
+        try:
+            while True:
+                try:
+                    batch = self.journal.run(anext(batches))
+                except StopAsyncIteration:
+                    return
+                yield from batch
+        finally:
+            self.journal.run(batches.aclose())
 
     def frames(self, after_seq: int, progress: Progress | None = None) -> Iterator[Frame]:
         self.torn_bytes = 0
