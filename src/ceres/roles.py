@@ -149,6 +149,8 @@ async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping:
     running, tls, journal = _begin(cfg, stack, stopping, "gateway")
     shared = cfg.store.backend == "postgres"  # written by the projector role, read here
     projection = None if shared else open_projection(cfg)
+    if shared:  # the tables, before any projector has made them (opening the writer makes them)
+        open_projection(cfg).close()
     engine = _recover(cfg, journal, projection)
     log.info("gateway: recovered seq %d from the %s", engine.seq, journal.describe())
     sealing = _open_keys(cfg, journal, engine)

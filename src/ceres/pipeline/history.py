@@ -6,7 +6,8 @@
 * :class:`HistoryReader` — read on the event-loop thread: finished orders, fills, public
   trades and candles, as integer rows (ticks, lots, minor units).
 
-``ceres.store.sqlite`` implements both on SQLite (the embedded default).
+``ceres.store.sqlite`` implements both on SQLite (the embedded default), ``ceres.store.postgres``
+on PostgreSQL (``[store] backend``; docs/history-store.md).
 """
 
 from __future__ import annotations
