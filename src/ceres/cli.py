@@ -80,6 +80,10 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
     if role not in ROLES:
         err.print(f"[red]--role must be one of {', '.join(ROLES)}[/red]")
         raise typer.Exit(2)
+    if role != "all" and cfg.journal.backend != "jetstream":
+        err.print(f'--role {role} needs the JetStream journal ([journal] backend = "jetstream"): every '
+                  "process of a cluster reads the same journal (docs/cluster.md)", style="red", markup=False)
+        raise typer.Exit(2)
     try:
         code = _run(run_server(cfg, role=role, simulator=False if no_simulator else None))
     except JournalLocked as exc:

@@ -76,9 +76,8 @@ class NoWriter:
 
 
 def _cluster_journal(cfg: Config, role: str) -> Any:
-    if cfg.journal.backend != "jetstream":
-        raise ValueError(f"--role {role} needs the JetStream journal ([journal] backend = \"jetstream\"): "
-                         "the other processes must read the same journal")
+    if cfg.journal.backend != "jetstream":  # the CLI says so first
+        raise ValueError(f"--role {role} needs the JetStream journal")
     return open_journal(cfg)
 
 

@@ -149,3 +149,10 @@ def test_with_no_engine_a_gateway_answers_50004_and_reads_keep_working(setup):
         setup.engine.start(timeout=60)
     leader_of([setup.engine])
     assert eventually(lambda: place(setup.rest1, "buy", "20500")["code"] == "200")
+
+
+def test_a_cluster_role_on_the_file_journal_is_refused_saying_why(tmp_path):
+    out = ceres("serve", "--role", "gateway", "--data-dir", str(tmp_path / "d"), check=False)
+    assert out.returncode == 2
+    assert '--role gateway needs the JetStream journal ([journal] backend = "jetstream")' in out.stderr
+    assert not (tmp_path / "d" / "server.json").exists()
