@@ -40,7 +40,6 @@ from ceres.config import Config
 from ceres.crypto.keyring import keyring_path
 from ceres.demo import banner, bootstrap_demo
 from ceres.engine.core import Engine
-from ceres.journal.jetstream.publisher import PublishFailed
 from ceres.keystore import OpenKeys, open_keys, plain_keys
 from ceres.pipeline.background import BackgroundWriter
 from ceres.pipeline.dispatch import Dispatcher
@@ -212,6 +211,8 @@ class Leadership:
         self.simulator = simulator
         self.show = show
         self.leading = False
+        self.lease_lost = False
+        self.claimed = False
         self.node: Node | None = None
         self.server: CommandServer | None = None
 
@@ -232,38 +233,50 @@ class Leadership:
 
     async def run(self) -> None:
         try:
-            await self._lead()
+            epoch = await self._claim()
+            await self._lead(epoch)
         except Exception as exc:
             log.critical("engine: cannot lead: %s", exc)
             self.running.fatal(exc)
 
-    async def _take_lease(self) -> int:
-        ownership = self.journal.ownership
+    async def _claim(self) -> int:
+        """Take the lease, read what the old owner stored and fence it out after that (the
+        claim). While the servers do not answer (a node of the cluster went away, the stream
+        or the KV bucket electing its leader), nothing has been written: try again. Returns
+        the epoch this engine leads with."""
+        loop = asyncio.get_running_loop()
+        journal, replica = self.journal, self.replica
+        ownership = journal.ownership
         pause = self.cfg.journal.jetstream.lease_ms / 8000
+        timeout = self.cfg.journal.jetstream.timeout_ms / 1000 * 4
         while True:
             try:
-                return int(await asyncio.to_thread(ownership.acquire, 0))
+                self.lease_lost = False
+                epoch = int(await asyncio.to_thread(ownership.acquire, 0))
+                ownership.on_lost = lambda why: loop.call_soon_threadsafe(self._lost, why)
+                while True:
+                    last = await asyncio.to_thread(journal.stream_last)
+                    await replica.reached_stream(last, timeout)
+                    if self.tail.position.epoch > epoch:  # never claim below an epoch that has written
+                        raise JournalLocked(f"epoch {self.tail.position.epoch} wrote after epoch {epoch} was taken")
+                    stored = await asyncio.to_thread(journal.claim, last)
+                    if stored is not None:
+                        await replica.reached_stream(stored, timeout)
+                        if self.lease_lost:  # a successor's claim fences this one out
+                            raise JournalLocked("the lease ran out while claiming")
+                        self.claimed = True  # from now on, losing the lease stops this process
+                        return epoch
             except JournalLocked:
                 await asyncio.sleep(pause)
+            except Exception as exc:
+                if replica.failed is not None:
+                    raise
+                log.warning("engine: taking the lead: %s: %s; trying again", type(exc).__name__, exc)
+                await asyncio.sleep(0.2)
 
-    async def _lead(self) -> None:
+    async def _lead(self, epoch: int) -> None:
         loop = asyncio.get_running_loop()
         journal, replica, cfg = self.journal, self.replica, self.cfg
-        epoch = await self._take_lease()
-        journal.ownership.on_lost = lambda why: loop.call_soon_threadsafe(self._lost, why)
-        timeout = cfg.journal.jetstream.timeout_ms / 1000 * 4
-        while True:  # read whatever the old owner stored, then fence it out after that
-            try:
-                last = await asyncio.to_thread(journal.stream_last)
-                await replica.reached_stream(last, timeout)
-                stored = await asyncio.to_thread(journal.claim, last)
-            except PublishFailed as exc:  # the stream is electing its leader: nothing was stored
-                log.warning("engine: claiming the journal: %s; retrying", exc)
-                await asyncio.sleep(0.2)
-                continue
-            if stored is not None:
-                await replica.reached_stream(stored, timeout)
-                break
         self.tail.stop()
         if replica.failed is not None:
             raise replica.failed
@@ -288,6 +301,10 @@ class Leadership:
         self.show(f"Ceres engine leading (epoch {epoch}, seq {engine.seq})" + _demo_lines(cfg, demo))
 
     def _lost(self, why: str) -> None:
+        if not self.claimed:  # still claiming: take the lease again (with a new epoch)
+            log.warning("engine: lost the lease while taking the lead (%s)", why)
+            self.lease_lost = True
+            return
         log.critical("engine: lost the lease (%s); stopping (restart as a standby)", why)
         self.running.fatal(RuntimeError(why))
 

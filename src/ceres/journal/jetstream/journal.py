@@ -315,17 +315,21 @@ class ObjectSnapshots:
         return f"{seq:020d}"
 
     def seqs(self) -> list[int]:
+        stream = self.journal.stream
+
         async def names() -> list[int]:
             try:
-                infos = await self.journal.stream.objects.list()
+                infos = await stream.retried(stream.objects.list)
             except NotFoundError:
                 return []
             return sorted(int(i.name) for i in infos if not i.deleted)
         return list(self.journal.run(names()))
 
     def read(self, seq: int) -> bytes:
+        stream = self.journal.stream
+
         async def get() -> bytes:
-            return bytes((await self.journal.stream.objects.get(self._key(seq))).data or b"")
+            return bytes((await stream.retried(lambda: stream.objects.get(self._key(seq)))).data or b"")
         return bytes(self.journal.run(get()))
 
     def write(self, seq: int, data: bytes) -> None:
