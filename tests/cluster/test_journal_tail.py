@@ -71,7 +71,11 @@ async def test_a_follower_goes_on_where_recovery_stopped_and_skips_older_epochs_
             assert errors == []
         finally:
             tail.stop()
-        assert seqs(JetStreamJournal([node.url], "TAIL").reader.frames(0)) == [1, 2, 3, 4, 5]
+        reader = JetStreamJournal([node.url], "TAIL")
+        try:
+            assert seqs(reader.reader.frames(0)) == [1, 2, 3, 4, 5]
+        finally:
+            reader.close()
     finally:
         writer.close()
         follower.close()
