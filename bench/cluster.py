@@ -164,8 +164,9 @@ def main() -> None:
           f"{args.seconds:.0f} s per run")
     base, base_lat = single(root, args)
     node = NatsNode(root / "nats1", "n1", free_port()).start()
-    cluster = NatsCluster(root / "nats3").start()
+    cluster = NatsCluster(root / "nats3")
     try:
+        cluster.start()
         r1, r1_lat = clustered(root, [node.url], 1, args, "B1")
         r3, r3_lat = clustered(root, cluster.urls, 3, args, "B3")
         print(f"{'':28} {'placements/s':>13} {'ratio':>6} {'ack p50 ms':>11} {'ack p99 ms':>11}")

@@ -98,8 +98,12 @@ class NatsCluster:
         self.urls = [n.url for n in self.nodes]
 
     def start(self) -> NatsCluster:
-        for node in self.nodes:
-            node.start()
+        try:
+            for node in self.nodes:
+                node.start()
+        except BaseException:  # none left running behind a failed start
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
