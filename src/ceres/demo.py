@@ -58,6 +58,20 @@ async def bootstrap_demo(cfg: Config, engine: Engine, submit: Callable[[C.Comman
     return {**cred, "first": True}
 
 
+def demo_lines(root: Path, demo: dict[str, Any], *, show_secret: bool = False) -> list[str]:
+    """The demo credentials as the banner shows them: the secret only on the first start and on
+    a terminal (``show_secret``), else where it is kept."""
+    if demo.get("first") and show_secret:
+        return [f"Demo product {demo['product']!r} created and funded on TEST:",
+                f"  api_key {demo['api_key']}",
+                f"  secret  {demo['secret']}"]
+    if demo.get("first"):
+        return [f"Demo product {demo['product']!r} created and funded on TEST:",
+                f"  api_key {demo['api_key']}",
+                f"  secret  in {root / DEMO_FILE} (printed only on a terminal)"]
+    return [f"Demo api_key {demo['api_key']} (secret in {root / DEMO_FILE})"]
+
+
 def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | None, *,
            show_secret: bool = False, generated_master: Path | None = None, tls: bool = False) -> str:
     http, ws = ("https", "wss") if tls else ("http", "ws")
@@ -75,19 +89,8 @@ def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | 
         lines.append(f"Master key generated: {generated_master} (0600). API secrets are sealed with it: "
                      "keep it, and keep it out of copies of the data directory")
     if demo is not None:
+        lines += demo_lines(root, demo, show_secret=show_secret)
         reveal = bool(demo.get("first")) and show_secret
-        if reveal:
-            lines += [
-                f"Demo product {demo['product']!r} created and funded on TEST:",
-                f"  api_key {demo['api_key']}",
-                f"  secret  {demo['secret']}",
-            ]
-        elif demo.get("first"):
-            lines += [f"Demo product {demo['product']!r} created and funded on TEST:",
-                      f"  api_key {demo['api_key']}",
-                      f"  secret  in {root / DEMO_FILE} (printed only on a terminal)"]
-        else:
-            lines.append(f"Demo api_key {demo['api_key']} (secret in {root / DEMO_FILE})")
         secret = demo["secret"] if reveal else "$SECRET"
         lines.append(
             f"Try it:  curl -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' "

@@ -38,7 +38,7 @@ from ceres.cluster.forward import RemoteSubmit
 from ceres.cluster.leader import CommandServer
 from ceres.config import Config
 from ceres.crypto.keyring import keyring_path
-from ceres.demo import banner, bootstrap_demo
+from ceres.demo import banner, bootstrap_demo, demo_lines
 from ceres.engine.core import Engine
 from ceres.keystore import OpenKeys, open_keys, plain_keys
 from ceres.pipeline.background import BackgroundWriter
@@ -313,10 +313,7 @@ def _demo_lines(cfg: Config, demo: dict[str, Any] | None) -> str:
     """The demo part of the banner (the gateways' ports are elsewhere)."""
     if demo is None:
         return ""
-    text = banner(cfg.server.host, {"http": 0, "trade_ws": 0, "notify_ws": 0, "market_ws": 0, "admin": 0},
-                  cfg.data_path, demo, show_secret=sys.stdout.isatty())
-    lines = text.splitlines()
-    return "\n" + "\n".join(line for line in lines if line.startswith(("Demo", "  api_key", "  secret")))
+    return "\n" + "\n".join(demo_lines(cfg.data_path, demo, show_secret=sys.stdout.isatty()))
 
 
 async def start_engine(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio.Event, *,

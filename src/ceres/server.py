@@ -198,7 +198,8 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
     handlers = Handlers(engine, venues, history, sequencer.projection_caught_up, c.recent,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
                         max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up)
-    live_topics = LiveTopics({v.exchange: v for v in live}.get, market.now_ms)
+    live_by_name = {v.exchange: v for v in live}
+    live_topics = LiveTopics(live_by_name.get, market.now_ms)
     stack.callback(live_topics.close)
     metrics = Metrics(sequencer, writer, engine, registry,
                       gauges={"notices_sent_total": lambda: c.notifier.sent,
@@ -215,7 +216,6 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
     app = make_app(lim.max_body_bytes, request_guard)
     app.add_routes(RestApi(handlers, c.auth, max_body=lim.max_body_bytes, on_reject=metrics.reject,
                            limiter=limiter).routes())
-    live_by_name = {v.exchange: v for v in live}
     app.add_routes(MarketRest(market, history, sequencer.projection_caught_up,
                               sequencer.durable_caught_up, live=live_by_name.get).routes())
     app.add_routes(service_routes(sequencer, metrics, registry,

@@ -34,6 +34,11 @@ class Message:
     data: bytes
     epoch: int
 
+    @classmethod
+    def of(cls, msg: Any) -> Message:
+        """A message as a JetStream consumer delivers it."""
+        return cls(int(msg.metadata.sequence.stream), bytes(msg.data or b""), int((msg.headers or {}).get(EPOCH, "0")))
+
 
 class Stream:
     def __init__(self, servers: list[str], name: str, replicas: int, timeout_s: float) -> None:
@@ -107,7 +112,8 @@ class Stream:
     async def reading(self, start: int) -> AsyncGenerator[list[Message], None]:
         """The stored messages from stream seq ``start`` to the current last one, in order and
         in batches (deleted ones skipped), through an ordered push consumer. Measured on 10k
-        small messages: one request per message 1.6k/s, a pull consumer 12.7k/s, this 35k/s."""
+        small messages, the consumer alone: one request per message 1.6k/s, a pull consumer
+        12.7k/s, an ordered push consumer 35k/s (the journal reader on it: 12.5k/s)."""
         start = max(start, 1)
         _, last = await self.bounds()
         if last < start:
@@ -116,13 +122,10 @@ class Stream:
         wake = asyncio.Event()
 
         async def on_msg(m: Any) -> None:
-            arrived.append(Message(int(m.metadata.sequence.stream), bytes(m.data or b""),
-                                   int((m.headers or {}).get(EPOCH, "0"))))
+            arrived.append(Message.of(m))
             wake.set()
 
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
-        sub = await self.retried(lambda: self.js.subscribe(self.subject, stream=self.name, ordered_consumer=True,
-                                                           idle_heartbeat=1.0, config=config, cb=on_msg))
+        sub = await self.retried(lambda: self.subscribe_from(start, on_msg))
         try:
             seen = start - 1
             while seen < last:
@@ -142,6 +145,13 @@ class Stream:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def subscribe_from(self, start: int, cb: Callable[[Any], Awaitable[None]]) -> Any:
+        """An ordered push consumer of the stream's messages from stream seq ``start`` on
+        (nats-py resets it when heartbeats stop), delivering to ``cb``."""
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+        return await self.js.subscribe(self.subject, stream=self.name, ordered_consumer=True, idle_heartbeat=1.0,
+                                       config=config, cb=cb)
 
     async def _stored_after(self, seen: int, last: int) -> bool:
         """Whether any message after ``seen`` up to ``last`` is still stored."""

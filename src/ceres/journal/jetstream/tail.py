@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nats.js.api import ConsumerConfig, DeliverPolicy
-
 from ceres.journal.jetstream.fence import EpochFence
 from ceres.journal.jetstream.publisher import EPOCH, EXPECTED_LAST, MSG_ID, Fenced, PublishFailed, ack_seq
+from ceres.journal.jetstream.stream import Message
 from ceres.pipeline.frames import Frame, JournalDamaged, scan
 
 if TYPE_CHECKING:
@@ -63,23 +62,20 @@ class StreamTail:
         self._watchdog = asyncio.ensure_future(self._watch())
 
     async def _subscribe(self) -> None:
-        stream = self.journal.stream
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                opt_start_seq=self.position.stream_seq + 1)
-        self._sub = await stream.js.subscribe(stream.subject, stream=stream.name, ordered_consumer=True,
-                                              idle_heartbeat=1.0, config=config, cb=self._on_msg)
+        self._sub = await self.journal.stream.subscribe_from(self.position.stream_seq + 1, self._on_msg)
 
-    async def _on_msg(self, msg: Any) -> None:
+    async def _on_msg(self, delivered: Any) -> None:
         if self._stopped:
             return
         pos = self.position
-        stream_seq = int(msg.metadata.sequence.stream)
+        msg = Message.of(delivered)
+        stream_seq = msg.stream_seq
         if stream_seq <= pos.stream_seq:
             return  # delivered again after a reset
         frames: list[Frame] = []
-        if self._fence.admit(int((msg.headers or {}).get(EPOCH, "0"))):
+        if self._fence.admit(msg.epoch):
             name = f"{self.journal.stream.name} message {stream_seq}"
-            result = scan(bytes(msg.data or b""), name, pos.record_seq)
+            result = scan(msg.data, name, pos.record_seq)
             if result.torn:
                 self._fail(JournalDamaged(name, result.valid_end, pos.record_seq, "a message cut short"))
                 return
