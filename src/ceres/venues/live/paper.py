@@ -13,9 +13,14 @@ orders never leave Ceres, they are filled locally against the venue's public ord
   maker). Fills are FILL reports with the trade id ``paper<oid>-<n>``, priced and charged by
   the engine (fee at the instrument's rate, set by ``[venues.X] paper_fee``).
 
+Liquidity a paper order took stays taken: the desk remembers, per price level, how much it
+used and how much the venue showed there. While the venue shows the same volume at that
+level, the used part is not offered again (a taker's remainder rests instead of filling
+against the ask it just emptied); once the level's volume changes or it leaves the book, the
+venue has moved and the level is offered whole.
+
 What it does not model: queue position (a resting order fills as soon as the book crosses
-it), the market impact of the paper orders, and liquidity taken by other paper orders in
-earlier rounds (each round sees the venue's book afresh).
+it) and any other market impact of the paper orders.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class PaperDesk:
         self.interval_s = interval_s
         self.in_flight = 0
         self._rounds: set[int] = set()  # orders that have had their first (taker) round
+        self._used: dict[tuple[str, Side], dict[int, tuple[int, int]]] = {}  # ticks -> (shown, used)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -143,6 +149,7 @@ class PaperDesk:
         inst = orders[0].spec.inst
         sides = {Side.BUY: levels(inst, book.get("asks")), Side.SELL: levels(inst, book.get("bids"))}
         for side, book_side in sides.items():
+            shown = self._offer((inst.contract, side), book_side)
             mine = sorted((o for o in orders if o.spec.side == side and o.spec.oid in self.engine.live_orders),
                           key=lambda o: ((-o.spec.price if side == Side.BUY else o.spec.price), o.spec.oid))
             for order in mine:
@@ -161,4 +168,20 @@ class PaperDesk:
                     left -= lots
                     await self._report(oid, ReportKind.FILL, venue_tid=f"{venue_id(oid)}-{len(order.trades) + 1}",
                                        lots=lots, price=level[0] if taker else limit)
+            self._used[(inst.contract, side)] = {
+                ticks: (lots, lots - left) for (ticks, lots), (_, left) in zip(shown, book_side, strict=True)
+                if left < lots}
         self._rounds &= set(self.engine.live_orders)
+
+    def _offer(self, key: tuple[str, Side], book_side: list[list[int]]) -> list[tuple[int, int]]:
+        """Takes out of ``book_side`` what paper orders used at levels the venue still shows
+        unchanged; returns the levels as shown, with what was used so far."""
+        seen = self._used.get(key, {})
+        shown = []
+        for level in book_side:
+            shown_lots, used = seen.get(level[0], (level[1], 0))
+            if shown_lots != level[1]:  # the venue's level moved: offered whole again
+                used = 0
+            shown.append((level[0], level[1]))
+            level[1] -= used
+        return shown
