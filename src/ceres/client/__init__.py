@@ -4,6 +4,12 @@
 * :class:`AsyncRestClient` (aiohttp);
 * :class:`TradeSocket` (aiohttp): the biz_type WebSocket with ``req_id`` matching.
 
+Besides the 2019 operations, the clients name the issue-13 extensions (API.md 4.12-4.16,
+biz_type 21-25): ``batch_place``, ``batch_cancel``, ``cancel_all``, ``cancel_all_after``
+(the dead-man's switch) and ``amend``; ``place`` takes ``time_in_force``, ``post_only`` and
+``stp`` like any other field; ``TradeSocket.connect(..., cancel_on_disconnect=True)`` asks
+the server to cancel the orders placed through the socket when it closes.
+
 All return the decoded envelope (``{"code","data","message"}``); ``raise_for_code=True``
 turns an error code into :class:`ApiError`. Signing follows API.md section 2 exactly.
 
@@ -26,10 +32,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ApiError", "AsyncRestClient", "RestClient", "TradeSocket", "handshake_query", "now_ms", "rest_sign",
-           "tls_context", "ws_sign"]
+__all__ = ["ApiError", "AsyncRestClient", "RestClient", "TradeSocket", "handshake_query", "id_list", "now_ms",
+           "rest_sign", "tls_context", "ws_sign"]
 
 
 class ApiError(Exception):
@@ -41,15 +48,22 @@ class ApiError(Exception):
 
 
 def _text(value: Any) -> str | None:
+    """How a parameter's value is written in the string to sign (API.md 2.1): booleans as
+    ``true``/``false``; an array or object (a batch's ``orders``) as its compact JSON text,
+    no spaces, keys in the order given, non-ASCII characters as themselves (the text the
+    server re-encodes from the body it received); anything else as ``str``."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
 
 
 def rest_sign(params: dict[str, Any], secret: str) -> str:
-    """sha256 hex of ``k=v&...&secret=SECRET`` over non-empty params sorted by key."""
+    """sha256 hex of ``k=v&...&secret=SECRET`` over non-empty params sorted by key (an array
+    or object value as its compact JSON text)."""
     pairs = sorted((k, _text(v)) for k, v in params.items() if _text(v) not in (None, ""))
     head = "&".join(f"{k}={v}" for k, v in pairs)
     payload = f"{head}&secret={secret}" if head else f"secret={secret}"
@@ -66,17 +80,41 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def handshake_query(api_key: str, secret: str, *, timestamp: bool = False) -> str:
-    """The query of a 19001/19003 handshake URL (with a fresh signed timestamp if asked)."""
+def handshake_query(api_key: str, secret: str, *, timestamp: bool = False,
+                    cancel_on_disconnect: bool = False) -> str:
+    """The query of a 19001/19003 handshake URL (with a fresh signed timestamp if asked).
+    ``cancel_on_disconnect`` (19001 only) appends ``&cancel_on_disconnect=1``, which is
+    not signed: the sign covers ``api_key`` (and ``timestamp``) only."""
     if not timestamp:
-        return f"api_key={api_key}&sign={ws_sign(api_key, secret)}"
-    ts = str(now_ms())
-    return f"api_key={api_key}&timestamp={ts}&sign={ws_sign(api_key, secret, ts)}"
+        query = f"api_key={api_key}&sign={ws_sign(api_key, secret)}"
+    else:
+        ts = str(now_ms())
+        query = f"api_key={api_key}&timestamp={ts}&sign={ws_sign(api_key, secret, ts)}"
+    return f"{query}&cancel_on_disconnect=1" if cancel_on_disconnect else query
 
 
 def tls_context(cafile: str | None = None) -> ssl.SSLContext:
     """A client context verifying the server against ``cafile`` (None: the system's CAs)."""
     return ssl.create_default_context(cafile=cafile)
+
+
+def id_list(ids: str | int | Iterable[str | int]) -> str:
+    """Order ids as the wire's comma-separated list (a string is taken as it is)."""
+    if isinstance(ids, (str, int)):
+        return str(ids)
+    return ",".join(str(i) for i in ids)
+
+
+def _batch_orders(orders: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``orders`` of a batch: each item a place request, fields that are None left out
+    (so the body and the sign agree without them)."""
+    return [{k: v for k, v in order.items() if v is not None} for order in orders]
+
+
+def _amend_fields(system_oid: str | int, price: Any, vol: Any) -> dict[str, Any]:
+    if price is None and vol is None:
+        raise ValueError("amend needs a new price, a new volume, or both")
+    return {"system_oid": str(system_oid), "entrust_price": price, "entrust_vol": vol}
 
 
 def _stamped(params: dict[str, Any], timestamp: bool) -> dict[str, Any]:
@@ -154,6 +192,30 @@ class RestClient:
     def fills(self, exchange: str, contract: str, count: int) -> dict[str, Any]:
         return self.call("GET", "trade/trans", exchange=exchange, contract=contract, count=count)
 
+    # issue 13 (API.md 4.12-4.16)
+    def batch_place(self, orders: Iterable[Mapping[str, Any]], **kw: Any) -> dict[str, Any]:
+        """Up to 20 placements in one request; ``data`` has one result per item, in order."""
+        return self.call("POST", "trade/batch_input", orders=_batch_orders(orders), **kw)
+
+    def batch_cancel(self, ids: str | int | Iterable[str | int], **kw: Any) -> dict[str, Any]:
+        """Cancel up to 100 orders; ``data`` has one result per id, in order."""
+        return self.call("DELETE", "trade/batch_order", system_oid=id_list(ids), **kw)
+
+    def cancel_all(self, **filters: Any) -> dict[str, Any]:
+        """Cancel every open order of the product (``exchange``, ``contract``, ``entrust_bs``
+        narrow it); ``data`` lists the cancelled ids."""
+        return self.call("POST", "trade/cancel_all", **filters)
+
+    def cancel_all_after(self, timeout_ms: int, exchange: str | None = None, **kw: Any) -> dict[str, Any]:
+        """The dead-man's switch: cancel all open orders (of ``exchange``) unless called again
+        within ``timeout_ms`` (1000..86400000); 0 disarms it."""
+        return self.call("POST", "trade/cancel_all_after", timeout_ms=int(timeout_ms), exchange=exchange, **kw)
+
+    def amend(self, system_oid: str | int, price: Any = None, vol: Any = None, **kw: Any) -> dict[str, Any]:
+        """New ``entrust_price`` and/or ``entrust_vol`` (the new total volume) of a resting
+        limit order; ``data`` is the order object."""
+        return self.call("POST", "trade/amend", **_amend_fields(system_oid, price, vol), **kw)
+
 
 class AsyncRestClient:
     def __init__(self, session: Any, base_url: str, api_key: str = "", secret: str = "", *,
@@ -173,6 +235,24 @@ class AsyncRestClient:
             reply["_status"] = resp.status
             return reply
 
+    async def place(self, **kw: Any) -> dict[str, Any]:
+        return await self.call("POST", "trade/input", **kw)
+
+    async def batch_place(self, orders: Iterable[Mapping[str, Any]], **kw: Any) -> dict[str, Any]:
+        return await self.call("POST", "trade/batch_input", orders=_batch_orders(orders), **kw)
+
+    async def batch_cancel(self, ids: str | int | Iterable[str | int], **kw: Any) -> dict[str, Any]:
+        return await self.call("DELETE", "trade/batch_order", system_oid=id_list(ids), **kw)
+
+    async def cancel_all(self, **filters: Any) -> dict[str, Any]:
+        return await self.call("POST", "trade/cancel_all", **filters)
+
+    async def cancel_all_after(self, timeout_ms: int, exchange: str | None = None, **kw: Any) -> dict[str, Any]:
+        return await self.call("POST", "trade/cancel_all_after", timeout_ms=int(timeout_ms), exchange=exchange, **kw)
+
+    async def amend(self, system_oid: str | int, price: Any = None, vol: Any = None, **kw: Any) -> dict[str, Any]:
+        return await self.call("POST", "trade/amend", **_amend_fields(system_oid, price, vol), **kw)
+
 
 class TradeSocket:
     """The biz_type socket. ``request`` tags each message with a ``req_id`` and waits for
@@ -187,10 +267,13 @@ class TradeSocket:
 
     @classmethod
     async def connect(cls, session: Any, url: str, api_key: str, secret: str, *, timestamp: bool = False,
-                      ssl: Any = True) -> TradeSocket:
+                      ssl: Any = True, cancel_on_disconnect: bool = False) -> TradeSocket:
         """``timestamp``: a handshake URL that expires (required for some keys); ``ssl``:
-        aiohttp's (an ``ssl.SSLContext`` for ``wss://`` with a private CA)."""
-        ws = await session.ws_connect(f"{url}?{handshake_query(api_key, secret, timestamp=timestamp)}", ssl=ssl)
+        aiohttp's (an ``ssl.SSLContext`` for ``wss://`` with a private CA);
+        ``cancel_on_disconnect``: when this connection closes, for any reason, the server
+        cancels every order placed through it that is still open (API.md section 5)."""
+        query = handshake_query(api_key, secret, timestamp=timestamp, cancel_on_disconnect=cancel_on_disconnect)
+        ws = await session.ws_connect(f"{url}?{query}", ssl=ssl)
         sock = cls(ws)
         sock._reader = asyncio.ensure_future(sock._read())
         return sock
@@ -218,6 +301,27 @@ class TradeSocket:
         self._waiting[req_id] = fut
         await self.ws.send_str(json.dumps({"biz_type": biz_type, "req_id": req_id, **fields}))
         return await fut
+
+    # conveniences named after the operations (biz_type 11 and the issue-13 ones, 21-25)
+    async def place(self, **fields: Any) -> dict[str, Any]:
+        return await self.request(11, **fields)
+
+    async def batch_place(self, orders: Iterable[Mapping[str, Any]], **fields: Any) -> dict[str, Any]:
+        return await self.request(21, orders=_batch_orders(orders), **fields)
+
+    async def batch_cancel(self, ids: str | int | Iterable[str | int], **fields: Any) -> dict[str, Any]:
+        return await self.request(22, system_oid=id_list(ids), **fields)
+
+    async def cancel_all(self, **filters: Any) -> dict[str, Any]:
+        return await self.request(23, **{k: v for k, v in filters.items() if v is not None})
+
+    async def cancel_all_after(self, timeout_ms: int, exchange: str | None = None, **fields: Any) -> dict[str, Any]:
+        extra = {} if exchange is None else {"exchange": exchange}
+        return await self.request(24, timeout_ms=int(timeout_ms), **extra, **fields)
+
+    async def amend(self, system_oid: str | int, price: Any = None, vol: Any = None, **fields: Any) -> dict[str, Any]:
+        amended = {k: v for k, v in _amend_fields(system_oid, price, vol).items() if v is not None}
+        return await self.request(25, **amended, **fields)
 
     async def send_raw(self, text: str) -> None:
         await self.ws.send_str(text)
