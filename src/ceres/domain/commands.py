@@ -45,13 +45,36 @@ class Place(Command, tag="place", frozen=True):
     deal_id: int = 0
     close_rule: int = 0
     tif: int = 0
+    stp: int = 0
 
 
 class Cancel(Command, tag="cancel", frozen=True):
-    """Cancel up to 15 orders of ``product``; each id succeeds or fails on its own."""
+    """Cancel up to 15 orders of ``product``; each id succeeds or fails on its own.
+    ``reason`` (``"CODE text"``): why, when not the owner's request (a closed connection)."""
 
     product: str
     ids: tuple[int, ...]
+    reason: str = ""
+
+
+class CancelAll(Command, tag="cancelall", frozen=True):
+    """Cancel every open order of ``product`` on ``exchange``, ``contract`` and ``side``
+    ("" / 0: any) (``engine.controls``)."""
+
+    product: str
+    exchange: str = ""
+    contract: str = ""
+    side: int = 0
+    reason: str = ""
+
+
+class CancelAllAfter(Command, tag="deadman", frozen=True):
+    """The dead-man's switch: cancel all of ``product``'s open orders (on ``exchange`` if
+    given) unless another of these comes within ``timeout_ms``; 0 switches it off."""
+
+    product: str
+    timeout_ms: int
+    exchange: str = ""
 
 
 class CreateProduct(Command, tag="product", frozen=True):
@@ -69,6 +92,7 @@ class CreateKey(Command, tag="key", frozen=True):
     permissions: int
     require_timestamp: bool = False
     allow_ips: tuple[str, ...] = ()  # normalized CIDRs (``10.0.0.0/8``, ``127.0.0.2/32``); () = any
+    stp: int = 0  # the key's default self-trade prevention (SelfTradePrevention)
 
     def __repr__(self) -> str:
         return f"CreateKey(product={self.product!r}, api_key={self.api_key!r}, secret=***)"
@@ -85,6 +109,7 @@ class SetKey(Command, tag="setkey", frozen=True):
     api_key: str
     require_timestamp: bool | None = None
     allow_ips: tuple[str, ...] | None = None
+    stp: int | None = None
 
 
 class ConnectVenue(Command, tag="venuekey", frozen=True):
@@ -228,13 +253,15 @@ class Tick(Command, tag="tick", frozen=True):
     server submits one when the engine reports something due."""
 
 
-ANY_COMMAND = (Place | Cancel | CreateProduct | CreateKey | RevokeKey | Deposit | Withdraw | Transfer
-               | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue | DefineInstrument
-               | VenueReport | SetPaperVenue)
+ANY_COMMAND = (Place | Cancel | CancelAll | CancelAllAfter | CreateProduct | CreateKey | RevokeKey | Deposit
+               | Withdraw | Transfer | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue
+               | DefineInstrument | VenueReport | SetPaperVenue)
 
 __all__ = [
     "ANY_COMMAND",
     "Cancel",
+    "CancelAll",
+    "CancelAllAfter",
     "Command",
     "ConnectVenue",
     "CreateKey",

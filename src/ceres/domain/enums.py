@@ -129,6 +129,21 @@ class TimeInForce(IntEnum):
     GTC = 1  # rests until filled or cancelled
     IOC = 2  # fills what it can at once, the rest ends (expired)
     FOK = 3  # fills completely at once, or not at all
+    POST_ONLY = 4  # rests like GTC, but refused if it would take liquidity when placed (GTX)
+
+
+class SelfTradePrevention(IntEnum):
+    """What happens when an incoming order would match a resting order of the same product
+    (``ceres.engine.matching``); the incoming order's mode decides."""
+
+    NONE = 0  # they trade (as before self-trade prevention existed)
+    CANCEL_TAKER = 1  # the incoming order's remainder is cancelled
+    CANCEL_MAKER = 2  # the resting order is cancelled, the incoming one goes on matching
+    CANCEL_BOTH = 3
+
+    @property
+    def wire(self) -> str:
+        return self.name.lower()
 
 
 class ReportKind(IntEnum):

@@ -55,6 +55,7 @@ class ErrorCode(Enum):
     MALFORMED_REQUEST = ("40024", 400, "malformed HTTP request")
     TLS_REQUIRED = ("40025", 400, "this port speaks TLS: use https:// or wss://")
     NOT_ON_LIVE_VENUE = ("40026", 200, "not possible on a live venue: deposits and transfers happen at the venue")
+    BATCH_TOO_LARGE = ("40027", 200, "too many items in a batch")
     # --- 401xx authentication -------------------------------------------------------
     AUTH_MISSING = ("40101", 401, "api_key and sign are required")
     AUTH_UNKNOWN_KEY = ("40102", 401, "unknown api_key")
@@ -85,6 +86,10 @@ class ErrorCode(Enum):
     ORDER_FINISHED = ("42001", 200, "order is already finished")
     INSTRUMENT_NOT_TRADING = ("42002", 200, "instrument is not trading")
     VENUE_REFUSED = ("42003", 200, "the live venue refused the order")
+    POST_ONLY_WOULD_TAKE = ("42004", 200, "post-only order would take liquidity")
+    SELF_TRADE_PREVENTED = ("42005", 200, "self-trade prevented")
+    DEADMAN_FIRED = ("42006", 200, "dead-man's switch fired")
+    CANCELLED_ON_DISCONNECT = ("42007", 200, "cancelled: the connection that placed it closed")
     # --- 429 / 5xx ------------------------------------------------------------------
     RATE_LIMITED = ("429", 429, "rate limited")
     TOO_MANY_CONNECTIONS = ("42901", 429, "too many connections")

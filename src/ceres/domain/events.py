@@ -48,6 +48,7 @@ class OrderSpec(msgspec.Struct, frozen=True, gc=False):
     profit: int = 0
     stop: int = 0
     deal_id: int = 0
+    stp: int = 0  # SelfTradePrevention: what the order does when it would trade with its own product
 
 
 class OrderEvent(msgspec.Struct, gc=False):

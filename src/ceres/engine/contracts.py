@@ -120,10 +120,10 @@ def open_(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
     # --- decided (and funded): nothing below refuses the order ----------------------------
     oid = state.ids.next(state.now)
     order = Order(OrderSpec(oid, product.name, inst, side, cmd.price_type, price, cmd.vol, cmd.client_oid,
-                            state.now, tif, OPEN, lever, tp, sl), product, bal, bal)
+                            state.now, tif, OPEN, lever, tp, sl, 0, cmd.stp), product, bal, bal)
     order.reserved = need
     state.order_event(order, ACCEPTED)
-    if matching.execute(state, order, book, fill):
+    if matching.execute(state, order, book, fill, _stp_cancelled):
         pending_event(state, order)
     return oid
 
@@ -189,18 +189,18 @@ def close(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
         q = min(planned, pos.vol - pos.closing)
         if q <= 0:
             continue
-        order = close_order(state, pos, side, cmd.price_type, price, q, cmd.client_oid, tif)
-        matching.execute(state, order, book, fill)
+        order = close_order(state, pos, side, cmd.price_type, price, q, cmd.client_oid, tif, cmd.stp)
+        matching.execute(state, order, book, fill, _stp_cancelled)
         oids.append(order.spec.oid)
     return oids
 
 
 def close_order(state: State, pos: Position, side: int, ptype: int, price: int, lots: int,
-                client_oid: str, tif: int) -> Order:
+                client_oid: str, tif: int, stp: int = 0) -> Order:
     """A new order closing ``lots`` of ``pos`` (reserved on the position), announced."""
     order = Order(OrderSpec(state.ids.next(state.now), pos.product.name, pos.inst, side, ptype, price, lots,
-                            client_oid, state.now, tif, CLOSE, pos.lever, 0, 0, pos.deal_id), pos.product, pos.bal,
-                  pos.bal)
+                            client_oid, state.now, tif, CLOSE, pos.lever, 0, 0, pos.deal_id, stp), pos.product,
+                  pos.bal, pos.bal)
     pos.closing += lots
     state.order_event(order, ACCEPTED)
     return order
@@ -307,9 +307,14 @@ def position_changed(state: State, pos: Position) -> None:
                          pos.tp, pos.sl, pos.vol)
 
 
-def cancel(state: State, order: Order, kind: int) -> None:
+def cancel(state: State, order: Order, kind: int, reason: str = "") -> None:
     """Cancel a resting contract order like a spot one (book, status 14/15, freeze or close
     reservation, event); an opening order also announces its margin gone."""
-    lifetime.cancel(state, order, kind)
+    lifetime.cancel(state, order, kind, reason)
+    _stp_cancelled(state, order)
+
+
+def _stp_cancelled(state: State, order: Order) -> None:
+    """A resting order has left the book (cancelled, or by self-trade prevention)."""
     if order.spec.fdir == OPEN:
         pending_event(state, order)

@@ -27,7 +27,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import Event
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ceres.domain.secret import SECRET_CHARS, TAG_BYTES, SealedSecret, Secret, secret_enc_hook
-from ceres.engine import contracts, funding, lifetime, live, spot, triggers, venue_keys
+from ceres.engine import contracts, controls, funding, lifetime, live, spot, triggers, venue_keys
 from ceres.engine.audit import audit
 from ceres.engine.key_rules import check_networks
 from ceres.engine.ledger import ApiKey, Product
@@ -49,6 +49,7 @@ SPOT_ACCOUNT = int(AccountType.SPOT)
 CANCELLED = int(ReportKind.CANCELLED)
 LIMIT = int(PriceType.LIMIT)
 BUY = int(Side.BUY)
+POST_ONLY = lifetime.POST_ONLY
 CLOSE = int(FutureDir.CLOSE)
 
 
@@ -83,6 +84,9 @@ class Engine(State):
             C.SetIndex: self._set_index,
             C.SetFundingRate: self._set_funding_rate,
             C.Tick: self._tick,
+            C.CancelAll: lambda cmd: controls.cancel_all(self, self.product(cmd.product), cmd.exchange, cmd.contract,
+                                                         cmd.side, cmd.reason),
+            C.CancelAllAfter: lambda cmd: controls.set_deadman(self, cmd),
         }
 
     # --- applying commands --------------------------------------------------------------
@@ -158,6 +162,11 @@ class Engine(State):
             return live.place(self, cmd, product, inst, price)
         tif = (lifetime.time_in_force(inst, cmd.side, cmd.price_type, cmd.tif) if cmd.tif
                else lifetime.DEFAULT_TIF[cmd.price_type])
+        if cmd.stp:
+            lifetime.check_stp(cmd.stp)
+        if tif == POST_ONLY and lifetime.would_take(self.books[key], cmd.side, price):
+            raise CeresError(ErrorCode.POST_ONLY_WOULD_TAKE, f"the book would fill it at once (best "
+                             f"{'ask' if cmd.side == BUY else 'bid'} at or better than its price)", "post_only")
         if not inst.is_contract:
             return spot.place(self, cmd, product, inst, price, tif)
         result = contracts.place(self, cmd, product, inst, price, tif)
@@ -168,6 +177,9 @@ class Engine(State):
         if len(cmd.ids) > MAX_CANCEL_IDS:
             raise CeresError(ErrorCode.TOO_MANY_IDS, field="system_oid")
         product = self.products.get(cmd.product) or self.product(cmd.product)
+        reason = cmd.reason
+        if reason:
+            controls.check_reason(reason)
         # --- decided: each id succeeds or fails on its own ---------------------------------
         ok: list[int] = []
         failed: list[tuple[int, ErrorCode]] = []
@@ -175,7 +187,7 @@ class Engine(State):
             order = self.open_orders.get(oid)
             if order is None and oid in product.live_orders:
                 try:
-                    live.cancel(self, product.live_orders[oid])
+                    live.cancel(self, product.live_orders[oid], reason)
                 except CeresError as exc:
                     failed.append((oid, exc.error))
                 else:
@@ -183,11 +195,11 @@ class Engine(State):
             elif order is None or order.product is not product:
                 failed.append((oid, ErrorCode.ORDER_NOT_FOUND))
             elif order.spec.inst.is_contract:
-                contracts.cancel(self, order, CANCELLED)
+                contracts.cancel(self, order, CANCELLED, reason)
                 triggers.check_triggers(self, order.spec.inst)
                 ok.append(oid)
             else:
-                lifetime.cancel(self, order, CANCELLED)
+                lifetime.cancel(self, order, CANCELLED, reason)
                 ok.append(oid)
         return CancelResult(ok, failed)
 
@@ -208,10 +220,12 @@ class Engine(State):
 
     def _tick(self, cmd: C.Tick) -> None:
         funding.tick(self)
+        controls.tick(self)
 
     def next_due(self) -> int | None:
-        """When the next time-driven event (funding, expiry) is due, in ms."""
-        return funding.next_due(self)
+        """When the next time-driven event (funding, expiry, a dead-man's switch) is due, in ms."""
+        due = [t for t in (funding.next_due(self), controls.next_due(self)) if t is not None]
+        return min(due, default=None)
 
     # --- products, keys, funds -----------------------------------------------------------
     def _create_product(self, cmd: C.CreateProduct) -> None:
@@ -240,8 +254,10 @@ class Engine(State):
         if not cmd.permissions:
             raise CeresError(ErrorCode.INVALID_VALUE, "at least one permission", "permissions")
         check_networks(cmd.allow_ips)
+        lifetime.check_stp(cmd.stp)
         self.keys[cmd.api_key] = ApiKey(cmd.api_key, stored, product, cmd.permissions, self.now,
-                                        require_timestamp=cmd.require_timestamp, allow_ips=cmd.allow_ips)
+                                        require_timestamp=cmd.require_timestamp, allow_ips=cmd.allow_ips,
+                                        stp=cmd.stp)
 
     def _revoke_key(self, cmd: C.RevokeKey) -> None:
         key = self.keys.get(cmd.api_key)
@@ -255,9 +271,13 @@ class Engine(State):
             raise CeresError(ErrorCode.UNKNOWN_KEY, f"unknown api_key {cmd.api_key!r}", "api_key")
         if key.revoked:
             raise CeresError(ErrorCode.INVALID_VALUE, f"api_key {cmd.api_key} is revoked", "api_key")
+        if cmd.stp is not None:
+            lifetime.check_stp(cmd.stp)
         if cmd.allow_ips is not None:
             check_networks(cmd.allow_ips)
             key.allow_ips = cmd.allow_ips
+        if cmd.stp is not None:
+            key.stp = cmd.stp
         if cmd.require_timestamp is not None:
             key.require_timestamp = cmd.require_timestamp
 

@@ -119,14 +119,14 @@ class ApiKey:
     for keys created before sealing and not sealed since (``ceres keys seal``).
     ``require_timestamp``: every request (and handshake) must carry a signed, fresh
     ``timestamp``; ``allow_ips``: the networks (normalized CIDR text) it may be used from,
-    empty = any address."""
+    empty = any address; ``stp``: the self-trade prevention of its orders that name none."""
 
     __slots__ = ("allow_ips", "api_key", "created", "permissions", "product", "require_timestamp", "revoked",
-                 "secret")
+                 "secret", "stp")
 
     def __init__(self, api_key: str, secret: StoredSecret, product: Product, permissions: int,
                  created: int, revoked: bool = False, require_timestamp: bool = False,
-                 allow_ips: tuple[str, ...] = ()) -> None:
+                 allow_ips: tuple[str, ...] = (), stp: int = 0) -> None:
         self.api_key = api_key
         self.secret = secret
         self.product = product
@@ -135,6 +135,7 @@ class ApiKey:
         self.revoked = revoked
         self.require_timestamp = require_timestamp
         self.allow_ips = allow_ips
+        self.stp = stp
 
     def __repr__(self) -> str:
         return f"ApiKey({self.api_key!r}, product={self.product.name!r}, secret=***)"

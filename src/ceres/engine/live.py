@@ -96,12 +96,12 @@ def set_paper(engine: Engine, cmd: C.SetPaperVenue) -> None:
         _finish(engine, order, ReportKind.CANCELLED)
 
 
-def cancel(engine: Engine, order: LiveOrder) -> None:
+def cancel(engine: Engine, order: LiveOrder, reason: str = "") -> None:
     """Ask for the cancel: CANCELING until the venue reports the order's end."""
     if order.status not in _CANCELABLE:
         raise CeresError(ErrorCode.ORDER_FINISHED, "a cancel is already in progress", "system_oid")
     order.status = int(OrderStatus.CANCELING)
-    engine.order_event(order, ReportKind.WAITING)
+    engine.order_event(order, ReportKind.WAITING, reason=reason)
 
 
 def report(engine: Engine, cmd: C.VenueReport) -> None:

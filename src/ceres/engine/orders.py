@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ceres.domain.enums import OrderStatus, PriceType, Side
+from ceres.domain.enums import OrderStatus, PriceType, Side, TimeInForce
 from ceres.domain.events import OrderSpec
 from ceres.domain.instruments import Instrument
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 StateRow = list[int | str]
 
 SUBMITTED = int(OrderStatus.SUBMITTED)
+GTC = int(TimeInForce.GTC)
 
 
 class Order:
@@ -109,7 +110,7 @@ class Order:
         return [s.oid, s.product, s.inst.exchange, s.inst.contract, s.side, s.ptype, s.price, s.vol,
                 s.client_oid, s.time, s.fdir, s.lever, s.profit, s.stop, self.deal_id, self.filled,
                 self.dealt, int(self.status), self.commission, self.reserved, self.fee_basis_taker,
-                self.fee_basis_maker, self.notional]
+                self.fee_basis_maker, self.notional, *([s.tif] if s.tif != GTC else [])]
 
 
 class LiveOrder:

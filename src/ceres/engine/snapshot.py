@@ -34,7 +34,7 @@ from ceres.engine.state import State
 
 STATE_VERSION = 5
 READABLE_VERSIONS = (3, 4, STATE_VERSION)  # 3: secrets in plain text (before sealing); 4: keys without protections
-GTC = int(TimeInForce.GTC)  # only GTC orders rest
+GTC = int(TimeInForce.GTC)  # only GTC and post-only orders rest
 CLOSE = int(FutureDir.CLOSE)
 
 
@@ -46,7 +46,7 @@ def engine_state(state: State) -> dict[str, Any]:
                     for acc, cur, bal in p.iter_balances()]
         products.append([name, p.created, balances, p.notices])
     keys = [[k.api_key, k.secret, k.product.name, k.permissions, k.created, k.revoked, k.require_timestamp,
-             list(k.allow_ips)] for _, k in sorted(state.keys.items())]
+             list(k.allow_ips), *([k.stp] if k.stp else [])] for _, k in sorted(state.keys.items())]
     books = []
     for key in sorted(state.books):
         book = state.books[key]
@@ -65,6 +65,8 @@ def engine_state(state: State) -> dict[str, Any]:
         "contracts": _contract_state(state),
         **_venue_keys(state),
         **_live(state),
+        **({"deadman": sorted([name, t, exchange] for name, (t, exchange) in state.deadman.items())}
+           if state.deadman else {}),
     }
 
 
@@ -139,14 +141,16 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
             product.account(venue, AccountType(type_)).restore(cur, total, frozen)
     for row in data["keys"]:
         api_key, secret, pname, perms, created, revoked = row[:6]
-        require, allow = row[6:] if len(row) > 6 else (False, ())  # versions 3 and 4: no protections
+        require, allow = row[6:8] if len(row) > 6 else (False, ())  # versions 3 and 4: no protections
+        stp = row[8] if len(row) > 8 else 0  # a default self-trade prevention, when set
         state.keys[api_key] = ApiKey(api_key, stored_secret(secret), state.products[pname], perms, created,
-                                     revoked, bool(require), tuple(allow))
+                                     revoked, bool(require), tuple(allow), stp)
     state.ledger.restore({(venue, cur): amount for venue, cur, amount in data["fees"]},
                          dict(data["net_deposits"]),
                          {cur: (dep, wd, top) for cur, dep, wd, top in data.get("flows", ())},
                          {(venue, cur): amount for venue, cur, amount in data.get("covered", ())},
                          {(venue, cur): amount for venue, cur, amount in data.get("outside", ())})
+    state.deadman.update({name: (t, exchange) for name, t, exchange in data.get("deadman", ())})
     _restore_contracts(state, data["contracts"])
     _restore_live(state, data.get("live"))
     for pname, exchange, api_key, secret, password, connected in data.get("venue_keys", ()):
@@ -163,14 +167,15 @@ def restore_engine(state: State, data: dict[str, Any]) -> None:
 
 def _order(state: State, row: list[Any]) -> Order:
     (oid, pname, exch, contract, side, ptype, price, vol, coid, time, fdir, lever, profit,
-     stop, deal_id, filled, dealt, status, commission, reserved, fbt, fbm, notional) = row
+     stop, deal_id, filled, dealt, status, commission, reserved, fbt, fbm, notional) = row[:23]
+    tif = row[23] if len(row) > 23 else GTC  # resting orders are GTC, or post-only (then written)
     product = state.products[pname]
     inst = state.instruments[(exch, contract)]
     if inst.is_contract:
         pay = recv = contracts.margin_balance(product, inst)
     else:
         pay, recv = spot.balances(product, inst, side)
-    spec = OrderSpec(oid, pname, inst, side, ptype, price, vol, coid, time, GTC, fdir, lever, profit, stop,
+    spec = OrderSpec(oid, pname, inst, side, ptype, price, vol, coid, time, tif, fdir, lever, profit, stop,
                      deal_id if fdir == CLOSE else 0)
     order = Order(spec, product, pay, recv)
     order.deal_id = deal_id  # an opening order's position, once its first fill opened one

@@ -111,7 +111,7 @@ def place(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
     # --- decided (and funded): nothing below refuses the order ----------------------------
     oid = state.ids.next(state.now)
     order = Order(OrderSpec(oid, product.name, inst, side, cmd.price_type, price, vol, cmd.client_oid, state.now,
-                            tif), product, pay, acc.balances.get(recv_cur) or acc.bal(recv_cur))
+                            tif, stp=cmd.stp), product, pay, acc.balances.get(recv_cur) or acc.bal(recv_cur))
     order.reserved = need
     state.order_event(order, ACCEPTED)
     matching.execute(state, order, state.books[inst.exchange, inst.contract], fill)

@@ -46,6 +46,7 @@ class State:
         self.live_instruments: dict[Key, Instrument] = {}  # live venues' markets, as journaled (engine.live)
         self.live_orders: dict[int, LiveOrder] = {}
         self.paper_venues: set[str] = set()  # live venues in paper mode (engine.paper)
+        self.deadman: dict[str, tuple[int, str]] = {}  # product -> (deadline ms, exchange or "") (engine.controls)
         self.live_positions: dict[LiveKey, LivePosition] = {}  # contracts at live venues (engine.live_positions)
         self.ledger = Ledger()
         self.ids = IdGen()

@@ -160,4 +160,4 @@ def test_an_older_journal_record_decodes_with_protections_off() -> None:
     cmd = msgspec.msgpack.decode(old, type=C.ANY_COMMAND, dec_hook=secret_dec_hook)
     assert isinstance(cmd, C.CreateKey) and cmd.require_timestamp is False and cmd.allow_ips == ()
     record = msgspec.msgpack.encode(C.SetKey(KEY, require_timestamp=True))
-    assert msgspec.msgpack.decode(record) == ["setkey", KEY, True, None]
+    assert msgspec.msgpack.decode(record) == ["setkey", KEY, True, None, None]
