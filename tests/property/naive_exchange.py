@@ -1,9 +1,10 @@
 """A deliberately naive spot exchange: the reference the engine is checked against.
 
 Everything is the obvious way: resting orders in one plain list in arrival order, the
-best counter-order found by a linear scan (best price, then earliest), frozen amounts
-recomputed from the open orders instead of being tracked, grids derived from the spec
-strings with ``Decimal``. The rules are API.md section 6 and the spot module docstring:
+counter-orders a taker reaches found by a linear scan and sorted (best price, then
+earliest) afresh before each fill, frozen amounts recomputed from the open orders instead
+of being tracked, grids derived from the spec strings with ``Decimal``. The rules are
+API.md section 6 and the spot module docstring:
 
 * limit buy keeps frozen ``remaining x price`` (limit price) plus the fee reserve
   ``floor(vol x price x max(maker, taker, 0))`` less the positive fees it has paid;
@@ -11,8 +12,30 @@ strings with ``Decimal``. The rules are API.md section 6 and the spot module doc
 * fees per (order, role) are ``floor(cumulative x rate)`` differences, rebates floored in
   magnitude; market buys pay their (taker) fee in base, everyone else in quote.
 
+Time in force (``tif``; 0 = GTC for a limit order, IOC for a market order), checked after
+the price and volume, before the funds:
+
+* GTC: the unfilled rest of a limit order rests; IOC: it ends (EXPIRED, 15 or 14);
+* FOK: before matching, the crossing orders are listed and their lots added up; if they
+  cannot fill the whole volume the order does not match at all (EXPIRED, 15);
+* POST_ONLY (limit only): if any opposite order crosses its price it is refused
+  (``POST_ONLY_WOULD_TAKE``, before the funds are checked, nothing changes); else like GTC;
+* a market order is IOC or FOK, a market buy IOC only; anything else is ``INVALID_VALUE``.
+
+Self-trade prevention (``stp`` of the incoming order, checked after the time in force;
+not 0..3: ``INVALID_VALUE``): when the best crossing order belongs to the taker's own
+product, ``stp`` is not NONE and they would trade (a market buy affords one lot of it),
+they do not trade (no fill, no fee). CANCEL_MAKER / CANCEL_BOTH cancel that resting order
+(CANCELLED, 15 or 14, reason ``STP_REASON``); CANCEL_TAKER / CANCEL_BOTH then end the
+taker (CANCELLED, 15 or 14, same reason; even a GTC does not rest); CANCEL_MAKER goes on
+with the next best order. A FOK counts the crossing orders in priority order, skipping
+its own (CANCEL_MAKER) or giving up at the first own one (CANCEL_TAKER, CANCEL_BOTH), so
+it never cancels a maker unless it fills completely.
+
 Results: ``("new", nid)``, ``("dup", nid)`` or an ``ErrorCode`` name; ``nid`` numbers
-orders 0, 1, 2... in creation order. Events are plain tuples (see ``_event``/``_fill``).
+orders 0, 1, 2... in creation order. Events are plain tuples (see ``_event``/``_fill``):
+``("o", nid, kind, status, filled, dealt, commission, deal_vol, deal_price, reason)`` and
+``("t", price, lots, maker nid, taker nid, maker fee, taker fee, taker side)``.
 """
 
 from __future__ import annotations
@@ -23,6 +46,10 @@ from decimal import Decimal
 SCALE = 10**8
 MAX_TICKS = MAX_LOTS = 10**15
 BUY, SELL, LIMIT, MARKET = 1, 2, 1, 2
+DEFAULT, GTC, IOC, FOK, POST_ONLY = 0, 1, 2, 3, 4  # time in force
+STP_NONE, CANCEL_TAKER, CANCEL_MAKER, CANCEL_BOTH = 0, 1, 2, 3
+ACCEPTED, FILL, CANCELLED, EXPIRED = 1, 3, 4, 5  # order event kinds
+STP_REASON = "42005 self-trade prevented"
 
 
 @dataclass
@@ -72,6 +99,8 @@ class NOrder:
     price: int
     vol: int  # lots; a market buy: quote budget
     coid: str
+    tif: int = GTC
+    stp: int = STP_NONE
     filled: int = 0
     dealt: int = 0
     commission: int = 0
@@ -94,7 +123,11 @@ class NOrder:
 
 
 class NaiveExchange:
-    def __init__(self, specs: list[Spec], decimals: dict[str, int]) -> None:
+    def __init__(self, specs: list[Spec], decimals: dict[str, int], stp_before_budget: bool = False) -> None:
+        """``stp_before_budget``: a market buy that cannot afford one lot of its own best
+        resting order applies self-trade prevention to it all the same (the engine's way
+        at da56706) instead of ending as the budget rule says (no match, no self-trade)."""
+        self.stp_before_budget = stp_before_budget
         self.insts = {s.contract: NInst(s, decimals) for s in specs}
         self.spot: dict[tuple[str, str], int] = {}
         self.settle: dict[tuple[str, str], int] = {}
@@ -168,7 +201,8 @@ class NaiveExchange:
         return self.spot[(p, cur)]
 
     # --- trading -------------------------------------------------------------------------
-    def place(self, p: str, contract: str, side: int, ptype: int, price: int, vol: int, coid: str):
+    def place(self, p: str, contract: str, side: int, ptype: int, price: int, vol: int, coid: str,
+              tif: int = DEFAULT, stp: int = STP_NONE):
         inst = self.insts[contract]
         if coid:
             for o in self.resting:
@@ -191,51 +225,97 @@ class NaiveExchange:
                 cur, need = inst.quote, notional + notional * inst.freeze_rate // SCALE
             else:
                 cur, need = inst.base, vol * inst.base_mult
+        if tif == DEFAULT:
+            tif = GTC if ptype == LIMIT else IOC
+        elif ptype == LIMIT:
+            if tif not in (GTC, IOC, FOK, POST_ONLY):
+                return "INVALID_VALUE"
+        elif not (tif == IOC or (tif == FOK and side == SELL)):
+            return "INVALID_VALUE"
+        if stp not in (STP_NONE, CANCEL_TAKER, CANCEL_MAKER, CANCEL_BOTH):
+            return "INVALID_VALUE"
+        order = NOrder(self.next_nid, p, inst, side, ptype, price, vol, coid, tif, stp)
+        if tif == POST_ONLY and self._crossing(order):
+            return "POST_ONLY_WOULD_TAKE"
         if self.available(p, cur) < need:
             return "INSUFFICIENT_BALANCE"
-        order = NOrder(self.next_nid, p, inst, side, ptype, price, vol, coid)
         self.next_nid += 1
-        self._event(order, 0, 0)
-        exhausted = self._match(order)
-        if ptype == LIMIT:
-            if order.remaining:
-                self.resting.append(order)
-        elif order.status != 5:
+        self._event(order, ACCEPTED)
+        if tif == FOK and not self._fok_fills(order):
+            exhausted, stopped = True, False
+        else:
+            exhausted, stopped = self._match(order)
+        if stopped:  # self-trade prevention ended it
+            order.status = 14 if order.filled else 15
+            self._event(order, CANCELLED, reason=STP_REASON)
+        elif order.status == 5:
+            pass
+        elif tif in (GTC, POST_ONLY):
+            self.resting.append(order)
+        else:
             if order.filled == 0:
                 order.status = 15
-            elif side == BUY and not exhausted:
+            elif ptype == MARKET and side == BUY and not exhausted:
                 order.status = 5
             else:
                 order.status = 14
-            self._event(order, 0, 0)
+            self._event(order, EXPIRED)
         return ("new", order.nid)
 
-    def _match(self, taker: NOrder) -> bool:
-        """Fill ``taker`` against the book; True when eligible liquidity ran out first."""
+    def _crossing(self, taker: NOrder) -> list[NOrder]:
+        """The resting orders ``taker`` reaches (its instrument, the other side, within its
+        limit), in the order it meets them: best price first, then earliest."""
+        found = []
+        for o in self.resting:
+            if o.inst is not taker.inst or o.side == taker.side:
+                continue
+            if taker.ptype == LIMIT and (o.price > taker.price if taker.side == BUY else o.price < taker.price):
+                continue
+            found.append(o)
+        return sorted(found, key=lambda o: (o.price if taker.side == BUY else -o.price, self.resting.index(o)))
+
+    def _fok_fills(self, taker: NOrder) -> bool:
+        """Whether the orders a FOK may take hold its whole volume."""
+        lots = 0
+        for o in self._crossing(taker):
+            if o.product == taker.product and taker.stp != STP_NONE:
+                if taker.stp == CANCEL_MAKER:
+                    continue
+                return False
+            lots += o.remaining
+            if lots >= taker.vol:
+                return True
+        return False
+
+    def _match(self, taker: NOrder) -> tuple[bool, bool]:
+        """Fill ``taker`` against the book. Returns (eligible liquidity ran out before the
+        taker was done, self-trade prevention stopped the taker)."""
         inst = taker.inst
         while True:
-            best = None
-            for o in self.resting:  # linear scan: best price, then earliest
-                if o.inst is not inst or o.side == taker.side:
-                    continue
-                if taker.ptype == LIMIT and (o.price > taker.price if taker.side == BUY
-                                             else o.price < taker.price):
-                    continue
-                if best is None or (o.price < best.price if taker.side == BUY else o.price > best.price):
-                    best = o
-            if best is None:
-                return True
-            if taker.ptype == MARKET and taker.side == BUY:
+            crossing = self._crossing(taker)
+            if not crossing:
+                return True, False
+            best = crossing[0]
+            own = best.product == taker.product and taker.stp != STP_NONE
+            if taker.ptype == MARKET and taker.side == BUY:  # no lot affordable: no match at all
                 lots = min(best.remaining, (taker.vol - taker.spent) // (best.price * inst.mult))
-                if lots == 0:
-                    return False
+                if lots == 0 and not (own and self.stp_before_budget):
+                    return False, False
             else:
                 lots = min(best.remaining, taker.remaining)
+            if own:
+                if taker.stp in (CANCEL_MAKER, CANCEL_BOTH):
+                    self.resting.remove(best)
+                    best.status = 14 if best.filled else 15
+                    self._event(best, CANCELLED, reason=STP_REASON)
+                if taker.stp in (CANCEL_TAKER, CANCEL_BOTH):
+                    return False, True
+                continue
             self._fill(best, taker, lots)
             if best.remaining == 0:
                 self.resting.remove(best)
             if taker.status == 5:
-                return False
+                return False, False
 
     def _fee(self, order: NOrder, role: str, amount: int) -> int:
         rate = order.inst.rate[role]
@@ -275,7 +355,7 @@ class NaiveExchange:
             o.dealt += price * lots
             done = o.filled == o.vol and not (o.ptype == MARKET and o.side == BUY)
             o.status = 5 if done else 4
-            self._event(o, lots, price)
+            self._event(o, FILL, lots, price)
         fees = {id(buyer): fee_b, id(seller): fee_s}
         self.events.append(("t", price, lots, maker.nid, taker.nid, fees[id(maker)],
                             fees[id(taker)], taker.side))
@@ -290,9 +370,10 @@ class NaiveExchange:
                 continue
             self.resting.remove(order)
             order.status = 14 if order.filled else 15
-            self._event(order, 0, 0)
+            self._event(order, CANCELLED)
             ok.append(i)
         return ok, failed
 
-    def _event(self, o: NOrder, deal_vol: int, deal_price: int) -> None:
-        self.events.append(("o", o.nid, o.status, o.filled, o.dealt, o.commission, deal_vol, deal_price))
+    def _event(self, o: NOrder, kind: int, deal_vol: int = 0, deal_price: int = 0, reason: str = "") -> None:
+        self.events.append(("o", o.nid, kind, o.status, o.filled, o.dealt, o.commission, deal_vol, deal_price,
+                            reason))

@@ -1,7 +1,8 @@
 """A refused command changes nothing: on random streams (spot and contracts) with invalid
 commands mixed in — unknown products and instruments, bad sides and price types, time in
-force that cannot apply, off-range prices and volumes, too little money, closes with
-nothing to close — every command the engine refuses leaves the state hash, the sequence
+force that cannot apply, post-only orders that would take, self-trade prevention modes
+that do not exist, off-range prices and volumes, too little money, closes with nothing to
+close — every command the engine refuses leaves the state hash, the sequence
 number, the clock, the id generator and the event list exactly as they were."""
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def spoil(data: st.DataObject, cmd: C.Command) -> C.Command:
         return cmd
     field, value = data.draw(st.sampled_from([
         ("product", "nobody"), ("contract", "NOPE/USDT"), ("exchange", "MOON"), ("side", 3),
-        ("price_type", 0), ("tif", 4), ("tif", 1), ("price", 10**16), ("vol", 10**16), ("vol", 0),
-        ("client_oid", "x" * 65), ("future_dir", 2), ("lever", 0),
+        ("price_type", 0), ("tif", 4), ("tif", 5), ("tif", 1), ("stp", 4), ("stp", -1), ("price", 10**16),
+        ("vol", 10**16), ("vol", 0), ("client_oid", "x" * 65), ("future_dir", 2), ("lever", 0),
     ]), label="spoiled")
     return msgspec.structs.replace(cmd, **{field: value})
 
