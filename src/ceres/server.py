@@ -81,7 +81,7 @@ SERVER_FILE = "server.json"
 EXIT_JOURNAL_FAILURE = 3
 WS_READ_BUFFER = 1024
 WS_FRAME_CAP = 1 << 20
-TICK_PERIOD_S = 1.0
+TICK_PERIOD_S = 0.25
 
 
 class Running:
@@ -197,7 +197,7 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
                            locate=lambda oid: _venue_of(engine, oid), closed=CLOSED)
     handlers = Handlers(engine, venues, history, sequencer.projection_caught_up, c.recent,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
-                        max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up)
+                        max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up, submit=submit)
     live_by_name = {v.exchange: v for v in live}
     live_topics = LiveTopics(live_by_name.get, market.now_ms)
     stack.callback(live_topics.close)

@@ -83,6 +83,8 @@ def match(state: State, taker: Order, book: OrderBook, settle: Settle, on_cancel
             if maker.status > _LIVE_MAX:
                 q.popleft()
                 continue
+            if market_buy and taker.reserved // (best * mult) == 0:
+                return False  # the budget buys no lot here: no match, so no self-trade either
             if stp and maker.product is product:
                 if stp >= CANCEL_MAKER:  # cancel_maker, cancel_both
                     q.popleft()

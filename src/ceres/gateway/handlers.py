@@ -14,12 +14,22 @@ acknowledged).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timezone
 from typing import Any
 
 from ceres.domain import commands as C
-from ceres.domain.enums import AccountType, CloseRule, FutureDir, OrderStatus, PriceType, Side
+from ceres.domain.enums import (
+    AccountType,
+    CloseRule,
+    FutureDir,
+    OrderStatus,
+    PriceType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.domain.money import parse_decimal, pow10, to_scaled
@@ -36,7 +46,12 @@ _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _PRICE_TYPES = {"limit": PriceType.LIMIT, "market": PriceType.MARKET}
 _FUTURE_DIRS = {"open": FutureDir.OPEN, "close": FutureDir.CLOSE}
 _CLOSE_RULES = {"time": CloseRule.TIME, "1": CloseRule.TIME, "risk": CloseRule.RISK, "2": CloseRule.RISK}
+_TIFS = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
+_STPS = {m.wire: m for m in SelfTradePrevention}
+_BOOLS = {"true": True, "false": False}
+DISCONNECT_REASON = f"{ErrorCode.CANCELLED_ON_DISCONNECT.code} {ErrorCode.CANCELLED_ON_DISCONNECT.default_message}"
 _STATUSES = {int(s) for s in OrderStatus}
+_CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
 SETTLEMENT = int(AccountType.SETTLEMENT)
 MAX_FILLS = 50
 
@@ -51,6 +66,29 @@ def _enum(value: str, table: dict[str, Any], field: str) -> Any:
     return found
 
 
+def _choice(value: str, table: dict[str, Any], field: str) -> Any:
+    """A value of ``table`` named in any ASCII letter case."""
+    found = table.get(value.lower()) if value.isascii() else None
+    if found is None:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"must be one of {', '.join(table)}", field)
+    return found
+
+
+def _lifetime(req: P.PlaceReq, ptype: PriceType) -> int:
+    """The command's time in force from ``time_in_force`` and ``post_only`` (0: the default)."""
+    tif = int(_choice(req.time_in_force, _TIFS, "time_in_force")) if req.time_in_force is not None else 0
+    post = req.post_only
+    if isinstance(post, str):
+        post = _BOOLS.get(post)
+        if post is None:
+            raise CeresError(ErrorCode.INVALID_VALUE, "must be true or false", "post_only")
+    if post:
+        if ptype != PriceType.LIMIT or tif not in (0, TimeInForce.GTC):
+            raise CeresError(ErrorCode.INVALID_VALUE, "only a GTC limit order can be post-only", "post_only")
+        return int(TimeInForce.POST_ONLY)
+    return tif
+
+
 def _trigger_price(inst: Instrument, text: str | None, field: str) -> int:
     """A TP/SL price in ticks; absent or zero ("0", "0.0") means none."""
     if text is None or parse_decimal(text, field)[0] == 0:
@@ -62,12 +100,13 @@ MAX_ORDER_ID = 2**63 - 1
 """Order ids are signed 64-bit integers (the history store's key)."""
 
 
-def parse_ids(text: str, field: str = "system_oid") -> tuple[int, ...]:
+def parse_ids(text: str, field: str = "system_oid", most: int = MAX_CANCEL_IDS,
+              too_many: ErrorCode = ErrorCode.TOO_MANY_IDS) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise CeresError(ErrorCode.MISSING_FIELD, "at least one id", field)
-    if len(parts) > MAX_CANCEL_IDS:
-        raise CeresError(ErrorCode.TOO_MANY_IDS, f"at most {MAX_CANCEL_IDS} ids, got {len(parts)}", field)
+    if len(parts) > most:
+        raise CeresError(too_many, f"at most {most} ids, got {len(parts)}", field)
     ids = []
     for p in parts:
         if not (p.isascii() and p.isdigit() and len(p) <= 19 and int(p) <= MAX_ORDER_ID):
@@ -80,7 +119,8 @@ class Handlers:
     def __init__(self, engine: Engine, venues: VenueRegistry, history: HistoryReader,
                  caught_up: Callable[[], Awaitable[None]], recent: RecentOrders, *,
                  last_price: Callable[[str, str], int | None], tz: timezone, base_currency: str,
-                 max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None) -> None:
+                 max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None,
+                 submit: Callable[[C.Command], Awaitable[Any]] | None = None) -> None:
         self.engine = engine
         # the markets Ceres has prices of (simulated; not live venues'), in the registry's order
         self._priced = sorted(engine.instruments.values(), key=lambda i: i.exchange)
@@ -93,6 +133,7 @@ class Handlers:
         self.tz = tz
         self.base_currency = base_currency
         self.max_order_query = max_order_query
+        self.submit = submit  # engine commands that are no venue's (the dead-man's switch)
 
     def _filters(self, exchange: str | None, contract: str | None) -> None:
         """Optional exchange/contract filters must name a known exchange and instrument."""
@@ -136,8 +177,10 @@ class Handlers:
                 close_rule = _enum(req.close_rule, _CLOSE_RULES, "close_rule")
         elif closing:
             raise CeresError(ErrorCode.NOT_A_CONTRACT, f"{inst.contract} is a spot pair", "contract")
+        stp = int(_choice(req.stp, _STPS, "stp")) if req.stp is not None else key.stp
         return C.Place(key.product.name, inst.exchange, inst.contract, int(side), int(ptype), price,
-                       vol, client_oid, int(fdir), lever, profit, stop, deal_id, int(close_rule))
+                       vol, client_oid, int(fdir), lever, profit, stop, deal_id, int(close_rule),
+                       _lifetime(req, ptype), stp)
 
     async def place(self, key: ApiKey, req: P.PlaceReq, *, closing: bool = False) -> dict[str, str]:
         cmd = self.place_command(key, req, closing=closing)
@@ -148,20 +191,95 @@ class Handlers:
         """``trade/close``: a placement that must close contract positions."""
         return await self.place(key, req, closing=True)
 
+    async def batch_place(self, key: ApiKey, req: P.BatchPlaceReq) -> list[dict[str, str]]:
+        """Each item placed on its own (a bad one fails alone), all submitted in one pass of the
+        loop so the good ones go in one journal frame; one result per item, in order."""
+        out: list[dict[str, str]] = []
+        pending: list[tuple[dict[str, str], C.Place, Awaitable[Any]]] = []
+        for item in req.orders:
+            coid = item.get("client_oid") if isinstance(item, dict) else None
+            text = str(coid) if isinstance(coid, (str, int)) and not isinstance(coid, bool) else ""
+            row = {"code": "0", "client_oid": text if len(text) <= P.MAX_TEXT else ""}
+            out.append(row)
+            try:
+                if not isinstance(item, dict):
+                    raise CeresError(ErrorCode.INVALID_TYPE, "each order must be an object", "orders")
+                cmd = self.place_command(key, P.parse_request(P.PlaceReq, item))  # type: ignore[arg-type]
+                pending.append((row, cmd, self.venues.get(cmd.exchange).place(cmd)))
+            except CeresError as err:
+                row.update(code=err.code, message=err.message)
+        results = await asyncio.gather(*(aw for _, _, aw in pending), return_exceptions=True)
+        for (row, cmd, _), result in zip(pending, results, strict=True):
+            if isinstance(result, CeresError):
+                row.update(code=result.code, message=result.message)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                row.update(client_oid=cmd.client_oid, system_oid=_join_ids(result))
+        return out
+
     # --- cancel ---------------------------------------------------------------------------
     async def cancel(self, key: ApiKey, req: P.CancelReq) -> dict[str, list[dict[str, str]]]:
-        ids = parse_ids(req.system_oid)
-        product = key.product.name
-        result = await self.venues.cancel(product, ids)
-        errors = []
-        unknown = [oid for oid, _ in result.failed if self.recent.get(product, oid) is None]
-        if unknown:
+        ok, failed = await self._cancel_ids(key.product.name, parse_ids(req.system_oid))
+        return {"SUCCESS": [{"system_oid": str(oid)} for oid in ok],
+                "ERROR": [{"system_oid": str(oid), "code": err.code, "message": err.message} for oid, err in failed]}
+
+    async def batch_cancel(self, key: ApiKey, req: P.BatchCancelReq) -> list[dict[str, str]]:
+        """Up to 100 ids; one result per id, in order."""
+        ids = parse_ids(req.system_oid, most=P.MAX_BATCH_CANCEL, too_many=ErrorCode.BATCH_TOO_LARGE)
+        ok, failed = await self._cancel_ids(key.product.name, ids)
+        errors = dict(failed)
+        return [{"system_oid": str(oid), "code": "0"} if oid in ok else
+                {"system_oid": str(oid), "code": errors[oid].code, "message": errors[oid].message} for oid in ids]
+
+    async def cancel_all(self, key: ApiKey, req: P.CancelAllReq) -> list[dict[str, str]]:
+        """Every open order of the product matching the filters; what was cancelled, by id."""
+        self._filters(req.exchange, req.contract)
+        side = int(_enum(req.entrust_bs, _SIDES, "entrust_bs")) if req.entrust_bs is not None else 0
+        product = key.product
+        orders: Iterable[Order | LiveOrder] = [*product.open_orders.values(), *product.live_orders.values()]
+        ids = sorted(o.spec.oid for o in orders
+                     if (req.exchange is None or o.spec.inst.exchange == req.exchange)
+                     and (req.contract is None or o.spec.inst.contract == req.contract)
+                     and (not side or o.spec.side == side) and o.status in _CANCELABLE)
+        ok, _ = await self._cancel_ids(product.name, tuple(ids)) if ids else ([], [])
+        return [{"system_oid": str(oid)} for oid in ok]
+
+    async def cancel_all_after(self, key: ApiKey, req: P.CancelAllAfterReq) -> dict[str, str]:
+        """The dead-man's switch: armed (or cleared with 0) by a journaled command."""
+        if req.exchange is not None:
+            self.venues.get(req.exchange)
+        if self.submit is None:
+            raise CeresError(ErrorCode.INTERNAL, "no engine to arm the switch")
+        deadline = await self.submit(C.CancelAllAfter(key.product.name, req.timeout_ms, req.exchange or ""))
+        return {"timeout_ms": str(req.timeout_ms), "deadline": str(deadline) if deadline else ""}
+
+    async def cancel_on_disconnect(self, key: ApiKey, ids: Iterable[int]) -> list[int]:
+        """Cancel what is still open of ``ids`` (placed through a connection that closed)."""
+        product = key.product
+        still = tuple(sorted(oid for oid in ids if self.is_open(key, oid)))
+        ok, _ = await self._cancel_ids(product.name, still, DISCONNECT_REASON) if still else ([], [])
+        return ok
+
+    def is_open(self, key: ApiKey, oid: int) -> bool:
+        order = key.product.open_orders.get(oid) or key.product.live_orders.get(oid)
+        return order is not None and order.status in _CANCELABLE
+
+    async def _cancel_ids(self, product: str, ids: tuple[int, ...],
+                          reason: str = "") -> tuple[list[int], list[tuple[int, CeresError]]]:
+        """Cancel ``ids`` (in requests of at most 15, all submitted at once); the ids cancelled,
+        and each failure with its error (finished or not found)."""
+        chunks = [ids[i:i + MAX_CANCEL_IDS] for i in range(0, len(ids), MAX_CANCEL_IDS)]
+        results = await asyncio.gather(*(self.venues.cancel(product, chunk, reason) for chunk in chunks))
+        ok = [oid for r in results for oid in r.ok]
+        failed_ids = [oid for r in results for oid, _ in r.failed]
+        if any(self.recent.get(product, oid) is None for oid in failed_ids):
             await self.caught_up()
-        for oid, _ in result.failed:
+        failed = []
+        for oid in failed_ids:
             finished = self.recent.get(product, oid) is not None or self.history.order_owner(oid) == product
-            err = CeresError(ErrorCode.ORDER_FINISHED if finished else ErrorCode.ORDER_NOT_FOUND)
-            errors.append({"system_oid": str(oid), "code": err.code, "message": err.message})
-        return {"SUCCESS": [{"system_oid": str(oid)} for oid in result.ok], "ERROR": errors}
+            failed.append((oid, CeresError(ErrorCode.ORDER_FINISHED if finished else ErrorCode.ORDER_NOT_FOUND)))
+        return ok, failed
 
     # --- reads ---------------------------------------------------------------------------
     async def pairs(self, key: ApiKey, req: P.PairsReq) -> list[dict[str, str]]:

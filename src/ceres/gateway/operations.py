@@ -51,6 +51,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("open_orders", P.OpenOrdersReq, READ, None, (("GET", API + "trade/open_orders", "openOrders"),
                                                            ("POST", API + "trade/open_orders", "openOrdersPost")),
               True),
+    Operation("batch_place", P.BatchPlaceReq, TRADE, 21, (("POST", API + "trade/batch_input", "batchInput"),)),
+    Operation("batch_cancel", P.BatchCancelReq, TRADE, 22, (("DELETE", API + "trade/batch_order", "batchCancel"),)),
+    Operation("cancel_all", P.CancelAllReq, TRADE, 23, (("POST", API + "trade/cancel_all", "cancelAll"),)),
+    Operation("cancel_all_after", P.CancelAllAfterReq, TRADE, 24,
+              (("POST", API + "trade/cancel_all_after", "cancelAllAfter"),)),
 )
 
 SERVICE_ROUTES: tuple[Route, ...] = (("GET", "/health", "health"), ("GET", "/metrics", "metrics"))

@@ -32,8 +32,14 @@ MAX_ID_LIST = 512
 MAX_INT_DIGITS = 18
 """Digits of an integer field sent as a string (``count``, ``limit``, ``status``)."""
 
+MAX_BATCH_PLACE = 20
+MAX_BATCH_CANCEL = 100
+MAX_BATCH_ID_LIST = 2048
+"""Characters of a batch cancel's id list (100 ids of 19 digits with separators)."""
+
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 IdList = Annotated[str, msgspec.Meta(max_length=MAX_ID_LIST)]
+BatchIdList = Annotated[str, msgspec.Meta(max_length=MAX_BATCH_ID_LIST)]
 
 
 def param_text(value: Any) -> str | None:
@@ -83,6 +89,35 @@ class PlaceReq(Request, frozen=True):
     client_oid: Text | None = None
     deal_id: IdList | None = None
     close_rule: Text | None = None
+    time_in_force: Text | None = None
+    post_only: Text | bool | None = None
+    stp: Text | None = None
+
+
+class BatchPlaceReq(Request, frozen=True):
+    orders: list[Any]
+
+    def check(self) -> None:
+        if not self.orders:
+            raise CeresError(ErrorCode.MISSING_FIELD, "at least one order", "orders")
+        if len(self.orders) > MAX_BATCH_PLACE:
+            raise CeresError(ErrorCode.BATCH_TOO_LARGE, f"at most {MAX_BATCH_PLACE} orders, got {len(self.orders)}",
+                             "orders")
+
+
+class BatchCancelReq(Request, frozen=True):
+    system_oid: BatchIdList
+
+
+class CancelAllReq(Request, frozen=True):
+    exchange: Text | None = None
+    contract: Text | None = None
+    entrust_bs: Text | None = None
+
+
+class CancelAllAfterReq(Request, frozen=True):
+    timeout_ms: int
+    exchange: Text | None = None
 
 
 class CancelReq(Request, frozen=True):
@@ -132,14 +167,16 @@ ALIASES = {"system_oid": "systemOid", "position_dir": "positionDir"}  # Java SDK
 
 
 @functools.cache
-def _fields(cls: type[Request]) -> tuple[tuple[str, bool, bool, int | None], ...]:
-    """(wire name, required, is_int, max_length of a text field) per field."""
+def _fields(cls: type[Request]) -> tuple[tuple[str, bool, bool, int | None, tuple[type, ...]], ...]:
+    """(wire name, required, is_int, max_length of a text field, other JSON types it takes) per field."""
     out = []
     for f in mi.type_info(cls).fields:  # type: ignore[attr-defined]
         types = f.type.types if isinstance(f.type, mi.UnionType) else (f.type,)
         is_int = any(isinstance(t, mi.IntType) for t in types)
         max_len = next((t.max_length for t in types if isinstance(t, mi.StrType)), None)
-        out.append((f.encode_name, f.required, is_int, max_len))
+        others = tuple(py for t, py in ((mi.BoolType, bool), (mi.ListType, list))
+                       if any(isinstance(x, t) for x in types))
+        out.append((f.encode_name, f.required, is_int, max_len, others))
     return tuple(out)
 
 
@@ -180,7 +217,7 @@ _ALIAS_KEYS = frozenset(ALIASES.values())
 
 def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
     values: dict[str, Any] = {}
-    for name, required, is_int, max_len in _fields(cls):
+    for name, required, is_int, max_len, others in _fields(cls):
         raw = obj.get(name)
         if name in ALIASES:
             alias = obj.get(ALIASES[name])
@@ -198,6 +235,10 @@ def _parse_slow(cls: type[Request], obj: dict[str, Any]) -> Request:
                 raw = int(raw)
             elif isinstance(raw, bool) or not isinstance(raw, int) or isinstance(raw, NumberText):
                 raise CeresError(ErrorCode.INVALID_TYPE, "must be an integer", name)
+        elif others and isinstance(raw, others):
+            pass
+        elif list in others:
+            raise CeresError(ErrorCode.INVALID_TYPE, "must be an array", name)
         else:
             raw = _normalize(raw)
             if not isinstance(raw, str):

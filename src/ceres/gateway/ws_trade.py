@@ -45,6 +45,8 @@ log = logging.getLogger("ceres.ws.trade")
 BIZ_TYPE_RANGE = f"{min(BY_BIZ_TYPE)}-{max(BY_BIZ_TYPE)}"
 PATHS = ("/", "/ws/trade")
 PING = b"ping"
+PLACING = (11, 21)  # biz_types whose orders a cancel-on-disconnect connection cancels when it closes
+PRUNE_PLACED = 10_000
 PONG = b"pong"
 
 
@@ -60,12 +62,32 @@ class _Slot:
 class TradeListener(BaseListener):
     name = "trade"
 
-    def __init__(self, server: TradeServer, key: ApiKey) -> None:
+    def __init__(self, server: TradeServer, key: ApiKey, cancel_on_disconnect: bool = False) -> None:
         super().__init__(max_message=server.max_message, max_buffer=server.max_buffer,
                          registry=server.registry, api_key=key.api_key)
         self.server = server
         self.key = key
         self.slots: deque[_Slot] = deque()
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.placed: set[int] = set()  # orders placed through this connection (cancel on disconnect)
+
+    # --- cancel on disconnect ------------------------------------------------------------
+    def on_placed(self, result: Any) -> None:
+        """Remember the ids a place (11) or batch place (21) reply names; once the connection
+        has closed, cancel them at once (their placement was in flight at the close)."""
+        ids = {int(i) for row in (result if isinstance(result, list) else [result])
+               for i in str(row.get("system_oid") or "").split(",") if i}
+        if self.closed:
+            self.server.cancel_later(self.key, ids)
+            return
+        self.placed |= ids
+        if len(self.placed) > PRUNE_PLACED:  # forget what has ended
+            self.placed = {oid for oid in self.placed if self.server.handlers.is_open(self.key, oid)}
+
+    def on_close(self) -> None:
+        if self.cancel_on_disconnect and self.placed:
+            placed, self.placed = self.placed, set()
+            self.server.cancel_later(self.key, placed)
 
     # --- replies in order --------------------------------------------------------------
     def _reply(self, slot: _Slot, data: bytes) -> None:
@@ -169,6 +191,8 @@ class _Request(_Slot):
             waited = coro.send(None)
         except StopIteration as stop:
             self.data = codec.ok(stop.value, self.biz_type, self.req_id)
+            if self.biz_type in PLACING and self.listener.cancel_on_disconnect:
+                self.listener.on_placed(stop.value)
         except CeresError as err:
             self.listener.server.on_reject(err.code)
             self.data = codec.error(err, self.biz_type, self.req_id)
@@ -203,6 +227,21 @@ class TradeServer:
         self.by_biz_type = {bt: ops[op.name] for bt, op in BY_BIZ_TYPE.items()}
         self.on_reject = on_reject or (lambda code: None)
         self.factory = listener_factory_guard(self._upgrade, self.on_reject)
+        self._cancelling: set[asyncio.Task[Any]] = set()
+
+    def cancel_later(self, key: ApiKey, ids: set[int]) -> None:
+        """Cancel (journaled, reason 42007) what is still open of ``ids``."""
+        task = asyncio.ensure_future(self._cancel(key, ids))
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _cancel(self, key: ApiKey, ids: set[int]) -> None:
+        try:
+            done = await self.handlers.cancel_on_disconnect(key, ids)
+        except CeresError as err:  # the journal cannot write now: the orders stay open
+            log.error("cancel on disconnect for %s failed: %s", key.api_key, err.message)
+        else:
+            log.info("cancel on disconnect for %s: %d orders cancelled", key.api_key, len(done))
 
     def check_key(self, key: ApiKey) -> None:
         if key.revoked:
@@ -211,4 +250,7 @@ class TradeServer:
     @faults.guarded("19001 upgrade")
     def _upgrade(self, request: Any) -> Any:
         signed = signed_upgrade(request, PATHS, self.auth, self.now_ms())
-        return None if signed is None else TradeListener(self, signed[0])
+        if signed is None:
+            return None
+        key, query = signed
+        return TradeListener(self, key, query.get("cancel_on_disconnect") == "1")

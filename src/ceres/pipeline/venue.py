@@ -136,7 +136,8 @@ class Venue(Protocol):
         """The new order's id (or ids: a close spread over several positions), once the
         placement is durable; a CeresError if refused."""
 
-    def cancel(self, product: str, ids: tuple[int, ...]) -> Awaitable[CancelResult]: ...
+    def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> Awaitable[CancelResult]:
+        """``reason`` (``"CODE text"``): why, when not the owner's request (shown on the orders)."""
 
     async def query(self, product: str, oid: int) -> OrderState | None:
         """The order if it is open at the venue, else None."""
@@ -202,7 +203,7 @@ class VenueRegistry:
                 continue
             yield from listed
 
-    async def cancel(self, product: str, ids: tuple[int, ...]) -> CancelResult:
+    async def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> CancelResult:
         """Cancel orders at their venues: one request per venue; ids no venue holds open
         go with the first group (the venue answers them not found or finished). Results
         keep the order of ``ids``."""
@@ -212,12 +213,12 @@ class VenueRegistry:
             groups.setdefault(exchange or "", []).append(oid)
         if len(groups) == 1:
             exchange = next(iter(groups))
-            return await self._venue_for(exchange).cancel(product, ids)
+            return await self._venue_for(exchange).cancel(product, ids, reason)
         orphans = groups.pop("", [])
         results = []
         for n, (exchange, group) in enumerate(groups.items()):
             batch = tuple(group + orphans) if n == 0 else tuple(group)
-            results.append(await self._venue_for(exchange).cancel(product, batch))
+            results.append(await self._venue_for(exchange).cancel(product, batch, reason))
         rank = {oid: i for i, oid in enumerate(ids)}
         ok = sorted((oid for r in results for oid in r.ok), key=rank.__getitem__)
         failed = sorted((f for r in results for f in r.failed), key=lambda f: rank[f[0]])

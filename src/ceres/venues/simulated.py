@@ -112,8 +112,8 @@ class SimulatedVenue:
         result: Awaitable[PlaceResult] = self._submit(cmd)
         return result
 
-    def cancel(self, product: str, ids: tuple[int, ...]) -> Awaitable[CancelResult]:
-        result: Awaitable[CancelResult] = self._submit(C.Cancel(product, ids))
+    def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> Awaitable[CancelResult]:
+        result: Awaitable[CancelResult] = self._submit(C.Cancel(product, ids, reason))
         return result
 
     async def query(self, product: str, oid: int) -> OrderState | None:

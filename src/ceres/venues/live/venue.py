@@ -331,8 +331,8 @@ class LiveVenue:
             self.desk.spawn(self.desk.send(oid))  # (not an idempotent retry of an order already sent)
         return oid
 
-    async def cancel(self, product: str, ids: tuple[int, ...]) -> CancelResult:
-        result: CancelResult = await self._submit(C.Cancel(product, ids))
+    async def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> CancelResult:
+        result: CancelResult = await self._submit(C.Cancel(product, ids, reason))
         for oid in result.ok:
             self.desk.spawn(self.desk.cancel(oid))
         return result

@@ -1,0 +1,160 @@
+"""Issue 13 against a running server, over REST and the biz_type socket: time in force and
+post-only on place, self-trade prevention with its reason on the cancelled order, batches with
+good and bad items, cancel all by filter, the dead-man's switch (also across a kill -9 and
+restart: it fires from the journaled deadline), and cancel on disconnect for a client killed
+with SIGKILL while it holds open orders."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from .api_helpers import Rest, Ws, make_product
+
+FUNDS = {"USDT": "1000000", "BTC": "100"}
+DEADLINE_S = 15.0
+
+
+def limit(side: str, price: str, vol: str = "0.01", **extra: Any) -> dict[str, Any]:
+    return {"exchange": "TEST", "contract": "BTC/USDT", "price_type": "limit", "entrust_bs": side,
+            "entrust_price": price, "entrust_vol": vol, **extra}
+
+
+def ok(reply: tuple[int, Any]) -> Any:
+    status, body = reply
+    assert status == 200 and body["code"] == "200", body
+    return body["data"]
+
+
+def order(rest: Rest, oid: str) -> dict[str, Any]:
+    return ok(rest.call("GET", "trade/order", {"system_oid": oid}))[0]
+
+
+def open_ids(rest: Rest) -> set[str]:
+    return {o["system_oid"] for o in ok(rest.call("GET", "trade/open_orders", {}))["orderDetailRes"]}
+
+
+def wait_until(check: Any, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_time_in_force_post_only_and_self_trade_prevention_over_rest(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+    ask = ok(alice.call("POST", "trade/input", limit("sell", "30000")))["system_oid"]
+    _, refused = alice.call("POST", "trade/input", limit("buy", "30000", post_only="true"))
+    assert refused["code"] == "42004", refused
+    _, refused = alice.call("POST", "trade/input", limit("buy", "29000", post_only=True, time_in_force="IOC"))
+    assert refused["code"] == "40006" and "post_only" in refused["message"], refused
+    resting = ok(alice.call("POST", "trade/input", limit("buy", "29000", post_only=True)))["system_oid"]
+    assert order(alice, resting)["status"] == 3
+    ioc = ok(alice.call("POST", "trade/input", limit("buy", "28000", time_in_force="ioc")))["system_oid"]
+    assert order(alice, ioc)["status"] == 15  # nothing to take: ends at once
+
+    taker = ok(alice.call("POST", "trade/input", limit("buy", "30000", stp="cancel_taker")))["system_oid"]
+    cancelled = order(alice, taker)
+    assert (cancelled["status"], cancelled["error_code"]) == (15, "42005"), cancelled
+    assert order(alice, ask)["status"] == 3  # the maker stays
+    maker_side = ok(alice.call("POST", "trade/input", limit("buy", "30000", stp="cancel_maker")))["system_oid"]
+    assert order(alice, ask)["status"] == 15 and order(alice, ask)["error_code"] == "42005"
+    assert order(alice, maker_side)["status"] == 3  # rests once its own ask is gone
+    assert ok(alice.call("GET", "trade/trans", {"exchange": "TEST", "contract": "BTC/USDT", "count": 10})) == []
+    _status, refused = alice.call("POST", "trade/input", limit("buy", "1", stp="cancel_everything"))
+    assert refused["code"] == "40006" and "stp" in refused["message"], refused
+
+
+def test_batches_cancel_all_and_the_dead_mans_switch_over_the_socket(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await Ws.connect(session, server.trade_ws_url, alice.api_key, alice.secret)
+            placed = await ws.ok(21, orders=[limit("buy", "20000", client_oid="a"), limit("buy", "20000.001"),
+                                             "not an order", limit("sell", "40000", client_oid="c")])
+            assert [r["code"] for r in placed] == ["0", "40008", "40005", "0"], placed
+            assert placed[0]["client_oid"] == "a" and placed[3]["client_oid"] == "c"
+            good = [placed[0]["system_oid"], placed[3]["system_oid"]]
+            too_many = await ws.request(21, orders=[limit("buy", "1")] * 21)
+            assert too_many["code"] == "40027", too_many
+            results = await ws.ok(22, system_oid=f"{good[0]},123456789")
+            assert [(r["system_oid"], r["code"]) for r in results] == [(good[0], "0"), ("123456789", "40403")]
+            more = [r["system_oid"] for r in await ws.ok(21, orders=[limit("buy", "20001"), limit("sell", "40001")])]
+            assert await ws.ok(23, entrust_bs="sell") == [{"system_oid": good[1]}, {"system_oid": more[1]}]
+            assert await ws.ok(23) == [{"system_oid": more[0]}]
+            assert await ws.ok(23) == []
+
+            last = ok(alice.call("POST", "trade/input", limit("buy", "20002")))["system_oid"]
+            armed = await ws.ok(24, timeout_ms="1000")
+            assert armed["timeout_ms"] == "1000" and int(armed["deadline"]) > 0
+            bad = await ws.request(24, timeout_ms=500)
+            assert bad["code"] == "40006", bad
+            await asyncio.sleep(0.5)
+            await ws.ok(24, timeout_ms=1000)  # refreshed: nothing fires yet
+            await asyncio.sleep(0.7)
+            assert order(alice, last)["status"] == 3
+            await asyncio.sleep(1.5)
+            fired = order(alice, last)
+            assert (fired["status"], fired["error_code"]) == (15, "42006"), fired
+            await ws.close()
+
+    asyncio.run(run())
+
+
+def test_the_dead_mans_switch_fires_after_a_kill_and_restart(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+    oid = ok(alice.call("POST", "trade/input", limit("buy", "20000")))["system_oid"]
+    armed = ok(alice.call("POST", "trade/cancel_all_after", {"timeout_ms": "3000"}))
+    server.kill()
+    server.start()
+    alice = Rest(server.http_url, alice.api_key, alice.secret)  # the restarted server's ports
+    if time.time() * 1000 < int(armed["deadline"]) - 500:
+        assert order(alice, oid)["status"] == 3  # not yet: it fires at its deadline, not at the restart
+    wait_until(lambda: order(alice, oid)["status"] == 15)
+    assert order(alice, oid)["error_code"] == "42006"
+
+
+CLIENT = """
+import asyncio, json, sys
+import aiohttp
+sys.path.insert(0, sys.argv[1])
+from tests.integration.api_helpers import ws_sign
+
+async def main(url, key, secret):
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(f"{url}?api_key={key}&sign={ws_sign(key, secret)}&cancel_on_disconnect=1")
+        ids = []
+        for price in ("20000", "20001"):
+            await ws.send_str(json.dumps({"biz_type": 11, "exchange": "TEST", "contract": "BTC/USDT",
+                "price_type": "limit", "entrust_bs": "buy", "entrust_price": price, "entrust_vol": "0.01"}))
+            ids.append(json.loads((await ws.receive()).data)["data"]["system_oid"])
+        print(json.dumps(ids), flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main(*sys.argv[2:]))
+"""
+
+
+def test_cancel_on_disconnect_after_the_client_is_killed(server, tmp_path) -> None:
+    alice = make_product(server, "alice", FUNDS)
+    other = ok(alice.call("POST", "trade/input", limit("buy", "19000")))["system_oid"]  # not through that socket
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, root, server.trade_ws_url, alice.api_key, alice.secret],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        ids = json.loads(client.stdout.readline())
+        assert set(ids) <= open_ids(alice)
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+    wait_until(lambda: not set(ids) & open_ids(alice))
+    assert {order(alice, oid)["error_code"] for oid in ids} == {"42007"}
+    assert other in open_ids(alice)
