@@ -136,15 +136,26 @@ def is_trading(case: Any) -> bool:
 
 
 def envelope_code(response: Any) -> str | None:
+    """The reply's code; for a batch (a list of item results in ``data``), the first item's
+    code that is not "0", so a batch whose items were refused counts as refused."""
     try:
         body = json.loads(response.content)
     except ValueError:
         return None
-    return body.get("code") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    data = body.get("data")
+    if body.get("code") == "200" and isinstance(data, list):
+        failed = [row.get("code") for row in data if isinstance(row, dict) and row.get("code") not in (None, "0")]
+        if failed:
+            return str(failed[0])
+    return body.get("code")
 
 
 def effective_status(response: Any) -> int:
     """The HTTP status a trading reply would have if errors were not HTTP 200."""
+    if response.status_code == 431:  # a request line over the limit: refused for its form (40023)
+        return 400
     if response.status_code != 200:
         return response.status_code
     code = envelope_code(response)

@@ -111,7 +111,7 @@ def test_the_servers_routes_are_the_tables():
 def test_every_biz_type_is_an_operation_with_a_rest_twin():
     from ceres.gateway.operations import BY_BIZ_TYPE
 
-    assert sorted(BY_BIZ_TYPE) == [11, 12, 13, 14, 15, 16, 17]
+    assert sorted(BY_BIZ_TYPE) == [11, 12, 13, 14, 15, 16, 17, 21, 22, 23, 24]
     for op in BY_BIZ_TYPE.values():
         assert op.routes, op.name
 
@@ -214,6 +214,17 @@ def captured(tmp_path_factory):
         take(api + "trade/order", "DELETE", "trade/order", {"system_oid": second})
         take(api + "trade/order", "DELETE", "trade/order", {"system_oid": ",".join([second] * 16)})
         take(api + "trade/order", "DELETE", "trade/order", {"system_oid": second}, sign_value="2" * 64)
+
+        # issue 13: batches, cancel all, the dead-man's switch
+        take(api + "trade/batch_input", "POST", "trade/batch_input",
+             {"orders": [{**order, "entrust_price": "60", "client_oid": "b1"}, {**order, "entrust_price": "x"}]})
+        take(api + "trade/batch_input", "POST", "trade/batch_input", {"orders": []})  # 40004
+        take(api + "trade/batch_order", "DELETE", "trade/batch_order", {"system_oid": f"{second},1179500000000000000"})
+        take(api + "trade/batch_order", "DELETE", "trade/batch_order", {"system_oid": "abc"})  # 40006
+        take(api + "trade/cancel_all", "POST", "trade/cancel_all", {"exchange": X, "entrust_bs": "buy"})
+        take(api + "trade/cancel_all", "POST", "trade/cancel_all", {"entrust_bs": "up"})  # 40006
+        take(api + "trade/cancel_all_after", "POST", "trade/cancel_all_after", {"timeout_ms": "0"})
+        take(api + "trade/cancel_all_after", "POST", "trade/cancel_all_after", {"timeout_ms": "5"})  # 40006
 
         # market data: public, bare objects (a trade happened at 100 above)
         demo.place(**{**order, "entrust_price": "50", "client_oid": "depth"})  # a resting bid

@@ -112,7 +112,7 @@ def test_cancel_all_by_filter(book) -> None:
     assert h.apply(C.CancelAll("alice", "TEST", "", int(BUY))) == [buy]
     all_left = h.apply(C.CancelAll("alice"))
     assert sell in all_left and len(all_left) == 2  # the first ask and the one at 30100
-    assert [o for o, *_ in h.resting()] == [o for o in h.eng.products["bob"].open_orders]
+    assert [o for o, *_ in h.resting()] == list(h.eng.products["bob"].open_orders)
     assert h.apply(C.CancelAll("alice")) == []
     assert h.bal("alice", "BTC")[1] == 0 and h.bal("alice", "USDT")[1] == 0
     assert h.reject(C.CancelAll("alice", side=7)).error == ErrorCode.INVALID_VALUE
