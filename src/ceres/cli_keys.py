@@ -26,8 +26,8 @@ Admin = Callable[[str, dict[str, Any], Path | None, Path | None], Any]
 
 
 def _show(out: Console, r: dict[str, Any]) -> None:
-    out.print(f"require_timestamp {str(r['require_timestamp']).lower()}\nallow_ips   {r['allow_ips']}",
-              markup=False, highlight=False)
+    out.print(f"require_timestamp {str(r['require_timestamp']).lower()}\nallow_ips   {r['allow_ips']}\n"
+              f"stp         {r['stp']}", markup=False, highlight=False)
 
 
 def register(keys_app: typer.Typer, admin: Admin, out: Console, config_opt: Any, data_dir_opt: Any) -> None:
@@ -40,14 +40,17 @@ def _register_protections(keys_app: typer.Typer, admin: Admin, out: Console, con
     require_opt = typer.Option(None, "--require-timestamp/--no-require-timestamp",
                                help="Requests and handshakes must carry a signed, fresh timestamp.")
     allow_opt = typer.Option(None, "--allow-ip", help="Allow only this address or CIDR (repeatable).")
+    stp_opt = typer.Option(None, "--stp", help="Default self-trade prevention of the key's orders: none, "
+                           "cancel_taker, cancel_maker or cancel_both.")
 
     @keys_app.command("create")
     def keys_create(product: str, permissions: str = typer.Option("read,trade", help="read, trade or both."),
                     require_timestamp: bool | None = require_opt, allow_ip: list[str] | None = allow_opt,
-                    config: Path | None = config_opt, data_dir: Path | None = data_dir_opt) -> None:
+                    stp: str | None = stp_opt, config: Path | None = config_opt,
+                    data_dir: Path | None = data_dir_opt) -> None:
         """Create an API key; the secret is shown once."""
         r = admin("create_key", {"product": product, "permissions": permissions, "require_timestamp": require_timestamp,
-                                 "allow_ips": allow_ip or []}, config, data_dir)
+                                 "allow_ips": allow_ip or [], "stp": stp}, config, data_dir)
         out.print(f"api_key {r['api_key']}\nsecret  {r['secret']}\npermissions {r['permissions']}",
                   markup=False, highlight=False)
         _show(out, r)
@@ -55,16 +58,17 @@ def _register_protections(keys_app: typer.Typer, admin: Admin, out: Console, con
     @keys_app.command("set")
     def keys_set(api_key: str, require_timestamp: bool | None = require_opt, allow_ip: list[str] | None = allow_opt,
                  any_ip: bool = typer.Option(False, "--any-ip", help="Lift the address restriction."),
-                 config: Path | None = config_opt, data_dir: Path | None = data_dir_opt) -> None:
+                 stp: str | None = stp_opt, config: Path | None = config_opt,
+                 data_dir: Path | None = data_dir_opt) -> None:
         """Change a key's protections; its open sockets are closed (clients reconnect)."""
         if any_ip and allow_ip:
             raise typer.BadParameter("--any-ip and --allow-ip exclude each other")
-        if require_timestamp is None and not allow_ip and not any_ip:
+        if require_timestamp is None and not allow_ip and not any_ip and stp is None:
             raise typer.BadParameter("nothing to change: give --require-timestamp/--no-require-timestamp, "
-                                     "--allow-ip or --any-ip")
+                                     "--allow-ip, --any-ip or --stp")
         allow = [] if any_ip else (allow_ip or None)
-        r = admin("set_key", {"api_key": api_key, "require_timestamp": require_timestamp, "allow_ips": allow},
-                  config, data_dir)
+        r = admin("set_key", {"api_key": api_key, "require_timestamp": require_timestamp, "allow_ips": allow,
+                              "stp": stp}, config, data_dir)
         out.print(f"api_key {api_key} updated ({r.get('connections_closed', 0)} connections closed)",
                   markup=False, highlight=False)
         _show(out, r)

@@ -158,3 +158,22 @@ def test_cancel_on_disconnect_after_the_client_is_killed(server, tmp_path) -> No
     wait_until(lambda: not set(ids) & open_ids(alice))
     assert {order(alice, oid)["error_code"] for oid in ids} == {"42007"}
     assert other in open_ids(alice)
+
+
+def test_a_keys_default_stp_set_from_the_cli_applies_to_orders_that_name_none(server) -> None:
+    from .test_cli import ceres, created_key
+
+    alice = make_product(server, "alice", FUNDS)
+    admin = ("--data-dir", str(server.data_dir))
+    out = ceres("keys", "create", "alice", "--stp", "cancel_maker", *admin).stdout
+    assert "stp         cancel_maker" in out, out
+    maker_key = Rest(server.http_url, *created_key(out))
+    ask = ok(alice.call("POST", "trade/input", limit("sell", "30000")))["system_oid"]
+    bid = ok(maker_key.call("POST", "trade/input", limit("buy", "30000")))["system_oid"]  # no stp field: the key's
+    assert order(alice, ask)["error_code"] == "42005" and order(alice, bid)["status"] == 3
+
+    assert "stp         none" in ceres("keys", "set", maker_key.api_key, "--stp", "none", *admin).stdout
+    ok(maker_key.call("POST", "trade/input", limit("sell", "30000")))  # now it trades with its own bid
+    assert order(alice, bid)["status"] == 5
+    bad = ceres("keys", "set", maker_key.api_key, "--stp", "sometimes", *admin, check=False)
+    assert bad.returncode != 0 and "stp" in bad.stdout + bad.stderr

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ceres.domain import commands as C
-from ceres.domain.enums import permission_names, permissions_mask
+from ceres.domain.enums import SelfTradePrevention, permission_names, permissions_mask
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.money import format_scaled, to_scaled
 from ceres.domain.secret import SealedSecret
@@ -43,6 +43,16 @@ def new_credentials() -> tuple[str, str]:
 
 Seal = Callable[[str, str], SealedSecret]
 """``seal(api_key, secret)``: the secret sealed for that key."""
+
+
+def _stp(mode: str | None) -> int | None:
+    """A self-trade prevention mode by name (``none``, ``cancel_taker``, ...); None: not given."""
+    if mode is None:
+        return None
+    names = {m.wire: int(m) for m in SelfTradePrevention}
+    if not isinstance(mode, str) or mode not in names:
+        raise CeresError(ErrorCode.INVALID_VALUE, f"must be one of {', '.join(names)}", "stp")
+    return names[mode]
 
 
 def _flag(value: Any, name: str) -> bool | None:
@@ -86,7 +96,7 @@ class AdminOps:
         return {"product": name}
 
     async def create_key(self, product: str, permissions: str = "read,trade", require_timestamp: bool | None = None,
-                         allow_ips: list[str] | str | None = None) -> dict[str, Any]:
+                         allow_ips: list[str] | str | None = None, stp: str | None = None) -> dict[str, Any]:
         try:
             mask = permissions_mask([p for p in permissions.split(",") if p.strip()])
         except ValueError as exc:
@@ -98,18 +108,22 @@ class AdminOps:
             if api_key not in self.engine.keys:
                 break
         await self.submit(C.CreateKey(product, api_key, self.seal(api_key, secret), mask,
-                                      self.require_timestamp_default if require is None else require, networks))
+                                      self.require_timestamp_default if require is None else require, networks,
+                                      _stp(stp) or 0))
         return {"product": product, "api_key": api_key, "secret": secret,
                 "permissions": ",".join(permission_names(mask)), **self._protections(api_key)}
 
     def _protections(self, api_key: str) -> dict[str, Any]:
         key = self.engine.keys[api_key]
-        return {"require_timestamp": key.require_timestamp, "allow_ips": ",".join(key.allow_ips) or "any"}
+        return {"require_timestamp": key.require_timestamp, "allow_ips": ",".join(key.allow_ips) or "any",
+                "stp": SelfTradePrevention(key.stp).wire}
 
     async def set_key(self, api_key: str, require_timestamp: bool | None = None,
-                      allow_ips: list[str] | str | None = None) -> dict[str, Any]:
-        """Change a key's protections (None: unchanged; ``allow_ips`` [] or "": any address)."""
-        await self.submit(C.SetKey(api_key, _flag(require_timestamp, "require_timestamp"), _networks(allow_ips)))
+                      allow_ips: list[str] | str | None = None, stp: str | None = None) -> dict[str, Any]:
+        """Change a key's protections and its default self-trade prevention (None: unchanged;
+        ``allow_ips`` [] or "": any address)."""
+        await self.submit(C.SetKey(api_key, _flag(require_timestamp, "require_timestamp"), _networks(allow_ips),
+                                   _stp(stp)))
         closed = self.on_key_change(api_key) if self.on_key_change is not None else 0
         return {"api_key": api_key, **self._protections(api_key), "connections_closed": closed}
 
