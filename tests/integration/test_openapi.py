@@ -111,7 +111,7 @@ def test_the_servers_routes_are_the_tables():
 def test_every_biz_type_is_an_operation_with_a_rest_twin():
     from ceres.gateway.operations import BY_BIZ_TYPE
 
-    assert sorted(BY_BIZ_TYPE) == [11, 12, 13, 14, 15, 16, 17, 21, 22, 23, 24]
+    assert sorted(BY_BIZ_TYPE) == [11, 12, 13, 14, 15, 16, 17, 21, 22, 23, 24, 25]
     for op in BY_BIZ_TYPE.values():
         assert op.routes, op.name
 
@@ -225,6 +225,9 @@ def captured(tmp_path_factory):
         take(api + "trade/cancel_all", "POST", "trade/cancel_all", {"entrust_bs": "up"})  # 40006
         take(api + "trade/cancel_all_after", "POST", "trade/cancel_all_after", {"timeout_ms": "0"})
         take(api + "trade/cancel_all_after", "POST", "trade/cancel_all_after", {"timeout_ms": "5"})  # 40006
+        amendable = demo.place(**{**order, "entrust_price": "61", "client_oid": "am"})["system_oid"]
+        take(api + "trade/amend", "POST", "trade/amend", {"system_oid": amendable, "entrust_price": "62"})
+        take(api + "trade/amend", "POST", "trade/amend", {"system_oid": amendable})  # 40004
 
         # market data: public, bare objects (a trade happened at 100 above)
         demo.place(**{**order, "entrust_price": "50", "client_oid": "depth"})  # a resting bid

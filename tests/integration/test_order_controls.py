@@ -177,3 +177,34 @@ def test_a_keys_default_stp_set_from_the_cli_applies_to_orders_that_name_none(se
     assert order(alice, bid)["status"] == 5
     bad = ceres("keys", "set", maker_key.api_key, "--stp", "sometimes", *admin, check=False)
     assert bad.returncode != 0 and "stp" in bad.stdout + bad.stderr
+
+
+def test_amend_over_rest_and_the_socket(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+    bob = make_product(server, "bob", FUNDS)
+    first = ok(alice.call("POST", "trade/input", limit("buy", "29000", "0.05")))["system_oid"]
+    second = ok(bob.call("POST", "trade/input", limit("buy", "29000", "0.05")))["system_oid"]
+    usdt = {r["currency"]: r for r in ok(alice.call("GET", "trade/account", {"exchange": "TEST"}))}["USDT"]
+    amended = ok(alice.call("POST", "trade/amend", {"system_oid": first, "entrust_vol": "0.02"}))
+    assert (amended["system_oid"], amended["entrust_amount"], amended["status"]) == (first, "0.02", 3)
+    after = {r["currency"]: r for r in ok(alice.call("GET", "trade/account", {"exchange": "TEST"}))}["USDT"]
+    assert float(after["frozen"]) < float(usdt["frozen"])  # released: 0.03 x 29000 plus its fee reserve
+    ok(make_product(server, "carol", FUNDS).call("POST", "trade/input", limit("sell", "29000", "0.01")))
+    assert order(alice, first)["dealt_amount"] == "0.01"  # alice kept her place ahead of bob
+    assert order(bob, second)["dealt_amount"] == "0"
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await Ws.connect(session, server.trade_ws_url, alice.api_key, alice.secret)
+            moved = await ws.ok(25, system_oid=first, entrust_price="29500")
+            assert (moved["entrust_price"], moved["dealt_amount"]) == ("29500", "0.01")
+            bad = await ws.request(25, system_oid=first, entrust_vol="0.01")  # not above what filled
+            assert bad["code"] == "40011", bad
+            missing = await ws.request(25, system_oid=first)
+            assert missing["code"] == "40004", missing
+            await ws.ok(12, system_oid=first)
+            finished = await ws.request(25, system_oid=first, entrust_vol="0.5")
+            assert finished["code"] == "42001", finished
+            await ws.close()
+
+    asyncio.run(run())

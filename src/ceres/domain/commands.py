@@ -68,6 +68,16 @@ class CancelAll(Command, tag="cancelall", frozen=True):
     reason: str = ""
 
 
+class Amend(Command, tag="amend", frozen=True):
+    """A resting order's new limit ``price`` (ticks) and/or new total ``vol`` (lots); 0 leaves
+    one as it is (``engine.amend``)."""
+
+    product: str
+    oid: int
+    price: int = 0
+    vol: int = 0
+
+
 class CancelAllAfter(Command, tag="deadman", frozen=True):
     """The dead-man's switch: cancel all of ``product``'s open orders (on ``exchange`` if
     given) unless another of these comes within ``timeout_ms``; 0 switches it off."""
@@ -253,12 +263,13 @@ class Tick(Command, tag="tick", frozen=True):
     server submits one when the engine reports something due."""
 
 
-ANY_COMMAND = (Place | Cancel | CancelAll | CancelAllAfter | CreateProduct | CreateKey | RevokeKey | Deposit
+ANY_COMMAND = (Place | Cancel | CancelAll | CancelAllAfter | Amend | CreateProduct | CreateKey | RevokeKey | Deposit
                | Withdraw | Transfer | SetIndex | SetFundingRate | Tick | SetKey | ConnectVenue | DisconnectVenue
                | DefineInstrument | VenueReport | SetPaperVenue)
 
 __all__ = [
     "ANY_COMMAND",
+    "Amend",
     "Cancel",
     "CancelAll",
     "CancelAllAfter",

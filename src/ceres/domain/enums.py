@@ -155,6 +155,7 @@ class ReportKind(IntEnum):
     CANCELLED = 4  # ended by a cancel request (client, operator, or a trigger making way)
     EXPIRED = 5    # ended by its lifetime: IOC/FOK/market remainder, contract expiry
     WAITING = 6    # a state Ceres set while it waits for a live venue (2 SUBMITTING, 12 CANCELING)
+    AMENDED = 7    # a resting order's price or volume changed at its owner's request (engine.amend)
 
 
 class Permission(IntEnum):

@@ -93,21 +93,27 @@ def _cross_notional(book: OrderBook, inst: Instrument, side: int, limit: int | N
     return total
 
 
+def check_tpsl(side: int, ref: int | None, tp: int, sl: int) -> None:
+    """TPSL_WRONG_SIDE unless take-profit and stop-loss lie on their sides of ``ref`` (the
+    order's price, or the mark for a market order; nothing to check without one)."""
+    if not ref:
+        return
+    up = side == BUY
+    if tp and (tp <= ref if up else tp >= ref):
+        raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "take-profit must be above the price for a buy, "
+                         "below it for a sell", "profit_value")
+    if sl and (sl >= ref if up else sl <= ref):
+        raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "stop-loss must be below the price for a buy, "
+                         "above it for a sell", "stop_value")
+
+
 def open_(state: State, cmd: C.Place, product: Product, inst: Instrument, price: int, tif: int) -> int:
     lever = cmd.lever
     if not 1 <= lever <= inst.max_lever:
         raise CeresError(ErrorCode.LEVER_OUT_OF_RANGE, f"must be 1..{inst.max_lever}", "lever")
     side = cmd.side
-    ref = price or marks.mark(state, inst)
     tp, sl = cmd.profit, cmd.stop
-    if ref:
-        up = side == BUY
-        if tp and (tp <= ref if up else tp >= ref):
-            raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "take-profit must be above the price for a buy, "
-                             "below it for a sell", "profit_value")
-        if sl and (sl >= ref if up else sl <= ref):
-            raise CeresError(ErrorCode.TPSL_WRONG_SIDE, "stop-loss must be below the price for a buy, "
-                             "above it for a sell", "stop_value")
+    check_tpsl(side, price or marks.mark(state, inst), tp, sl)
     book = state.books[inst.exchange, inst.contract]
     notional = _cross_notional(book, inst, side, price if cmd.price_type == LIMIT else None, cmd.vol)
     need = ceil_div(notional, lever) + notional * inst.freeze_rate // RATE_SCALE
@@ -123,7 +129,7 @@ def open_(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
                             state.now, tif, OPEN, lever, tp, sl, 0, cmd.stp), product, bal, bal)
     order.reserved = need
     state.order_event(order, ACCEPTED)
-    if matching.execute(state, order, book, fill, _stp_cancelled):
+    if matching.execute(state, order, book, fill, left_book):
         pending_event(state, order)
     return oid
 
@@ -190,7 +196,7 @@ def close(state: State, cmd: C.Place, product: Product, inst: Instrument, price:
         if q <= 0:
             continue
         order = close_order(state, pos, side, cmd.price_type, price, q, cmd.client_oid, tif, cmd.stp)
-        matching.execute(state, order, book, fill, _stp_cancelled)
+        matching.execute(state, order, book, fill, left_book)
         oids.append(order.spec.oid)
     return oids
 
@@ -311,10 +317,10 @@ def cancel(state: State, order: Order, kind: int, reason: str = "") -> None:
     """Cancel a resting contract order like a spot one (book, status 14/15, freeze or close
     reservation, event); an opening order also announces its margin gone."""
     lifetime.cancel(state, order, kind, reason)
-    _stp_cancelled(state, order)
+    left_book(state, order)
 
 
-def _stp_cancelled(state: State, order: Order) -> None:
+def left_book(state: State, order: Order) -> None:
     """A resting order has left the book (cancelled, or by self-trade prevention)."""
     if order.spec.fdir == OPEN:
         pending_event(state, order)

@@ -27,7 +27,7 @@ from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import Event
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE, Instrument
 from ceres.domain.secret import SECRET_CHARS, TAG_BYTES, SealedSecret, Secret, secret_enc_hook
-from ceres.engine import contracts, controls, funding, lifetime, live, spot, triggers, venue_keys
+from ceres.engine import amend, contracts, controls, funding, lifetime, live, spot, triggers, venue_keys
 from ceres.engine.audit import audit
 from ceres.engine.key_rules import check_networks
 from ceres.engine.ledger import ApiKey, Product
@@ -87,6 +87,7 @@ class Engine(State):
             C.CancelAll: lambda cmd: controls.cancel_all(self, self.product(cmd.product), cmd.exchange, cmd.contract,
                                                          cmd.side, cmd.reason),
             C.CancelAllAfter: lambda cmd: controls.set_deadman(self, cmd),
+            C.Amend: lambda cmd: amend.amend(self, cmd),
         }
 
     # --- applying commands --------------------------------------------------------------

@@ -265,6 +265,35 @@ class Handlers:
         order = key.product.open_orders.get(oid) or key.product.live_orders.get(oid)
         return order is not None and order.status in _CANCELABLE
 
+    async def amend(self, key: ApiKey, req: P.AmendReq) -> dict[str, Any]:
+        """A resting order's new price and/or total volume (``engine.amend``); the order after it."""
+        (oid,) = parse_ids(req.system_oid, most=1)
+        product = key.product
+        if req.entrust_price is None and req.entrust_vol is None:
+            raise CeresError(ErrorCode.MISSING_FIELD, "entrust_price or entrust_vol is required", "entrust_price")
+        order = product.open_orders.get(oid)
+        if order is None:
+            if oid in product.live_orders:
+                raise CeresError(ErrorCode.INVALID_VALUE, "orders at live venues cannot be amended", "system_oid")
+            _, failed = await self._classify(product.name, [oid])
+            raise failed[0][1]
+        inst = order.spec.inst
+        price = inst.price_to_ticks(req.entrust_price) if req.entrust_price is not None else 0
+        vol = inst.vol_to_lots(req.entrust_vol) if req.entrust_vol is not None else 0
+        if self.submit is None:
+            raise CeresError(ErrorCode.INTERNAL, "no engine to amend the order")
+        try:
+            await self.submit(C.Amend(product.name, oid, price, vol))
+        except CeresError as exc:
+            if exc.error is ErrorCode.ORDER_NOT_FOUND:  # it ended meanwhile
+                raise (await self._classify(product.name, [oid]))[1][0][1] from None
+            raise
+        now = product.open_orders.get(oid) or self.recent.get(product.name, oid)
+        if now is None:
+            await self.caught_up()
+            return (await self.orders(key, P.OrdersReq(system_oid=str(oid))))[0]
+        return views.order_object(now, self.tz, False)
+
     async def _cancel_ids(self, product: str, ids: tuple[int, ...],
                           reason: str = "") -> tuple[list[int], list[tuple[int, CeresError]]]:
         """Cancel ``ids`` (in requests of at most 15, all submitted at once); the ids cancelled,
@@ -272,14 +301,19 @@ class Handlers:
         chunks = [ids[i:i + MAX_CANCEL_IDS] for i in range(0, len(ids), MAX_CANCEL_IDS)]
         results = await asyncio.gather(*(self.venues.cancel(product, chunk, reason) for chunk in chunks))
         ok = [oid for r in results for oid in r.ok]
-        failed_ids = [oid for r in results for oid, _ in r.failed]
+        return await self._classify(product, [oid for r in results for oid, _ in r.failed], ok)
+
+    async def _classify(self, product: str, failed_ids: list[int],
+                        ok: list[int] | None = None) -> tuple[list[int], list[tuple[int, CeresError]]]:
+        """Why orders that are not open could not be acted on: finished (42001, the product's
+        order ended) or not found (40403)."""
         if any(self.recent.get(product, oid) is None for oid in failed_ids):
             await self.caught_up()
         failed = []
         for oid in failed_ids:
             finished = self.recent.get(product, oid) is not None or self.history.order_owner(oid) == product
             failed.append((oid, CeresError(ErrorCode.ORDER_FINISHED if finished else ErrorCode.ORDER_NOT_FOUND)))
-        return ok, failed
+        return ok or [], failed
 
     # --- reads ---------------------------------------------------------------------------
     async def pairs(self, key: ApiKey, req: P.PairsReq) -> list[dict[str, str]]:

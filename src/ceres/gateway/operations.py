@@ -56,6 +56,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("cancel_all", P.CancelAllReq, TRADE, 23, (("POST", API + "trade/cancel_all", "cancelAll"),)),
     Operation("cancel_all_after", P.CancelAllAfterReq, TRADE, 24,
               (("POST", API + "trade/cancel_all_after", "cancelAllAfter"),)),
+    Operation("amend", P.AmendReq, TRADE, 25, (("POST", API + "trade/amend", "amend"),)),
 )
 
 SERVICE_ROUTES: tuple[Route, ...] = (("GET", "/health", "health"), ("GET", "/metrics", "metrics"))

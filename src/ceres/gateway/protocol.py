@@ -115,6 +115,12 @@ class CancelAllReq(Request, frozen=True):
     entrust_bs: Text | None = None
 
 
+class AmendReq(Request, frozen=True):
+    system_oid: IdList
+    entrust_price: Text | None = None
+    entrust_vol: Text | None = None
+
+
 class CancelAllAfterReq(Request, frozen=True):
     timeout_ms: int
     exchange: Text | None = None

@@ -75,8 +75,9 @@ ORDER_COLS = ("oid, product, exchange, contract, side, ptype, fdir, price, vol, 
               "lever, profit, stop, status, filled, dealt, commission, reason")
 FILL_COLS = "tid, oid, exchange, contract, side, ptype, fdir, client_oid, lots, price, time_ms, fee"
 ORDER_UPDATES = """status = excluded.status, filled = excluded.filled, dealt = excluded.dealt,
-    commission = excluded.commission, seq = excluded.seq, reason = excluded.reason"""
-"""What a later event of a stored order changes (its spec never does)."""
+    commission = excluded.commission, seq = excluded.seq, reason = excluded.reason,
+    price = excluded.price, vol = excluded.vol"""
+"""What a later event of a stored order changes (its spec only when amended)."""
 
 
 class Rows:

@@ -90,7 +90,7 @@ def test_fixed_journal_tags() -> None:
                     "SetFundingRate": "funding", "Tick": "tick", "SetKey": "setkey",
                         "ConnectVenue": "venuekey", "DisconnectVenue": "venueoff", "DefineInstrument": "instrument",
                         "VenueReport": "report", "SetPaperVenue": "paper", "CancelAll": "cancelall",
-                        "CancelAllAfter": "deadman"}
+                        "CancelAllAfter": "deadman", "Amend": "amend"}
     # every command the engine takes decodes from the journal (a new one missing here would be
     # journaled, then refused at replay)
     assert {t for t in vars(C).values() if isinstance(t, type) and issubclass(t, C.Command)

@@ -143,3 +143,50 @@ def test_the_dead_mans_switch_refreshed_or_cleared_does_not_fire(book) -> None:
     h.apply(C.Tick(), dt=10_000)
     assert len(h.eng.products["alice"].open_orders) == 1
     assert h.reject(C.CancelAllAfter("alice", 999)).error == ErrorCode.INVALID_VALUE
+
+
+# --- amend ---------------------------------------------------------------------------------
+def amend(h, who: str, oid: int, price: int = 0, vol: int = 0) -> int:
+    return h.apply(C.Amend(who, oid, price, vol))
+
+
+def test_amend_down_keeps_priority_and_releases_exactly(h) -> None:
+    for who in ("alice", "bob", "carol"):
+        h.fund(who, "USDT", 1_000_000 * USDT)
+    first = place(h, "alice", BUY, P, 1000)
+    second = place(h, "bob", BUY, P, 1000)
+    amend(h, "alice", first, vol=400)
+    assert [(o, v) for o, _, _, v in h.resting()] == [(first, 400), (second, 1000)]  # still first in the queue
+    place(h, "carol", BUY, P, 400)  # what a fresh 0.04 at 30000 freezes
+    assert h.bal("alice", "USDT")[1] == h.bal("carol", "USDT")[1]
+    assert [e.kind for e in h.order_events() if e.spec.oid == first][-1] == int(ReportKind.AMENDED)
+    amend(h, "alice", first, vol=1000)  # back up: to the back of the level, frozen as a fresh 0.1
+    assert [o for o, *_ in h.resting()][-1] == first
+    assert h.bal("alice", "USDT")[1] == h.bal("bob", "USDT")[1]
+
+
+def test_amend_price_loses_priority_and_may_trade(book) -> None:
+    h = book
+    bid = place(h, "bob", BUY, P - 100, 1000)
+    amend(h, "bob", bid, vol=1500)  # more volume: back of the level (alone there anyway)
+    assert (bid, BUY, P - 100, 1500) in h.resting()
+    frozen = h.bal("bob", "USDT")[1]
+    amend(h, "bob", bid, price=P)  # crosses alice's ask at 30000: trades 0.1 at once, the rest rests
+    assert [(t.price, t.lots) for t in h.trades()] == [(P, 1000)]
+    assert (bid, BUY, P, 500) in h.resting()
+    assert h.bal("bob", "USDT")[1] != frozen
+
+
+def test_amend_refusals_change_nothing(book) -> None:
+    h = book
+    bid = place(h, "bob", BUY, P - 100, 1000, POST)
+    assert h.reject(C.Amend("bob", bid, P, 0)).error == ErrorCode.POST_ONLY_WOULD_TAKE
+    assert h.reject(C.Amend("bob", bid, 0, 0)).error == ErrorCode.INVALID_VALUE
+    assert h.reject(C.Amend("alice", bid, P - 50, 0)).error == ErrorCode.ORDER_NOT_FOUND  # not hers
+    assert h.reject(C.Amend("bob", bid, 0, 10**16)).error == ErrorCode.VOLUME_OUT_OF_RANGE
+    assert h.reject(C.Amend("bob", bid, 0, 10**9)).error == ErrorCode.INSUFFICIENT_BALANCE
+    sold = place(h, "alice", SELL, P - 100, 400)  # fills 0.04 of bob's bid
+    assert sold not in h.eng.open_orders
+    assert h.reject(C.Amend("bob", bid, 0, 400)).error == ErrorCode.VOLUME_OUT_OF_RANGE  # not above filled
+    amend(h, "bob", bid, vol=401)
+    assert h.resting()[0] == (bid, BUY, P - 100, 1)

@@ -232,7 +232,7 @@ def test_every_operation_has_a_handler_and_a_unique_biz_type():
     # the biz_type numbers of API.md section 3
     assert {b: op.name for b, op in BY_BIZ_TYPE.items()} == {
         11: "place", 12: "cancel", 13: "pairs", 14: "account", 15: "orders", 16: "positions", 17: "fills",
-        21: "batch_place", 22: "batch_cancel", 23: "cancel_all", 24: "cancel_all_after"}
+        21: "batch_place", 22: "batch_cancel", 23: "cancel_all", 24: "cancel_all_after", 25: "amend"}
 
 
 # --- inputs that once broke the server ------------------------------------------------------
