@@ -10,7 +10,9 @@ are sometimes on the wrong side; "far" orders rest 2-15% away from the middle, s
 and liquidations into them lose more than the margins (insurance fund, ADL). Operations
 are single engine commands except the fund moves (deposit + transfer to the contract
 account, transfer back + withdraw) and "pair" (two products opening opposite positions
-at one price, so positions exist).
+at one price, so positions exist). Opens and closes mix every time in force and
+self-trade prevention mode, and are often by a product with orders resting on that
+contract, so self-trades (prevented or not) happen.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ KINDS = ["open"] * 10 + ["close"] * 6 + ["cancel"] * 3 + ["index"] * 3 + ["rate"
                                                                          "fund", "out", "pair", "pair",
                                                                          "far", "far"]
 DTS = (1, 5, 1_000, 20_000, 60_000, 120_000)
+TIFS = {1: (0, 0, 1, 2, 3, 4, 0), 2: (0, 0, 2, 3)}  # TimeInForce by price type (a contract market order may be FOK)
+STPS = (0, 0, 1, 2, 3)  # SelfTradePrevention
 
 
 def instruments() -> list[Instrument]:
@@ -72,11 +76,16 @@ def draw_op(data: st.DataObject, eng: Engine, known_oids: list[int]) -> tuple:
     p = data.draw(st.sampled_from(PRODUCTS), label="product")
     if kind in ("open", "close"):
         contract = data.draw(st.sampled_from(CONTRACTS), label="contract")
+        resting = sorted({o.product.name for o in eng.open_orders.values() if o.spec.inst.contract == contract})
+        if resting and data.draw(st.booleans(), label="own book"):  # often trade with its own orders
+            p = data.draw(st.sampled_from(resting), label="resting product")
         side = data.draw(st.sampled_from([1, 2]), label="side")
         ptype = data.draw(st.sampled_from([1, 1, 1, 2]), label="ptype")
         price = _price(data) if ptype == 1 else 0
         vol = data.draw(st.integers(0, 12), label="vol")
         coid = data.draw(st.sampled_from(["", "", "", "x"]), label="coid")
+        tif = data.draw(st.sampled_from(TIFS[ptype]), label="tif")
+        stp = data.draw(st.sampled_from(STPS), label="stp")
         if kind == "open":
             lever = data.draw(st.sampled_from(LEVERS), label="lever")
             tp = sl = 0
@@ -84,7 +93,8 @@ def draw_op(data: st.DataObject, eng: Engine, known_oids: list[int]) -> tuple:
                 ref = price or MID
                 tp = max(0, ref + data.draw(st.integers(-20, 60), label="tp") * (1 if side == 1 else -1))
                 sl = max(0, ref - data.draw(st.integers(-20, 60), label="sl") * (1 if side == 1 else -1))
-            return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 1, lever, tp, sl))
+            return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 1, lever, tp, sl,
+                                     tif=tif, stp=stp))
         deals = sorted(eng.contracts.positions)
         target = data.draw(st.sampled_from(["deal", "deal", "time", "risk", "none"]), label="target")
         deal = rule = 0
@@ -92,7 +102,8 @@ def draw_op(data: st.DataObject, eng: Engine, known_oids: list[int]) -> tuple:
             deal = data.draw(st.sampled_from([*deals, 987654321]), label="deal")
         elif target != "none":
             rule = 1 if target == "time" else 2
-        return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 2, 1, 0, 0, deal, rule))
+        return ("place", C.Place(p, "TEST", contract, side, ptype, price, vol, coid, 2, 1, 0, 0, deal, rule,
+                                 tif=tif, stp=stp))
     if kind == "pair":  # two products open opposite positions at one price: a sure trade
         contract = data.draw(st.sampled_from(CONTRACTS), label="contract")
         other = data.draw(st.sampled_from([q for q in PRODUCTS if q != p]), label="other")

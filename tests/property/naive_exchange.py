@@ -123,11 +123,7 @@ class NOrder:
 
 
 class NaiveExchange:
-    def __init__(self, specs: list[Spec], decimals: dict[str, int], stp_before_budget: bool = False) -> None:
-        """``stp_before_budget``: a market buy that cannot afford one lot of its own best
-        resting order applies self-trade prevention to it all the same (the engine's way
-        at da56706) instead of ending as the budget rule says (no match, no self-trade)."""
-        self.stp_before_budget = stp_before_budget
+    def __init__(self, specs: list[Spec], decimals: dict[str, int]) -> None:
         self.insts = {s.contract: NInst(s, decimals) for s in specs}
         self.spot: dict[tuple[str, str], int] = {}
         self.settle: dict[tuple[str, str], int] = {}
@@ -299,7 +295,7 @@ class NaiveExchange:
             own = best.product == taker.product and taker.stp != STP_NONE
             if taker.ptype == MARKET and taker.side == BUY:  # no lot affordable: no match at all
                 lots = min(best.remaining, (taker.vol - taker.spent) // (best.price * inst.mult))
-                if lots == 0 and not (own and self.stp_before_budget):
+                if lots == 0:
                     return False, False
             else:
                 lots = min(best.remaining, taker.remaining)
