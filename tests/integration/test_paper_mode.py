@@ -143,3 +143,17 @@ def test_transfers_to_a_live_mode_venue_stay_refused(tmp_path):
     finally:
         srv.stop()
         fake.stop()
+
+
+def test_a_dead_mans_switch_cancels_paper_orders_at_the_venue_desk(paper):
+    srv, fake = paper
+    asyncio.run(fake.control.set_book("BTCUSDT", bids=[("29990", "0.01")], asks=[("30100", "1")]))
+    admin(srv, "accounts", "deposit", "demo", "USDT", "100")
+    admin(srv, "accounts", "transfer", "demo", "USDT", "100", "--from", "2", "--to", "3", "--exchange", "BINANCE")
+    oid, _ = place(srv, "buy", "25000", "0.001")
+    until(srv, oid, 3)
+    status, armed = demo_rest(srv).call("POST", "trade/cancel_all_after", {"timeout_ms": "1000",
+                                                                         "exchange": "BINANCE"})
+    assert status == 200 and armed["code"] == "200", armed
+    assert until(srv, oid, 15)["status"] == 15  # the desk was asked once the switch fired
+    assert balances(srv)["USDT"] == ("100", "0")

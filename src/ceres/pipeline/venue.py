@@ -30,12 +30,15 @@ from typing import Protocol
 import msgspec
 
 from ceres.domain import commands as C
+from ceres.domain.enums import OrderStatus
 from ceres.domain.errors import CeresError, ErrorCode
-from ceres.domain.events import ExecutionReport, OrderSpec
+from ceres.domain.events import ExecutionReport, OrderEvent, OrderSpec
 from ceres.domain.instruments import Instrument
+from ceres.engine.controls import DEADMAN_REASON
 from ceres.engine.core import CancelResult
 
 PlaceResult = int | list[int]
+CANCELING = int(OrderStatus.CANCELING)
 
 
 class OrderState(msgspec.Struct, frozen=True):
@@ -226,3 +229,27 @@ class VenueRegistry:
 
     def _venue_for(self, exchange: str) -> Venue:
         return self._venues[exchange] if exchange else next(iter(self._venues.values()))
+
+
+class EngineCancels:
+    """Cancels the engine decides on its own for a live venue's orders: a dead-man's switch
+    firing moves them to CANCELING (``engine.controls``), and someone must then ask the
+    exchange. A dispatcher subscription hands each such order to the callback its venue
+    registered (``register``); cancels a client asked for go through ``Venue.cancel`` and
+    are not repeated here."""
+
+    def __init__(self) -> None:
+        self._asks: dict[str, Callable[[int], None]] = {}
+
+    def register(self, exchange: str, ask: Callable[[int], None]) -> None:
+        self._asks[exchange] = ask
+
+    def subscription(self) -> tuple[tuple[type, ...], Callable[[list[OrderEvent]], None]]:
+        return ((OrderEvent,), self.on_orders)
+
+    def on_orders(self, events: list[OrderEvent]) -> None:
+        for ev in events:
+            if ev.status == CANCELING and ev.reason == DEADMAN_REASON:
+                ask = self._asks.get(ev.spec.inst.exchange)
+                if ask is not None:
+                    ask(ev.spec.oid)

@@ -337,6 +337,10 @@ class LiveVenue:
             self.desk.spawn(self.desk.cancel(oid))
         return result
 
+    def ask_cancel(self, oid: int) -> None:
+        """The engine moved ``oid`` to CANCELING on its own (a dead-man's switch): ask the venue."""
+        self.desk.spawn(self.desk.cancel(oid))
+
     def reports(self) -> ReportStream:
         return ReportStream(1, lambda stream: None)
 
