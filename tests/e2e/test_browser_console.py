@@ -70,6 +70,26 @@ def test_console_connects_places_and_cancels(server, browser):
     page.close()
 
 
+def test_console_sends_post_only_and_stp_and_cancels_all(server, browser):
+    demo = server.demo()
+    page = browser.new_page()
+    page.goto(server.http_url + "/")
+    place_from_the_console(page, demo)  # a bid at 12345.67
+    page.select_option("#side", "sell")
+    page.fill("#price", "12345.67")
+    page.check("#postOnly")
+    page.click("#place")  # would take the bid: refused as post-only
+    page.wait_for_selector("#log div:has-text('\"code\":\"42004\"')", timeout=10000)
+    page.uncheck("#postOnly")
+    page.select_option("#stp", "cancel_taker")
+    page.click("#place")  # meets its own bid: cancelled, no trade
+    page.wait_for_selector("#log div:has-text('\"errorCode\":\"42005\"')", timeout=10000)
+    page.click("#cancelAll")
+    page.wait_for_selector("#log div:has-text('\"biz_type\":23')", timeout=10000)
+    assert server.rest().open_orders()["data"]["orderDetailRes"] == []
+    page.close()
+
+
 SEED_DEMO = """
 async ([url, order]) => {
   // the original WEBSOCKET-DEMO logic: connect with api_key & sign, send 'ping' on open,

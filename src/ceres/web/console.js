@@ -104,6 +104,9 @@ $("place").addEventListener("click", () => {
                   price_type: $("priceType").value, entrust_vol: $("vol").value,
                   entrust_bs: $("side").value };
   if (order.price_type === "limit") order.entrust_price = $("price").value;
+  if ($("tif").value) order.time_in_force = $("tif").value;
+  if ($("postOnly").checked) order.post_only = "true";
+  if ($("stp").value) order.stp = $("stp").value;
   if ($("futureDir").value) {
     order.future_dir = $("futureDir").value;
     order.lever = $("lever").value;
@@ -114,3 +117,5 @@ $("place").addEventListener("click", () => {
 $("cancel").addEventListener("click", () => send({ biz_type: 12, system_oid: $("cancelId").value }));
 $("orders").addEventListener("click", () => send({ biz_type: 15 }));
 $("account").addEventListener("click", () => send({ biz_type: 14 }));
+$("cancelAll").addEventListener("click", () => send({ biz_type: 23 }));
+$("armDeadman").addEventListener("click", () => send({ biz_type: 24, timeout_ms: $("deadman").value }));
