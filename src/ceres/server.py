@@ -238,6 +238,7 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
 
     # listen (stopped before the node closes: the stack unwinds in reverse); then the
     # connection capacity: what the descriptors allow once everything is open
+    stack.push_async_callback(trade.drain)  # after the connections closed: their cancels on disconnect
     stack.callback(limits.close_all)
     stack.callback(_close_connections, registry)
     ports = running.ports

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from .api_helpers import Rest, Ws, make_product
+from .api_helpers import Rest, Ws, make_product, ws_sign
 
 FUNDS = {"USDT": "1000000", "BTC": "100"}
 DEADLINE_S = 15.0
@@ -208,3 +208,21 @@ def test_amend_over_rest_and_the_socket(server) -> None:
             await ws.close()
 
     asyncio.run(run())
+
+
+def test_cancel_on_disconnect_at_a_server_shutdown(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+
+    async def hold() -> list[str]:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{server.trade_ws_url}?api_key={alice.api_key}"
+                                          f"&sign={ws_sign(alice.api_key, alice.secret)}&cancel_on_disconnect=1")
+            await ws.send_str(json.dumps({"biz_type": 11, **limit("buy", "20000")}))
+            oid = json.loads((await ws.receive()).data)["data"]["system_oid"]
+            server.stop()  # SIGTERM: the server closes the connection, then shuts down
+            return [oid]
+
+    ids = asyncio.run(hold())
+    server.start()
+    alice = Rest(server.http_url, alice.api_key, alice.secret)
+    assert [(order(alice, oid)["status"], order(alice, oid)["error_code"]) for oid in ids] == [(15, "42007")]

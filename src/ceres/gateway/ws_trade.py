@@ -235,6 +235,13 @@ class TradeServer:
         self._cancelling.add(task)
         task.add_done_callback(self._cancelling.discard)
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """At shutdown, once the connections are closed: let their cancels on disconnect be
+        journaled before the journal closes."""
+        await asyncio.sleep(0.05)  # the closes' disconnect callbacks run
+        if self._cancelling:
+            await asyncio.wait(list(self._cancelling), timeout=timeout)
+
     async def _cancel(self, key: ApiKey, ids: set[int]) -> None:
         try:
             done = await self.handlers.cancel_on_disconnect(key, ids)
