@@ -226,3 +226,19 @@ def test_cancel_on_disconnect_at_a_server_shutdown(server) -> None:
     server.start()
     alice = Rest(server.http_url, alice.api_key, alice.secret)
     assert [(order(alice, oid)["status"], order(alice, oid)["error_code"]) for oid in ids] == [(15, "42007")]
+
+
+def test_the_items_of_a_batch_go_in_one_journal_frame(server) -> None:
+    from ceres.domain import commands as C
+    from ceres.journal.file.segments import DataDir
+    from ceres.pipeline.frames import decode_records, scan
+
+    alice = make_product(server, "alice", FUNDS)
+    coids = [f"frame-{i}" for i in range(5)]
+    placed = ok(alice.call("POST", "trade/batch_input",
+                           {"orders": [limit("buy", str(20000 + i), client_oid=c) for i, c in enumerate(coids)]}))
+    assert [r["code"] for r in placed] == ["0"] * 5
+    server.stop()
+    frames = [{cmd.client_oid for _, cmd in decode_records(f.payload) if isinstance(cmd, C.Place)}
+              for _, path in DataDir(server.data_dir).segments() for f in scan(path.read_bytes()).frames]
+    assert [set(coids) <= f for f in frames].count(True) == 1, frames  # all five in one frame
