@@ -242,3 +242,31 @@ def test_the_items_of_a_batch_go_in_one_journal_frame(server) -> None:
     frames = [{cmd.client_oid for _, cmd in decode_records(f.payload) if isinstance(cmd, C.Place)}
               for _, path in DataDir(server.data_dir).segments() for f in scan(path.read_bytes()).frames]
     assert [set(coids) <= f for f in frames].count(True) == 1, frames  # all five in one frame
+
+
+def test_rest_batch_cancel_and_cancel_all_and_socket_time_in_force(server) -> None:
+    alice = make_product(server, "alice", FUNDS)
+    bob = make_product(server, "bob", FUNDS)
+    ids = [r["system_oid"] for r in ok(alice.call("POST", "trade/batch_input", {"orders": [
+        limit("buy", "20000"), limit("buy", "20001"), limit("sell", "40000")]}))]
+    other = ok(bob.call("POST", "trade/input", limit("buy", "20002")))["system_oid"]
+    results = ok(alice.call("DELETE", "trade/batch_order", {"system_oid": f"{ids[0]},{other},{ids[0]}"}))
+    assert [r["code"] for r in results] == ["0", "40403", "42001"], results  # bob's is not hers; then finished
+    too_many = alice.call("DELETE", "trade/batch_order", {"system_oid": ",".join(["1"] * 101)})[1]
+    assert too_many["code"] == "40027", too_many
+    assert ok(alice.call("POST", "trade/cancel_all", {"exchange": "TEST", "contract": "BTC/USDT"})) == [
+        {"system_oid": ids[1]}, {"system_oid": ids[2]}]
+    assert other in open_ids(bob)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await Ws.connect(session, server.trade_ws_url, alice.api_key, alice.secret)
+            fok = await ws.ok(11, **limit("sell", "20002", "0.02", time_in_force="FOK"))  # bob bids only 0.01
+            ioc = await ws.ok(11, **limit("sell", "20002", "0.02", time_in_force="IOC"))
+            assert (order(alice, fok["system_oid"])["status"], order(alice, ioc["system_oid"])["status"]) == (15, 14)
+            assert order(alice, ioc["system_oid"])["dealt_amount"] == "0.01"
+            refused = await ws.request(11, **limit("buy", "1", post_only="yes"))
+            assert refused["code"] == "40006" and "post_only" in refused["message"], refused
+            await ws.close()
+
+    asyncio.run(run())

@@ -15,6 +15,7 @@ acknowledged).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timezone
 from typing import Any
@@ -228,9 +229,19 @@ class Handlers:
         """Up to 100 ids; one result per id, in order."""
         ids = parse_ids(req.system_oid, most=P.MAX_BATCH_CANCEL, too_many=ErrorCode.BATCH_TOO_LARGE)
         ok, failed = await self._cancel_ids(key.product.name, ids)
-        errors = dict(failed)
-        return [{"system_oid": str(oid), "code": "0"} if oid in ok else
-                {"system_oid": str(oid), "code": errors[oid].code, "message": errors[oid].message} for oid in ids]
+        done = Counter(ok)  # an id given twice: cancelled once, then finished
+        errors: dict[int, list[CeresError]] = {}
+        for oid, err in failed:
+            errors.setdefault(oid, []).append(err)
+        out = []
+        for oid in ids:
+            if done[oid]:
+                done[oid] -= 1
+                out.append({"system_oid": str(oid), "code": "0"})
+            else:
+                err = errors[oid].pop(0)
+                out.append({"system_oid": str(oid), "code": err.code, "message": err.message})
+        return out
 
     async def cancel_all(self, key: ApiKey, req: P.CancelAllReq) -> list[dict[str, str]]:
         """Every open order of the product matching the filters; what was cancelled, by id."""
