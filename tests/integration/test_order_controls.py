@@ -111,15 +111,24 @@ def test_batches_cancel_all_and_the_dead_mans_switch_over_the_socket(server) -> 
 
 def test_the_dead_mans_switch_fires_after_a_kill_and_restart(server) -> None:
     alice = make_product(server, "alice", FUNDS)
-    oid = ok(alice.call("POST", "trade/input", limit("buy", "20000")))["system_oid"]
-    armed = ok(alice.call("POST", "trade/cancel_all_after", {"timeout_ms": "3000"}))
+    early = ok(alice.call("POST", "trade/input", limit("buy", "20000")))["system_oid"]
+    armed = ok(alice.call("POST", "trade/cancel_all_after", {"timeout_ms": "1000"}))
     server.kill()
+    while time.time() * 1000 < int(armed["deadline"]) + 300:  # the deadline passes while it is down
+        time.sleep(0.05)
     server.start()
     alice = Rest(server.http_url, alice.api_key, alice.secret)  # the restarted server's ports
+    wait_until(lambda: order(alice, early)["status"] == 15)
+    assert order(alice, early)["error_code"] == "42006"
+
+    late = ok(alice.call("POST", "trade/input", limit("buy", "20000")))["system_oid"]
+    armed = ok(alice.call("POST", "trade/cancel_all_after", {"timeout_ms": "4000"}))
+    server.kill()
+    server.start()
+    alice = Rest(server.http_url, alice.api_key, alice.secret)
     if time.time() * 1000 < int(armed["deadline"]) - 500:
-        assert order(alice, oid)["status"] == 3  # not yet: it fires at its deadline, not at the restart
-    wait_until(lambda: order(alice, oid)["status"] == 15)
-    assert order(alice, oid)["error_code"] == "42006"
+        assert order(alice, late)["status"] == 3  # not at the restart: at its deadline
+    wait_until(lambda: order(alice, late)["status"] == 15)
 
 
 CLIENT = """
