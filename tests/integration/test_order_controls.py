@@ -279,3 +279,29 @@ def test_rest_batch_cancel_and_cancel_all_and_socket_time_in_force(server) -> No
             await ws.close()
 
     asyncio.run(run())
+
+
+def test_the_sdk_drives_every_new_operation(server) -> None:
+    from ceres.client import TradeSocket
+
+    alice = make_product(server, "alice", FUNDS)
+    api = server.rest(alice.api_key, alice.secret)
+    placed = api.batch_place([limit("buy", "20000"), limit("buy", "20001", post_only=True)])["data"]
+    assert [r["code"] for r in placed] == ["0", "0"]
+    ids = [r["system_oid"] for r in placed]
+    assert api.amend(ids[0], vol="0.02")["data"]["entrust_amount"] == "0.02"
+    assert [r["code"] for r in api.batch_cancel([ids[0]])["data"]] == ["0"]
+    assert api.cancel_all(exchange="TEST")["data"] == [{"system_oid": ids[1]}]
+    assert api.cancel_all_after(0)["data"] == {"timeout_ms": "0", "deadline": ""}
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            sock = await TradeSocket.connect(session, server.trade_ws_url, alice.api_key, alice.secret,
+                                             cancel_on_disconnect=True)
+            reply = await sock.place(**limit("buy", "20002", time_in_force="GTC", stp="cancel_both"))
+            held = reply["data"]["system_oid"]
+            assert held in open_ids(alice)
+            await sock.close()
+            wait_until(lambda: held not in open_ids(alice))
+
+    asyncio.run(run())
