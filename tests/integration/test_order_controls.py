@@ -305,3 +305,26 @@ def test_the_sdk_drives_every_new_operation(server) -> None:
             wait_until(lambda: held not in open_ids(alice))
 
     asyncio.run(run())
+
+
+def test_cancel_on_disconnect_when_the_server_drops_the_connection(server) -> None:
+    from .api_helpers import add_key
+
+    make_product(server, "alice", FUNDS)
+    second = add_key(server, "alice", "read,trade")
+
+    async def run() -> str:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{server.trade_ws_url}?api_key={second.api_key}"
+                                          f"&sign={ws_sign(second.api_key, second.secret)}&cancel_on_disconnect=1")
+            await ws.send_str(json.dumps({"biz_type": 11, **limit("buy", "20000")}))
+            oid = json.loads((await ws.receive()).data)["data"]["system_oid"]
+            server.admin("revoke_key", api_key=second.api_key)  # the server closes the key's sockets
+            msg = await asyncio.wait_for(ws.receive(), DEADLINE_S)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING), msg
+            return oid
+
+    oid = asyncio.run(run())
+    alice = add_key(server, "alice", "read")  # the revoked key cannot read any more
+    wait_until(lambda: order(alice, oid)["status"] == 15)
+    assert order(alice, oid)["error_code"] == "42007"
