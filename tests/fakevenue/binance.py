@@ -26,6 +26,17 @@ diff depth stream of ``binance_ws.py`` numbers its events with; ``GET ticker/24h
 time, ``limit`` default 500, max 1000; rows ``[openTime, open, high, low, close, volume, closeTime,
 quoteVolume, count, takerBuyBase, takerBuyQuote, "0"]``). A ``limit`` out of range is refused with
 -1130 (ccxt never sends one above 1000 for klines; it passes a spot trades limit as given).
+
+Order types and time in force, as Binance spot checks them (``rest-api`` "New order", ``errors.md``;
+ccxt 4.5.90 sends ``timeInForce`` GTC/IOC/FOK with type LIMIT, and a post-only order as type
+LIMIT_MAKER without ``timeInForce``): LIMIT needs ``timeInForce`` (-1102 without it) among GTC, IOC,
+FOK (else -1115 "Invalid timeInForce."); LIMIT_MAKER takes none (-1106 "Parameter 'timeInForce' sent
+when not required.") and is refused with -2010 "Order would immediately match and take." when the
+book has an opposite level at or through its price (nothing placed, nothing frozen); an unknown type
+is -1116 "Invalid orderType."; Binance's other types (MARKET, stop orders) are not served (-1102 on
+``type``). IOC and FOK match the synthetic levels at once (``book.py``); what an IOC does not fill,
+and a FOK that cannot fill whole, ends with status EXPIRED (HTTP 200, ``fills`` listing what it
+got). Orders show ``timeInForce`` (GTC for LIMIT_MAKER, as Binance does) and ``type``.
 """
 
 from __future__ import annotations
@@ -45,7 +56,10 @@ from tests.fakevenue.tape import INTERVALS_MS, Stats, candles, select
 
 Level = tuple[Decimal, Decimal]
 
-STATUS = {"new": "NEW", "partial": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED"}
+STATUS = {"new": "NEW", "partial": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED",
+          "expired": "EXPIRED"}
+ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 # Reject.kind -> (HTTP status, Binance code, msg); msgs verbatim from Binance's errors.md
 ERRORS: dict[str, tuple[int, int, str]] = {
     "tick": (400, -1013, "Filter failure: PRICE_FILTER"),
@@ -54,6 +68,10 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "min_notional": (400, -1013, "Filter failure: MIN_NOTIONAL"),
     "insufficient": (400, -2010, "Account has insufficient balance for requested action."),
     "duplicate": (400, -2010, "Duplicate order sent."),
+    "would_take": (400, -2010, "Order would immediately match and take."),
+    "not_required": (400, -1106, "Parameter '{}' sent when not required."),
+    "tif": (400, -1115, "Invalid timeInForce."),
+    "order_type": (400, -1116, "Invalid orderType."),
     "not_found": (400, -2013, "Order does not exist."),
     "cancel_unknown": (400, -2011, "Unknown order sent."),
     "symbol": (400, -1121, "Invalid symbol."),
@@ -198,8 +216,9 @@ class BinanceVenue(FakeVenue):
         return {
             "symbol": order.symbol, "orderId": order.id, "orderListId": -1, "clientOrderId": order.client_id,
             "price": num(order.price), "origQty": num(order.qty), "executedQty": num(order.filled),
-            "cummulativeQuoteQty": num(order.quote_filled), "status": STATUS[order.status], "timeInForce": "GTC",
-            "type": "LIMIT", "side": order.side.upper(), "stopPrice": num(Decimal(0)), "icebergQty": num(Decimal(0)),
+            "cummulativeQuoteQty": num(order.quote_filled), "status": STATUS[order.status], "timeInForce": order.tif,
+            "type": "LIMIT_MAKER" if order.maker_only else "LIMIT", "side": order.side.upper(),
+            "stopPrice": num(Decimal(0)), "icebergQty": num(Decimal(0)),
             "time": order.created, "updateTime": order.updated, "isWorking": True, "workingTime": order.created,
             "origQuoteOrderQty": num(Decimal(0)), "selfTradePreventionMode": "EXPIRE_MAKER",
         }
@@ -254,14 +273,27 @@ class BinanceVenue(FakeVenue):
 
     async def new_order(self, request: web.Request) -> web.Response:
         account, params = await self.signed(request)
-        for name in ("symbol", "side", "type", "quantity", "price", "timeInForce"):
+        for name in ("symbol", "side", "type"):
             if not params.get(name):
                 raise Reject("mandatory", name)
-        if params["type"] != "LIMIT":
-            raise Reject("mandatory", "type")  # this fake only rests GTC limit orders
+        order_type, tif = params["type"], params.get("timeInForce")
+        if order_type not in ORDER_TYPES:
+            raise Reject("order_type")
+        if order_type not in ("LIMIT", "LIMIT_MAKER"):
+            raise Reject("mandatory", "type")  # this fake serves limit orders only
+        for name in ("quantity", "price", *(("timeInForce",) if order_type == "LIMIT" else ())):
+            if not params.get(name):
+                raise Reject("mandatory", name)
+        if order_type == "LIMIT_MAKER" and tif is not None:
+            raise Reject("not_required", "timeInForce")
+        if order_type == "LIMIT" and tif not in TIME_IN_FORCE:
+            raise Reject("tif")
         order = self.book.place(account, params["symbol"], params["side"].lower(), Decimal(params["price"]),
-                                Decimal(params["quantity"]), params.get("newClientOrderId") or f"fake{now_ms()}")
-        body = self.order_json(order) | {"transactTime": order.created, "fills": []}
+                                Decimal(params["quantity"]), params.get("newClientOrderId") or f"fake{now_ms()}",
+                                tif=tif or "GTC", maker_only=order_type == "LIMIT_MAKER")
+        fills = [{"price": num(t.price), "qty": num(t.qty), "commission": num(t.fee),
+                  "commissionAsset": t.fee_asset, "tradeId": t.id} for t in order.trades]
+        body = self.order_json(order) | {"transactTime": order.created, "fills": fills}
         return web.json_response(body)
 
     async def query_order(self, request: web.Request) -> web.Response:

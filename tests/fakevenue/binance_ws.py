@@ -59,7 +59,7 @@ from tests.fakevenue.tape import Stats
 
 STREAM = re.compile(r"([a-z0-9]+)@(trade|aggTrade|ticker|miniTicker|depth(?:@100ms|@1000ms)?)")
 TICKERS = ("ticker", "miniTicker")
-EXECUTION = {"place": "NEW", "fill": "TRADE", "cancel": "CANCELED"}
+EXECUTION = {"place": "NEW", "fill": "TRADE", "cancel": "CANCELED", "expire": "EXPIRED"}
 ZERO = Decimal(0)
 
 
@@ -100,15 +100,17 @@ class Socket:
 
 
 def execution_report(change: Change) -> dict[str, Any]:
-    """The ``executionReport`` of a placement, fill or cancel, with the order's state after it."""
+    """The ``executionReport`` of a placement, fill, cancel or expiry (an IOC/FOK's rest), with the
+    order's state after it."""
     order, trade, kind = change.order, change.trade, change.kind
     assert order is not None
     qty, price = (trade.qty, trade.price) if trade else (ZERO, ZERO)
     canceled = kind == "cancel"
     return {
         "e": "executionReport", "E": now_ms(), "s": order.symbol,
-        "c": f"cancel{order.id}" if canceled else order.client_id, "S": order.side.upper(), "o": "LIMIT",
-        "f": "GTC", "q": num(order.qty), "p": num(order.price), "P": num(ZERO), "F": num(ZERO), "g": -1,
+        "c": f"cancel{order.id}" if canceled else order.client_id, "S": order.side.upper(),
+        "o": "LIMIT_MAKER" if order.maker_only else "LIMIT", "f": order.tif, "q": num(order.qty),
+        "p": num(order.price), "P": num(ZERO), "F": num(ZERO), "g": -1,
         "C": order.client_id if canceled else "", "x": EXECUTION[kind], "X": STATUS[order.status], "r": "NONE",
         "i": order.id, "l": num(qty), "z": num(order.filled), "L": num(price),
         "n": num(trade.fee) if trade else "0", "N": trade.fee_asset if trade else None,

@@ -235,9 +235,10 @@ class BitfinexBook(Book):
         super().__init__(markets, fee_rate=MAKER_FEE, first_order_id=120_000_000_000,
                          first_trade_id=1_790_000_000)
 
-    def fill(self, order_id: int, qty: Decimal | None = None, *, maker: bool = True) -> Trade:
+    def fill(self, order_id: int, qty: Decimal | None = None, *, maker: bool = True,
+             price: Decimal | None = None) -> Trade:
         self.fee_rate = MAKER_FEE if maker else TAKER_FEE
-        return super().fill(order_id, qty, maker=maker)
+        return super().fill(order_id, qty, maker=maker, price=price)
 
 
 class BitfinexVenue(FakeVenue):

@@ -12,6 +12,16 @@ synthetic resting levels per symbol (:meth:`Book.set_levels`, merged with the op
 trade of a symbol, the accounts' fills included. Every change is announced to :attr:`Book.listeners`
 as a :class:`Change` (the streams of ``binance_ws.py`` turn them into websocket events).
 
+Time in force (the fake Binance's, ``Book.place``'s ``tif``): ``GTC`` rests without matching, even when
+it crosses (tests fill it through the control API, as before); ``IOC`` and ``FOK`` take the synthetic
+levels of the other side at or through their limit, best price first, at the levels' prices (a taker:
+``maker`` False), the level's quantity reduced by what they took; an IOC's remainder and a FOK that the
+levels cannot fill whole end ``expired`` (a FOK then with nothing filled) and never rest, never show in
+the depth. ``maker_only`` (Binance's LIMIT_MAKER) is refused (``would_take``) when the other side of the
+depth (synthetic levels and every account's open orders) has a level at or through its price. IOC/FOK
+do not take the accounts' own open orders: accounts never match each other in this fake (a real venue
+would, or apply its self-trade prevention).
+
 Venue rules that differ by dialect (error codes, id formats) live in the venue modules; the checks
 themselves are here and raise :class:`Reject` with a neutral ``kind``.
 """
@@ -108,7 +118,8 @@ def buyer_is_maker(trade: Trade) -> bool:
 
 @dataclass
 class Order(Deal):
-    """``status`` uses neutral names: ``new``, ``partial``, ``filled``, ``canceled``."""
+    """``status`` uses neutral names: ``new``, ``partial``, ``filled``, ``canceled``, ``expired``.
+    ``tif`` ``GTC``/``IOC``/``FOK``; ``maker_only``: refused rather than take (Binance's LIMIT_MAKER)."""
 
     id: int
     key: str
@@ -119,6 +130,8 @@ class Order(Deal):
     status: str = "new"
     updated: int = 0
     trades: list[Trade] = field(default_factory=list)
+    tif: str = "GTC"
+    maker_only: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -132,8 +145,8 @@ class Order(Deal):
 @dataclass
 class Change:
     """One change of the book, as listeners get it. ``kind``: ``place``, ``fill`` (with the trade),
-    ``cancel`` (an account order; ``order`` set), ``trade`` (a public trade by someone else) or
-    ``levels`` (the synthetic levels of ``symbol`` were replaced)."""
+    ``cancel`` or ``expire`` (an account order; ``order`` set), ``trade`` (a public trade by someone
+    else) or ``levels`` (the synthetic levels of ``symbol`` were replaced)."""
 
     kind: str
     symbol: str
@@ -178,8 +191,10 @@ class Book:
             raise Reject("symbol", symbol)
         return market
 
-    def place(self, account: Account, symbol: str, side: str, price: Decimal, qty: Decimal, client_id: str) -> Order:
-        """Validate, freeze funds and rest the order; the checks run in the order the venues document."""
+    def place(self, account: Account, symbol: str, side: str, price: Decimal, qty: Decimal, client_id: str, *,
+              tif: str = "GTC", maker_only: bool = False) -> Order:
+        """Validate, freeze funds and rest the order (GTC), or match it at once (IOC, FOK; see the
+        module's docstring); the checks run in the order the venues document."""
         market = self.market(symbol)
         market.check(price, qty)
         if any(o.key == account.key and o.client_id == client_id and o.is_open for o in self.orders.values()):
@@ -187,13 +202,48 @@ class Book:
         asset, amount = (market.quote, price * qty) if side == "buy" else (market.base, qty)
         if account.free.get(asset, ZERO) < amount:
             raise Reject("insufficient", f"{asset} free {account.free.get(asset, ZERO)} < {amount}")
+        if maker_only and self._crosses(symbol, side, price):
+            raise Reject("would_take", f"{side} at {price} crosses the book")
         account.move(asset, free=-amount, locked=amount)
         created = now_ms()
         order = Order(client_id, symbol, side, price, qty, id=next(self._order_ids), key=account.key, created=created,
-                      updated=created)
+                      updated=created, tif=tif, maker_only=maker_only)
         self.orders[order.id] = order
         self._announce(Change("place", symbol, order))
+        if tif in ("IOC", "FOK"):
+            self._take(order)
         return order
+
+    def _crosses(self, symbol: str, side: str, price: Decimal) -> bool:
+        bids, asks = self.depth(symbol)
+        other = asks if side == "buy" else bids
+        return bool(other) and (other[0][0] <= price if side == "buy" else other[0][0] >= price)
+
+    def _take(self, order: Order) -> None:
+        """An IOC/FOK order's match against the synthetic levels of the other side; the rest expires."""
+        levels = self.levels.get(order.symbol, {}).get("sell" if order.side == "buy" else "buy", {})
+        crossing = sorted((p for p in levels if (p <= order.price if order.side == "buy" else p >= order.price)),
+                          reverse=order.side == "sell")
+        if order.tif == "FOK" and sum(levels[p] for p in crossing) < order.qty:
+            crossing = []  # not all of it: nothing
+        for level_price in crossing:
+            qty = min(order.qty - order.filled, levels[level_price])
+            levels[level_price] -= qty
+            if not levels[level_price]:
+                del levels[level_price]
+            self.fill(order.id, qty, maker=False, price=level_price)
+            if order.status == "filled":
+                return
+        self._end(order, "expired")
+
+    def _end(self, order: Order, status: str) -> None:
+        """Release what the open order still holds frozen; ``canceled`` or ``expired``."""
+        market, account = self.market(order.symbol), self.accounts[order.key]
+        rest = order.qty - order.filled
+        asset, amount = (market.quote, rest * order.price) if order.side == "buy" else (market.base, rest)
+        account.move(asset, free=amount, locked=-amount)
+        order.status, order.updated = status, now_ms()
+        self._announce(Change("cancel" if status == "canceled" else "expire", order.symbol, order))
 
     def find(self, account: Account, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
         """The order by venue id, or else the newest one with that client id (Binance and OKX both
@@ -208,33 +258,34 @@ class Book:
     def cancel(self, account: Account, order: Order) -> Order:
         if not order.is_open:
             raise Reject("not_open", f"order {order.id} is {order.status}")
-        market = self.market(order.symbol)
-        rest = order.qty - order.filled
-        asset, amount = (market.quote, rest * order.price) if order.side == "buy" else (market.base, rest)
-        account.move(asset, free=amount, locked=-amount)
-        order.status, order.updated = "canceled", now_ms()
-        self._announce(Change("cancel", order.symbol, order))
+        self._end(order, "canceled")
         return order
 
-    def fill(self, order_id: int, qty: Decimal | None = None, *, maker: bool = True) -> Trade:
-        """Execute ``qty`` (default: all that is left) of an open order at its own price."""
+    def fill(self, order_id: int, qty: Decimal | None = None, *, maker: bool = True,
+             price: Decimal | None = None) -> Trade:
+        """Execute ``qty`` (default: all that is left) of an open order at its own price, or at
+        ``price`` (a taker's: never worse than its limit; a buy gets the difference back)."""
         order = self.orders.get(order_id)
         if order is None or not order.is_open:
             raise Reject("not_open", f"order {order_id}")
         qty = order.qty - order.filled if qty is None else qty
         if qty <= 0 or order.filled + qty > order.qty:
             raise Reject("fill", f"cannot fill {qty} of order {order_id}")
+        price = order.price if price is None else price
+        if price <= 0 or (price > order.price if order.side == "buy" else price < order.price):
+            raise Reject("fill", f"price {price} is worse than the limit of order {order_id}")
         market, account = self.market(order.symbol), self.accounts[order.key]
-        quote = qty * order.price
+        quote = qty * price
         if order.side == "buy":
-            account.move(market.quote, locked=-quote)
+            frozen = qty * order.price
+            account.move(market.quote, free=frozen - quote, locked=-frozen)
             received, fee_asset = qty, market.base
         else:
             account.move(market.base, locked=-qty)
             received, fee_asset = quote, market.quote
         fee = (received * self.fee_rate).quantize(Decimal("1e-8"), rounding=ROUND_UP)
         account.move(fee_asset, free=received - fee)
-        trade = Trade(order.client_id, order.symbol, order.side, order.price, qty, id=next(self._trade_ids),
+        trade = Trade(order.client_id, order.symbol, order.side, price, qty, id=next(self._trade_ids),
                       order_id=order.id, fee=fee, fee_asset=fee_asset, maker=maker, time=now_ms())
         order.trades.append(trade)
         order.filled += qty
@@ -281,7 +332,7 @@ class Book:
         """Bids (best first) and asks (best first): the synthetic levels plus every account's open orders."""
         levels: Levels = {side: dict(prices) for side, prices in self.levels.get(symbol, {}).items()}
         for o in self.orders.values():
-            if o.symbol == symbol and o.is_open:
+            if o.symbol == symbol and o.is_open and o.tif == "GTC":  # an IOC/FOK never rests
                 side = levels.setdefault(o.side, {})
                 side[o.price] = side.get(o.price, ZERO) + o.qty - o.filled
         return (sorted(levels.get("buy", {}).items(), reverse=True), sorted(levels.get("sell", {}).items()))
