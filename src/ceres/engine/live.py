@@ -4,7 +4,11 @@ The engine keeps a live venue's markets as the journal defined them (``DefineIns
 and each open order there as a :class:`~ceres.engine.orders.LiveOrder`:
 
 * a ``Place`` on a live market records the order at 2 (SUBMITTING) — the edge sends it
-  to the venue once this is durable; nothing is frozen or matched here;
+  to the venue once this is durable; nothing is frozen or matched here. Its time in force
+  (``OrderSpec.tif``: 0 for GTC, as every order journaled before time in force had, else
+  IOC, FOK or POST_ONLY) goes with it where ``TIME_IN_FORCE`` says the venue takes it (the
+  venue then decides: an IOC/FOK it expires ends EXPIRED, a post-only it refuses REJECTED);
+  self-trade prevention (``stp``) is the venue's own and ignored here;
 * a ``Cancel`` of a live order moves it to 12 (CANCELING) — the edge asks the venue;
 * a ``VenueReport`` applies what the venue said: ACCEPTED (3, with the venue's id), FILL
   (4, or 5 once filled; a trade id seen before is ignored), CANCELLED / EXPIRED (14 with
@@ -22,11 +26,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ceres.domain import commands as C
-from ceres.domain.enums import FutureDir, Kind, OrderStatus, PriceType, ReportKind
+from ceres.domain.enums import FutureDir, Kind, OrderStatus, PriceType, ReportKind, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import FillEvent, OrderSpec
 from ceres.domain.instruments import MAX_PRICE_TICKS, Instrument
-from ceres.engine import live_positions, paper
+from ceres.engine import lifetime, live_positions, paper
 from ceres.engine.orders import LiveOrder
 
 if TYPE_CHECKING:
@@ -36,6 +40,20 @@ if TYPE_CHECKING:
 MAX_VENUE_ID = 64
 MAX_REASON = 256
 _CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
+GTC, IOC, FOK, POST_ONLY = (int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.FOK),
+                            int(TimeInForce.POST_ONLY))
+ALL_TIF = frozenset({GTC, IOC, FOK, POST_ONLY})
+TIME_IN_FORCE: dict[tuple[str, bool], frozenset[int]] = {
+    ("BINANCE", False): ALL_TIF,  # spot: timeInForce IOC/FOK, post-only as type LIMIT_MAKER (ccxt's mapping)
+    ("BINANCE", True): frozenset({GTC}),  # USDT-M perpetuals: not yet (GTX/IOC/FOK untested against the fake)
+    ("OKEX", False): frozenset({GTC}),  # not yet: ccxt's ordType ioc/fok/post_only untested against the fake OKX
+    ("HUOBI", False): frozenset({GTC}),  # not yet: buy-ioc/limit-fok/limit-maker untested against the fake HTX
+    ("BITFINEX", False): frozenset({GTC}),  # not yet: EXCHANGE IOC/FOK and the post-only flag untested
+}
+"""The times in force a live venue's orders may have, by (exchange, is a contract market); a
+venue or market kind not listed takes GTC only. A venue in paper mode fills orders in Ceres
+(``venues.live.paper``) and takes all of them on its spot markets."""
+_TIF_NAMES = {IOC: "IOC", FOK: "FOK", POST_ONLY: "post-only"}
 
 
 def define(engine: Engine, cmd: C.DefineInstrument) -> None:
@@ -55,10 +73,11 @@ def define(engine: Engine, cmd: C.DefineInstrument) -> None:
 def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, price: int) -> int:
     """The order recorded at SUBMITTING (``Engine._place`` made the checks common to every
     venue: side, price type, client id, price and volume ranges)."""
-    if cmd.price_type != PriceType.LIMIT or cmd.tif:
-        raise CeresError(ErrorCode.INVALID_VALUE, "live venues take GTC limit orders for now", "price_type")
-    inst.check_significant(price)
+    if cmd.price_type != PriceType.LIMIT:
+        raise CeresError(ErrorCode.INVALID_VALUE, "live venues take limit orders only for now", "price_type")
     paper_venue = inst.exchange in engine.paper_venues
+    tif = time_in_force(inst, cmd, paper_venue)
+    inst.check_significant(price)
     fdir, lever, deal_id = 0, 1, 0
     if inst.is_contract:
         if paper_venue:
@@ -70,7 +89,7 @@ def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, pric
     held = paper.funds(product, inst, cmd.side, price, cmd.vol) if paper_venue else None
     oid = engine.ids.next(engine.now)
     spec = OrderSpec(oid, product.name, inst, cmd.side, cmd.price_type, price, cmd.vol, cmd.client_oid,
-                     engine.now, 0, fdir, lever, 0, 0, deal_id)
+                     engine.now, tif, fdir, lever, 0, 0, deal_id)
     order = LiveOrder(spec, product, int(OrderStatus.SUBMITTING))
     if held is not None:
         paper.freeze(order, *held)
@@ -81,6 +100,21 @@ def place(engine: Engine, cmd: C.Place, product: Product, inst: Instrument, pric
         product.coids[cmd.client_oid] = order
     engine.order_event(order, ReportKind.WAITING)
     return oid
+
+
+def time_in_force(inst: Instrument, cmd: C.Place, paper_venue: bool) -> int:
+    """The order's recorded time in force: 0 for GTC (named or not), else IOC, FOK or
+    POST_ONLY when the venue takes it (``TIME_IN_FORCE``); INVALID_VALUE otherwise."""
+    tif = lifetime.time_in_force(inst, cmd.side, cmd.price_type, cmd.tif)  # a limit order's: never 0
+    if tif == GTC:
+        return 0
+    takes = ALL_TIF if paper_venue else TIME_IN_FORCE.get((inst.exchange, inst.is_contract), frozenset({GTC}))
+    if tif not in takes:
+        where = f"{inst.exchange}'s perpetuals" if inst.is_contract else inst.exchange
+        raise CeresError(ErrorCode.INVALID_VALUE, f"{_TIF_NAMES[tif]} orders are not available on {where} through "
+                         f"Ceres yet: GTC only (IOC, FOK and post-only: BINANCE spot, and paper mode)",
+                         "time_in_force")
+    return tif
 
 
 def set_paper(engine: Engine, cmd: C.SetPaperVenue) -> None:

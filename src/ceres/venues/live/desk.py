@@ -2,10 +2,13 @@
 and what the venue said, journaled back.
 
 * ``send(oid)``, once the placement is durable: ``create_order`` with the client order id
-  ``cer<system_oid>`` (never ccxt's own); accepted -> ACCEPTED with the venue's id; refused
-  for what the order is (funds, filters, symbol, the key) -> REJECTED; a timeout or network
-  error is an unknown outcome: the order stays at 2 and the poll resolves it by its client
-  id — it is never sent twice.
+  ``cer<system_oid>`` (never ccxt's own) and the order's time in force in ccxt's unified
+  params (``time_in_force_params``: ``timeInForce`` IOC/FOK, ``postOnly``, which ccxt's
+  ``binance`` sends as type LIMIT_MAKER on spot); accepted -> ACCEPTED with the venue's id,
+  and at once its end if the venue's answer already has it (an IOC/FOK it expired with nothing
+  filled); refused for what the order is (funds, filters, symbol, the key; a post-only that
+  would take: 42004) -> REJECTED; a timeout or network error is an unknown outcome: the order
+  stays at 2 and the poll resolves it by its client id — it is never sent twice.
 * ``cancel(oid)``, once the CANCELING is durable: ``cancel_order``; whatever happens, the
   poll learns the order's end from the venue.
 * ``poll()``, every ``interval_s`` while the venue has open Ceres orders, and at start (the
@@ -32,7 +35,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
 from ceres.domain import commands as C
-from ceres.domain.enums import OrderStatus, ReportKind, Side
+from ceres.domain.enums import OrderStatus, ReportKind, Side, TimeInForce
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
@@ -65,9 +68,27 @@ REFUSAL_CODES: tuple[tuple[type, ErrorCode], ...] = (
 VENUE_REFUSED (42003). Checked in order: ccxt's classes nest (BadSymbol is a BadRequest)."""
 
 
-def refusal(exc: Exception) -> str:
+TIME_IN_FORCE_PARAMS: dict[int, dict[str, Any]] = {
+    int(TimeInForce.IOC): {"timeInForce": "IOC"},
+    int(TimeInForce.FOK): {"timeInForce": "FOK"},
+    int(TimeInForce.POST_ONLY): {"postOnly": True},
+}
+"""ccxt's unified ``create_order`` params of an order's time in force (none for GTC: ccxt's
+default). Which venues take which is the engine's table (``engine.live.TIME_IN_FORCE``)."""
+
+
+def time_in_force_params(tif: int) -> dict[str, Any]:
+    return dict(TIME_IN_FORCE_PARAMS.get(tif, {}))
+
+
+def refusal(exc: Exception, *, post_only: bool = False) -> str:
     """The reason of a refused order: an error code of the API's table, a space, its text and
-    ccxt's class (the venue's own words go to the log only, as for every venue error)."""
+    ccxt's class (the venue's own words go to the log only, as for every venue error). A
+    post-only order the venue refused because it would take (ccxt's ``OrderImmediatelyFillable``,
+    Binance's -2010 "Order would immediately match and take.") is POST_ONLY_WOULD_TAKE (42004)."""
+    if post_only and isinstance(exc, ccxt_async.OrderImmediatelyFillable):
+        code = ErrorCode.POST_ONLY_WOULD_TAKE
+        return f"{code.code} {code.default_message} ({type(exc).__name__})"
     code = next((c for cls, c in REFUSAL_CODES if isinstance(exc, cls)), ErrorCode.VENUE_REFUSED)
     text = code.default_message if code is not ErrorCode.RATE_LIMITED else "the venue rate-limited the request"
     return f"{code.code} {text} ({type(exc).__name__})"
@@ -163,7 +184,7 @@ class Desk:
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
             await self.report(oid, ReportKind.REJECTED, reason=f"{exc.code} {exc.message}"[:200])
             return
-        params: dict[str, Any] = {"clientOrderId": self.dialect.client_id(oid)}
+        params: dict[str, Any] = {"clientOrderId": self.dialect.client_id(oid), **time_in_force_params(spec.tif)}
         if inst.is_contract:
             params["positionSide"] = position_side(spec)
             try:
@@ -183,7 +204,8 @@ class Desk:
                 self._wake.set()
                 return
             log.info("%s refused order %d: %s: %s", self.exchange, oid, type(exc).__name__, exc)
-            await self.report(oid, ReportKind.REJECTED, reason=refusal(exc))
+            await self.report(oid, ReportKind.REJECTED,
+                              reason=refusal(exc, post_only=spec.tif == TimeInForce.POST_ONLY))
             return
         except ccxt_async.BaseError as exc:
             log.warning("%s: order %d outcome unknown (%s); resolving by client id", self.exchange, oid,
@@ -193,6 +215,9 @@ class Desk:
             self.in_flight -= 1
             self._sending.discard(oid)
         await self.report(oid, ReportKind.ACCEPTED, venue_oid=str(placed["id"]))
+        order = self.engine.live_orders.get(oid)
+        if order is not None:  # an IOC/FOK the venue ended at once: its end now, or its fills first
+            await self.apply_state(order, placed, recancel=False)
         self._wake.set()
 
     async def cancel(self, oid: int) -> None:

@@ -13,6 +13,22 @@ orders never leave Ceres, they are filled locally against the venue's public ord
   maker). Fills are FILL reports with the trade id ``paper<oid>-<n>``, priced and charged by
   the engine (fee at the instrument's rate, set by ``[venues.X] paper_fee``).
 
+Time in force (the order's ``OrderSpec.tif``), decided in the order's first round, whose
+reports are submitted together (one journal frame: a crash keeps all of them or none):
+
+* GTC (0): acknowledged by ``send``; its first round takes, then it rests (above);
+* IOC: ACCEPTED, what the first round's book offers within its limit, and the rest EXPIRED
+  (15 if nothing filled, else 14);
+* FOK: ACCEPTED, then all of it filled in its first round if the book offers that much
+  within its limit, else EXPIRED with nothing filled;
+* post-only: REJECTED ("42004 post-only order would take liquidity") if the venue's book
+  shows an opposite level at or through its limit in its first round, else ACCEPTED and it
+  rests (from then on a maker, as any resting order).
+
+An IOC/FOK still open when the desk starts (a crash between its acknowledgement and its
+end, which one frame makes unlikely) had its round: it ends EXPIRED with what it filled. One
+never acknowledged gets its first round, as a post-only one does.
+
 Liquidity a paper order took stays taken: the desk remembers, per price level, how much it
 used and how much the venue showed there. While the venue shows the same volume at that
 level, the used part is not offered again (a taker's remainder rests instead of filling
@@ -35,14 +51,18 @@ from typing import Any
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
 from ceres.domain import commands as C
-from ceres.domain.enums import ReportKind, Side
-from ceres.domain.errors import CeresError
+from ceres.domain.enums import ReportKind, Side, TimeInForce
+from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import Engine
 from ceres.engine.orders import LiveOrder
 
 log = logging.getLogger("ceres.venues")
 LEVELS = 20
+GTC = (int(TimeInForce.DEFAULT), int(TimeInForce.GTC))
+IOC, FOK, POST_ONLY = int(TimeInForce.IOC), int(TimeInForce.FOK), int(TimeInForce.POST_ONLY)
+WOULD_TAKE = f"{ErrorCode.POST_ONLY_WOULD_TAKE.code} {ErrorCode.POST_ONLY_WOULD_TAKE.default_message}"
+Report = tuple[ReportKind, dict[str, Any]]
 
 
 def venue_id(oid: int) -> str:
@@ -82,7 +102,9 @@ class PaperDesk:
         self._poller: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._rounds = {o.spec.oid for o in self._orders()}  # open before a restart: resting, not taking
+        # open before a restart: resting, not taking — except an IOC/FOK/post-only order never
+        # acknowledged, which has not had its first round
+        self._rounds = {o.spec.oid for o in self._orders() if o.venue_oid or o.spec.tif in GTC}
         self._poller = asyncio.create_task(self._loop(), name=f"paper-{self.exchange}")
 
     async def close(self) -> None:
@@ -108,9 +130,20 @@ class PaperDesk:
         except CeresError as exc:  # the order ended meanwhile
             log.info("%s paper: report %s for order %d not applied: %s", self.exchange, kind.name, oid, exc)
 
+    async def _reports(self, oid: int, reports: list[Report]) -> None:
+        """Several reports of one order, all submitted before any is awaited (one journal frame)."""
+        pending = [self.submit(C.VenueReport(self.exchange, oid, int(kind), **fields)) for kind, fields in reports]
+        for kind, result in zip((k for k, _ in reports), await asyncio.gather(*pending, return_exceptions=True),
+                                strict=True):
+            if isinstance(result, CeresError):
+                log.info("%s paper: report %s for order %d not applied: %s", self.exchange, kind.name, oid, result)
+            elif isinstance(result, BaseException):
+                raise result
+
     async def send(self, oid: int) -> None:
+        """A GTC order is acknowledged now; another time in force in its first round, with its outcome."""
         order = self.engine.live_orders.get(oid)
-        if order is not None and not order.venue_oid:
+        if order is not None and not order.venue_oid and order.spec.tif in GTC:
             await self._report(oid, ReportKind.ACCEPTED, venue_oid=venue_id(oid))
         self._wake.set()
 
@@ -156,6 +189,9 @@ class PaperDesk:
                 oid, limit = order.spec.oid, order.spec.price
                 taker = oid not in self._rounds
                 self._rounds.add(oid)
+                if order.spec.tif not in GTC and (taker or order.spec.tif != POST_ONLY):
+                    await self._first_round(order, book_side, shown, taker)
+                    continue
                 left = order.spec.vol - order.filled
                 for level in book_side:
                     crosses = level[0] <= limit if side == Side.BUY else level[0] >= limit
@@ -172,6 +208,42 @@ class PaperDesk:
                 ticks: (lots, lots - left) for (ticks, lots), (_, left) in zip(shown, book_side, strict=True)
                 if left < lots}
         self._rounds &= set(self.engine.live_orders)
+
+    async def _first_round(self, order: LiveOrder, book_side: list[list[int]], shown: list[tuple[int, int]],
+                           taker: bool) -> None:
+        """An IOC, FOK or post-only order's first round (its outcome, reported in one go); an IOC
+        or FOK that had its round before a restart just ends."""
+        spec, side = order.spec, order.spec.side
+        oid, limit, tif = spec.oid, spec.price, spec.tif
+        crossing = [level for level in book_side if (level[0] <= limit if side == Side.BUY else level[0] >= limit)]
+        reports: list[Report] = [] if order.venue_oid else [(ReportKind.ACCEPTED, {"venue_oid": venue_id(oid)})]
+        if not taker:  # an IOC/FOK left open by a restart
+            await self._reports(oid, [*reports, (ReportKind.EXPIRED, {})])
+            return
+        if tif == POST_ONLY:
+            if any(level[0] <= limit if side == Side.BUY else level[0] >= limit for level in shown):
+                await self._reports(oid, [(ReportKind.REJECTED, {"reason": WOULD_TAKE})])
+            else:
+                await self._reports(oid, reports)
+            return
+        left = spec.vol - order.filled
+        if tif == FOK and sum(level[1] for level in crossing) < left:
+            crossing = []  # not all of it: nothing
+        trades = len(order.trades)
+        for level in crossing:
+            lots = min(left, level[1])
+            if lots <= 0:
+                continue
+            level[1] -= lots
+            left -= lots
+            trades += 1
+            reports.append((ReportKind.FILL, {"venue_tid": f"{venue_id(oid)}-{trades}", "lots": lots,
+                                              "price": level[0]}))
+            if left == 0:
+                break
+        if left:
+            reports.append((ReportKind.EXPIRED, {}))
+        await self._reports(oid, reports)
 
     def _offer(self, key: tuple[str, Side], book_side: list[list[int]]) -> list[tuple[int, int]]:
         """Takes out of ``book_side`` what paper orders used at levels the venue still shows
