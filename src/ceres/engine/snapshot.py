@@ -88,11 +88,14 @@ def _live(state: State) -> dict[str, Any]:
 
 def _live_order_tail(o: LiveOrder) -> list[Any]:
     """What only some live orders have: a paper order's freeze (else None), then a contract
-    order's future_dir, lever and deal_id."""
+    order's future_dir, lever and deal_id (also written, as 0, 1, 0, before a time in force),
+    then a time in force other than GTC (IOC, FOK, post-only)."""
     spec = o.spec
     tail: list[Any] = [o.reserved if o.pay is not None else None]
-    if spec.inst.is_contract:
+    if spec.inst.is_contract or spec.tif:
         tail += [spec.fdir, spec.lever, spec.deal_id]
+    if spec.tif:
+        tail.append(spec.tif)
     return tail if tail != [None] else []
 
 
@@ -228,8 +231,9 @@ def _restore_live(state: State, live: dict[str, Any] | None) -> None:
          venue_oid, trades) = row[:16]
         product = state.products[pname]
         fdir, lever, deal_id = row[17:20] if len(row) > 17 else (0, 1, 0)
+        tif = row[20] if len(row) > 20 else 0
         spec = OrderSpec(oid, pname, state.live_instruments[(exchange, contract)], side, ptype, price, vol, coid,
-                         time_ms, 0, fdir, lever, 0, 0, deal_id)
+                         time_ms, tif, fdir, lever, 0, 0, deal_id)
         order = LiveOrder(spec, product, status)
         order.filled, order.dealt, order.commission, order.venue_oid = filled, dealt, commission, venue_oid
         order.trades = set(trades)

@@ -168,6 +168,15 @@ def test_the_engine_records_a_binance_spot_orders_time_in_force(h) -> None:
         assert h.eng.live_orders[oid].spec.stp == 0
 
 
+def test_a_live_orders_time_in_force_survives_a_snapshot(h) -> None:
+    from engine_helpers import restored_copy
+
+    ids = {tif: h.apply(order_place(tif=tif)) for tif in (GTC, IOC, FOK, POST_ONLY)}
+    twin = restored_copy(h.eng, h.instruments, h.currencies)
+    assert {tif: twin.live_orders[oid].spec.tif for tif, oid in ids.items()} == {
+        GTC: 0, IOC: IOC, FOK: FOK, POST_ONLY: POST_ONLY}
+
+
 def test_other_venues_and_binance_perpetuals_refuse_another_time_in_force(h) -> None:
     h.apply(OKEX)
     h.apply(PERP)
