@@ -61,10 +61,11 @@ def venue_admin(cfg: Config, engine: Engine, submit: Callable[[C.Command], Await
 
 
 async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, SealedSecret], Secret],
-                      submit: Callable[[C.Command], Awaitable[Any]]) -> list[Any]:
+                      submit: Callable[[C.Command], Awaitable[Any]], *, front: bool = False) -> list[Any]:
     """A started ``venues.live.LiveVenue`` per enabled ``[venues.NAME]`` (markets loading; a
     venue that does not answer is retried in the background). Each reads a product's key
-    from the engine and unseals it when it needs it."""
+    from the engine and unseals it when it needs it. ``front``: a cluster gateway's, which
+    journals intents and leaves sending them to the leading engine's desks."""
     enabled = cfg.live_venues()
     if not enabled:
         return []
@@ -84,7 +85,8 @@ async def live_venues(cfg: Config, engine: Engine, unseal: Callable[[str, Sealed
 
     venues = [LiveVenue(name, Settings(v.rest_url, v.sandbox, v.timeout_ms, v.ws_url, v.mode == "paper", v.paper_fee,
                                           v.contracts),
-                        credentials(name), engine, submit, poll_s=v.poll_ms / 1000) for name, v in enabled.items()]
+                        credentials(name), engine, submit, poll_s=v.poll_ms / 1000, front=front)
+              for name, v in enabled.items()]
     await asyncio.gather(*(v.start() for v in venues))
     return venues
 

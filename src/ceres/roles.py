@@ -6,13 +6,16 @@
   hot standby (``pipeline.replica``); one holds the lease (``journal.jetstream``) and leads:
   it claims the stream's tail with its new epoch (older epochs are fenced out after it),
   opens the writer, answers the gateways' commands (``cluster.leader``) and runs the
-  simulator, the journaled ticks and, on its first start, the demo bootstrap. A leader that
+  simulator, the journaled ticks, the live venues' desks (which send the live orders the
+  gateways journaled, ``pipeline.venue.VenueDriver``) and, on its first start, the demo
+  bootstrap. A leader that
   loses its lease or its journal stops (exit status 3; a supervisor restarts it as a
   standby): it never answers what it cannot prove durable. It serves ``/health`` on its
   HTTP port.
 * ``gateway``: every public port and the admin port, with no state of its own: a replica
   of the journal feeds its notices, market data, reads and history store, and commands go
-  to the leader (``cluster.forward``).
+  to the leader (``cluster.forward``). Its live venues list markets, read balances and
+  market data themselves, and journal orders for the leader's desks to send.
 * ``projector``: a replica that writes the history store (SQLite in its data directory, or
   PostgreSQL when ``[store]`` says so); ``/health`` on its HTTP port.
 
@@ -33,7 +36,14 @@ from typing import Any
 import nats
 from aiohttp import web
 
-from ceres.assembly import PROJECTION_GATHER_MS, engine_factory, open_history, open_journal, open_projection
+from ceres.assembly import (
+    PROJECTION_GATHER_MS,
+    engine_factory,
+    live_venues,
+    open_history,
+    open_journal,
+    open_projection,
+)
 from ceres.cluster.forward import RemoteSubmit
 from ceres.cluster.leader import CommandServer
 from ceres.config import Config
@@ -47,6 +57,7 @@ from ceres.pipeline.journal import JournalLocked
 from ceres.pipeline.node import Node
 from ceres.pipeline.recovery import recover, recover_with_history
 from ceres.pipeline.replica import Replica
+from ceres.pipeline.venue import VenueDriver
 from ceres.server import (
     Consumers,
     Running,
@@ -168,7 +179,10 @@ async def start_gateway(cfg: Config, stack: contextlib.AsyncExitStack, stopping:
     js = cfg.journal.jetstream
     submit = RemoteSubmit(await _nats(cfg, stack), command_subject(cfg), replica.reached,
                           timeout_s=js.timeout_ms / 1000)
-    await open_ports(cfg, stack, running, tls, engine, consumers, sealing, replica, NoWriter(), submit, [],
+    live = await live_venues(cfg, engine, sealing.keys.unseal, submit, front=True)  # the leader's desks send
+    for venue in live:
+        stack.push_async_callback(venue.close)
+    await open_ports(cfg, stack, running, tls, engine, consumers, sealing, replica, NoWriter(), submit, live,
                      counters=submit.counters())
     advertise(cfg, running, tls, "Ceres gateway\n" + banner(cfg.server.host, running.ports, cfg.data_path, None,
                                                             tls=tls is not None), show)
@@ -284,11 +298,15 @@ class Leadership:
         jc = cfg.journal
         background = BackgroundWriter(journal.snapshots, None, keep_snapshots=jc.keep_snapshots,
                                       retry_s=jc.retry_ms / 1000)
-        node = Node(engine, journal, journal.open_writer(engine.seq + 1), background, Dispatcher([]), loop,
-                    snapshot_every=jc.snapshot_every, last_snapshot_seq=max(journal.snapshots.seqs(), default=0),
-                    on_fatal=self.running.fatal)
+        driver = VenueDriver(forwarded=True)  # gateways' live orders: this engine's desks send them
+        node = Node(engine, journal, journal.open_writer(engine.seq + 1), background,
+                    Dispatcher([driver.subscription()]), loop, snapshot_every=jc.snapshot_every,
+                    last_snapshot_seq=max(journal.snapshots.seqs(), default=0), on_fatal=self.running.fatal)
         self.node = node
         self.stack.push_async_callback(node.close)
+        for venue in await live_venues(cfg, engine, self.sealing.keys.unseal, node.submit):
+            self.stack.push_async_callback(venue.close)
+            driver.register(venue.exchange, venue)
         server = CommandServer(await _nats(cfg, self.stack), command_subject(cfg), node.submit,
                                lambda: node.sequencer.seq)
         await server.start()

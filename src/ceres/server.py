@@ -64,7 +64,7 @@ from ceres.market.ws import MarketServer
 from ceres.pipeline.clock import wall_ms
 from ceres.pipeline.dispatch import Dispatcher
 from ceres.pipeline.node import Node
-from ceres.pipeline.venue import EngineCancels, VenueRegistry
+from ceres.pipeline.venue import VenueDriver, VenueRegistry
 from ceres.venues.live.names import CLOSED
 from ceres.venues.simulated import ReportFeed, SimulatedVenue
 from ceres.wire import faults, ws_server
@@ -120,10 +120,10 @@ class Consumers:
                                  stored=history.recent_notices(retention, engine.instruments))
         self.recent = RecentOrders()
         self.reports = ReportFeed()
-        self.engine_cancels = EngineCancels()
+        self.venue_driver = VenueDriver()
         self.dispatcher = Dispatcher([self.notifier.subscription(), *self.market.subscriptions(),
                                       self.recent.subscription(), self.reports.subscription(),
-                                      self.engine_cancels.subscription()])
+                                      self.venue_driver.subscription()])
 
 
 def prepare(cfg: Config, stopping: asyncio.Event) -> tuple[Running, ssl.SSLContext | None]:
@@ -170,7 +170,7 @@ async def start(cfg: Config, stack: contextlib.AsyncExitStack, stopping: asyncio
     live = await live_venues(cfg, engine, sealing.keys.unseal, node.submit)
     for venue in live:
         stack.push_async_callback(venue.close)
-        consumers.engine_cancels.register(venue.exchange, venue.ask_cancel)
+        consumers.venue_driver.register(venue.exchange, venue)
     await open_ports(cfg, stack, running, tls, engine, consumers, sealing, node.sequencer, node.writer, node.submit,
                      live)
 

@@ -39,6 +39,7 @@ from ceres.engine.core import CancelResult
 
 PlaceResult = int | list[int]
 CANCELING = int(OrderStatus.CANCELING)
+SUBMITTING = int(OrderStatus.SUBMITTING)
 
 
 class OrderState(msgspec.Struct, frozen=True):
@@ -231,25 +232,40 @@ class VenueRegistry:
         return self._venues[exchange] if exchange else next(iter(self._venues.values()))
 
 
-class EngineCancels:
-    """Cancels the engine decides on its own for a live venue's orders: a dead-man's switch
-    firing moves them to CANCELING (``engine.controls``), and someone must then ask the
-    exchange. A dispatcher subscription hands each such order to the callback its venue
-    registered (``register``); cancels a client asked for go through ``Venue.cancel`` and
-    are not repeated here."""
+class LiveDesk(Protocol):
+    """What ``VenueDriver`` asks of a live venue: send a durable placement, ask for a cancel."""
 
-    def __init__(self) -> None:
-        self._asks: dict[str, Callable[[int], None]] = {}
+    def ask_send(self, oid: int) -> None: ...
 
-    def register(self, exchange: str, ask: Callable[[int], None]) -> None:
-        self._asks[exchange] = ask
+    def ask_cancel(self, oid: int) -> None: ...
+
+
+class VenueDriver:
+    """Hands a live venue's desk the orders the engine recorded for it, once durable (a
+    dispatcher subscription). In a single process a placement or cancel through the venue
+    (``Venue.place``/``cancel``) tells the desk itself, so only what the engine decided on its
+    own comes this way: a dead-man's switch firing (CANCELING, reason 42006). On the engine
+    that leads a cluster (``forwarded``) commands come from gateways, so every new live order
+    (SUBMITTING) is sent and every CANCELING asked for from here."""
+
+    def __init__(self, *, forwarded: bool = False) -> None:
+        self.forwarded = forwarded
+        self._desks: dict[str, LiveDesk] = {}
+
+    def register(self, exchange: str, desk: LiveDesk) -> None:
+        self._desks[exchange] = desk
 
     def subscription(self) -> tuple[tuple[type, ...], Callable[[list[OrderEvent]], None]]:
         return ((OrderEvent,), self.on_orders)
 
     def on_orders(self, events: list[OrderEvent]) -> None:
         for ev in events:
-            if ev.status == CANCELING and ev.reason == DEADMAN_REASON:
-                ask = self._asks.get(ev.spec.inst.exchange)
-                if ask is not None:
-                    ask(ev.spec.oid)
+            status = ev.status
+            if status == SUBMITTING and self.forwarded:
+                desk = self._desks.get(ev.spec.inst.exchange)
+                if desk is not None:
+                    desk.ask_send(ev.spec.oid)
+            elif status == CANCELING and (self.forwarded or ev.reason == DEADMAN_REASON):
+                desk = self._desks.get(ev.spec.inst.exchange)
+                if desk is not None:
+                    desk.ask_cancel(ev.spec.oid)

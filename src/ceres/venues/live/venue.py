@@ -115,8 +115,10 @@ async def in_task(coro: Coroutine[Any, Any, Any]) -> Any:
 
 class LiveVenue:
     def __init__(self, exchange: str, settings: Settings, credentials: Callable[[str], Credentials | None],
-                 engine: Engine, submit: Callable[[C.Command], Awaitable[Any]], *, poll_s: float = 1.0) -> None:
+                 engine: Engine, submit: Callable[[C.Command], Awaitable[Any]], *, poll_s: float = 1.0,
+                 front: bool = False) -> None:
         self.exchange = exchange
+        self.front = front  # a cluster gateway's: it journals intents; the leading engine's desk sends them
         self.settings = settings
         self._credentials = credentials
         self._engine = engine
@@ -152,10 +154,11 @@ class LiveVenue:
     async def start(self) -> None:
         """Load the markets once (a failure is logged and retried in the background), and
         start the desk, whose first poll reconciles the orders the journal left open."""
-        paper = self.exchange in self._engine.paper_venues
-        if paper != self.settings.paper:  # the journal learns the mode (leaving paper cancels paper orders)
-            await self._submit(C.SetPaperVenue(self.exchange, self.settings.paper))
-        self.desk.start()
+        if not self.front:
+            paper = self.exchange in self._engine.paper_venues
+            if paper != self.settings.paper:  # the journal learns the mode (leaving paper cancels paper orders)
+                await self._submit(C.SetPaperVenue(self.exchange, self.settings.paper))
+            self.desk.start()
         await self.catalog.start()
 
     def instruments(self) -> Sequence[Instrument]:
@@ -327,18 +330,23 @@ class LiveVenue:
             raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {cmd.product} has no key at {self.exchange}")
         oid: int = await self._submit(msgspec.structs.replace(cmd, contract=inst.contract))
         order = self._engine.live_orders.get(oid)
-        if order is not None and order.status == OrderStatus.SUBMITTING and not order.venue_oid:
+        if not self.front and order is not None and order.status == OrderStatus.SUBMITTING and not order.venue_oid:
             self.desk.spawn(self.desk.send(oid))  # (not an idempotent retry of an order already sent)
         return oid
 
     async def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> CancelResult:
         result: CancelResult = await self._submit(C.Cancel(product, ids, reason))
-        for oid in result.ok:
-            self.desk.spawn(self.desk.cancel(oid))
+        if not self.front:
+            for oid in result.ok:
+                self.desk.spawn(self.desk.cancel(oid))
         return result
 
+    def ask_send(self, oid: int) -> None:
+        """A durable placement the leading engine of a cluster applied for a gateway: send it."""
+        self.desk.spawn(self.desk.send(oid))
+
     def ask_cancel(self, oid: int) -> None:
-        """The engine moved ``oid`` to CANCELING on its own (a dead-man's switch): ask the venue."""
+        """``oid`` is CANCELING (a dead-man's switch, or a gateway's cancel): ask the venue."""
         self.desk.spawn(self.desk.cancel(oid))
 
     def reports(self) -> ReportStream:

@@ -1,0 +1,92 @@
+"""Live venues in a cluster (issue 12 with issue 11): a gateway lists a live venue's markets,
+reads balances and journals orders; the leading engine's desk sends them and journals what
+the venue says; a cancel through the gateway reaches the venue the same way; after the
+leading engine is killed, the standby that takes over carries on with the orders left open.
+Two engines and a gateway as real processes on a NATS node, the venue a fake Binance on
+loopback in paper mode (its public book; fills decided by the leader's paper desk)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from tests.cluster.cluster_helpers import Cluster, demo_of, leader_of
+from tests.fakevenue.runner import FakeVenueThread
+from tests.integration.api_helpers import Rest
+from tests.integration.test_cli import ceres
+from tests.natsproc import NatsNode, free_port
+
+DEADLINE_S = 30.0
+
+
+@pytest.fixture
+def paper_cluster(tmp_path):
+    fake = FakeVenueThread("binance")
+    node = NatsNode(tmp_path / "nats", "n1", free_port()).start()
+    venue = (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{fake.url}"\n'
+             f'poll_ms = 200\n')
+    cl = Cluster(tmp_path, [node.url], stream="LV", extra=venue)
+    try:
+        engines = [cl.start("engine-a", "engine")]
+        leader_of(engines)
+        engines.append(cl.start("engine-b", "engine"))
+        gw = cl.start("gateway", "gateway")
+        d = demo_of(engines)
+        yield cl, engines, gw, Rest(gw.http_url, d["api_key"], d["secret"]), fake
+    finally:
+        cl.stop()
+        node.stop()
+        fake.stop()
+
+
+def place(rest: Rest, side: str, price: str, vol: str) -> str:
+    status, reply = rest.call("POST", "trade/input", {"exchange": "BINANCE", "contract": "BTC/USDT",
+                                                      "price_type": "limit", "entrust_bs": side,
+                                                      "entrust_price": price, "entrust_vol": vol})
+    assert status == 200 and reply["code"] == "200", reply
+    return reply["data"]["system_oid"]
+
+
+def until(rest: Rest, oid: str, status: int) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_S
+    found: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        reply = rest.call("GET", "trade/order", {"system_oid": oid})[1]
+        found = reply["data"][0] if reply.get("data") else reply
+        if found.get("status") == status:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"order {oid} not at status {status}: {found}")
+
+
+def test_a_gateway_trades_a_live_venue_through_the_leaders_desk(paper_cluster):
+    _, engines, gw, rest, fake = paper_cluster
+    c = fake.control
+    asyncio.run(c.set_book("BTCUSDT", bids=[("29990", "0.01")], asks=[("30100", "1")]))
+    admin = ("--data-dir", str(gw.data_dir), "--config", str(gw.config_path))
+    ceres("accounts", "deposit", "demo", "USDT", "1000", *admin)
+    ceres("accounts", "transfer", "demo", "USDT", "1000", "--from", "2", "--to", "3", "--exchange", "BINANCE", *admin)
+    pairs = rest.call("GET", "basic/contracts", {"exchange": "BINANCE", "contract": "BTC/USDT"})[1]
+    assert pairs["code"] == "200" and pairs["data"][0]["contract"] == "BTC/USDT", pairs
+
+    resting = place(rest, "buy", "30000", "0.001")
+    assert until(rest, resting, 3)["status"] == 3  # the leader's desk acknowledged it
+    cancelled = place(rest, "buy", "29000", "0.001")
+    until(rest, cancelled, 3)
+    _, reply = rest.call("DELETE", "trade/order", {"system_oid": cancelled})
+    assert reply.get("data") and reply["data"]["SUCCESS"] == [{"system_oid": cancelled}], reply
+    until(rest, cancelled, 15)
+
+    leader = leader_of(engines)
+    leader.kill()  # the standby takes over, with the resting paper order open
+    leader_of([e for e in engines if e is not leader], timeout=30)
+    asyncio.run(c.set_book("BTCUSDT", bids=[("29990", "0.01")], asks=[("29950", "1")]))  # through its limit
+    filled = until(rest, resting, 5)
+    assert filled["dealt_amount"] == "0.001"
+    after = place(rest, "buy", "28000", "0.001")  # the new leader's desk sends new orders too
+    until(rest, after, 3)
+    rows = {r["currency"]: r for r in rest.call("GET", "trade/account", {"exchange": "BINANCE"})[1]["data"]}
+    assert (rows["USDT"]["frozen"], rows["BTC"]["balance"]) == ("28", "0.000999"), rows
