@@ -3,7 +3,9 @@ reads balances and journals orders; the leading engine's desk sends them and jou
 the venue says; a cancel through the gateway reaches the venue the same way; after the
 leading engine is killed, the standby that takes over carries on with the orders left open.
 Two engines and a gateway as real processes on a NATS node, the venue a fake Binance on
-loopback in paper mode (its public book; fills decided by the leader's paper desk)."""
+loopback: in paper mode (its public book; fills decided by the leader's paper desk), and live
+(keys connected through the gateway; balances read at the venue; orders and cancels sent
+there by the leader once, with Ceres' client id; a fill at the venue comes back)."""
 
 from __future__ import annotations
 
@@ -90,3 +92,43 @@ def test_a_gateway_trades_a_live_venue_through_the_leaders_desk(paper_cluster):
     until(rest, after, 3)
     rows = {r["currency"]: r for r in rest.call("GET", "trade/account", {"exchange": "BINANCE"})[1]["data"]}
     assert (rows["USDT"]["frozen"], rows["BTC"]["balance"]) == ("28", "0.000999"), rows
+
+
+def test_live_orders_through_a_gateway_reach_the_venue_from_the_leader(tmp_path):
+    import secrets
+
+    from tests.integration.test_live_orders import at_venue
+
+    fake = FakeVenueThread("binance")
+    node = NatsNode(tmp_path / "nats", "n1", free_port()).start()
+    venue = f'[venues.BINANCE]\nenabled = true\nrest_url = "{fake.url}"\ntimeout_ms = 1500\npoll_ms = 200\n'
+    cl = Cluster(tmp_path, [node.url], stream="LL", extra=venue)
+    try:
+        engine = cl.start("engine", "engine")
+        leader_of([engine])
+        gw = cl.start("gateway", "gateway")
+        d = demo_of([engine])
+        rest = Rest(gw.http_url, d["api_key"], d["secret"])
+        key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        asyncio.run(fake.control.add_account(key, secret, "", {"USDT": "1000", "BTC": "1"}))
+        out = ceres("venues", "connect", "demo", "BINANCE", "--api-key", key, "--secret", secret,
+                    "--data-dir", str(gw.data_dir), "--config", str(gw.config_path)).stdout
+        assert secret not in out
+        rows = rest.call("GET", "trade/account", {"exchange": "BINANCE"})[1]["data"]  # read at the venue
+        assert {r["currency"]: r["balance"] for r in rows} == {"USDT": "1000", "BTC": "1"}, rows
+
+        oid = place(rest, "buy", "30000", "0.001")
+        until(rest, oid, 3)
+        (at,) = at_venue(fake, key, oid)  # sent once, with Ceres' client id, by the leader
+        asyncio.run(fake.control.fill(at["id"]))
+        assert until(rest, oid, 5)["dealt_amount"] == "0.001"
+        other = place(rest, "buy", "29000", "0.001")
+        until(rest, other, 3)
+        _, reply = rest.call("DELETE", "trade/order", {"system_oid": other})
+        assert reply["data"]["SUCCESS"] == [{"system_oid": other}], reply
+        until(rest, other, 15)
+        assert [o["status"] for o in at_venue(fake, key, other)] == ["canceled"]  # at the venue too
+    finally:
+        cl.stop()
+        node.stop()
+        fake.stop()
