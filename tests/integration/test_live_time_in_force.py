@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.fakevenue.runner import FakeVenueThread
 from tests.serverproc import ServerProcess
 
 from .api_helpers import demo_rest
 from .test_cli import ceres
 from .test_live_orders import at_venue, order, start, until
+from .test_paper_mode import admin
 
 
 def place(srv: ServerProcess, side: str, price: str, vol: str, exchange: str = "BINANCE",
@@ -110,26 +110,6 @@ def test_okex_refuses_another_time_in_force_at_once(tmp_path):
     finally:
         srv.stop()
         fake.stop()
-
-
-@pytest.fixture
-def paper(tmp_path):
-    fake = FakeVenueThread("binance")
-    config = (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{fake.url}"\n'
-              f'poll_ms = 200\n')
-    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
-    try:
-        srv.start()
-    except BaseException:
-        fake.stop()
-        raise
-    yield srv, fake
-    srv.stop()
-    fake.stop()
-
-
-def admin(srv: ServerProcess, *args: str) -> Any:
-    return ceres(*args, "--data-dir", str(srv.data_dir), "--config", str(srv.config_path))
 
 
 def usdt(srv: ServerProcess) -> tuple[str, str]:

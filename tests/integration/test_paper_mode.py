@@ -15,8 +15,6 @@ import re
 import time
 from typing import Any
 
-import pytest
-
 from tests.fakevenue.runner import FakeVenueThread
 from tests.serverproc import ServerProcess
 
@@ -25,22 +23,6 @@ from .test_cli import ceres
 from .test_live_orders import order, until
 
 DEADLINE_S = 20
-
-
-@pytest.fixture
-def paper(tmp_path):
-    fake = FakeVenueThread("binance")
-    config = (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{fake.url}"\n'
-              f'poll_ms = 200\n')
-    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
-    try:
-        srv.start()
-    except BaseException:
-        fake.stop()
-        raise
-    yield srv, fake
-    srv.stop()
-    fake.stop()
 
 
 def admin(srv: ServerProcess, *args: str) -> Any:
