@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,19 @@ def banner(host: str, ports: dict[str, int], root: Path, demo: dict[str, Any] | 
                      "keep it, and keep it out of copies of the data directory")
     if demo is not None:
         lines += demo_lines(root, demo, show_secret=show_secret)
-        reveal = bool(demo.get("first")) and show_secret
-        secret = demo["secret"] if reveal else "$SECRET"
-        lines.append(
-            f"Try it:  curl -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' "
-            f"{secret} | sha256sum | cut -d' ' -f1)\" '{http}://{host}:{ports['http']}/api/v1/basic/contracts?exchange=TEST'")
+        lines.append("Try it:  " + try_it(root, demo, f"{http}://{host}:{ports['http']}",
+                                          reveal=bool(demo.get("first")) and show_secret))
     return "\n".join(lines)
+
+
+def try_it(root: Path, demo: dict[str, Any], base_url: str, *, reveal: bool) -> str:
+    """A shell command that works as printed: a signed ``basic/contracts`` request with the demo
+    key. The secret is in it only when the banner shows it anyway; otherwise the command reads
+    it from the credentials file (python3, as ``make run`` needs)."""
+    if reveal:
+        secret = demo["secret"]
+    else:
+        path = shlex.quote(str(root / DEMO_FILE))
+        secret = f"\"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"secret\"])' {path})\""
+    return (f"curl -s -H 'api_key: {demo['api_key']}' -H \"sign: $(printf 'exchange=TEST&secret=%s' {secret} "
+            f"| sha256sum | cut -d' ' -f1)\" '{base_url}/api/v1/basic/contracts?exchange=TEST'")

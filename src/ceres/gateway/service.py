@@ -1,4 +1,5 @@
-"""The REST port's unsigned routes (``/health``, ``/metrics``, the browser console) and
+"""The REST port's unsigned routes (``/health``, ``/metrics``, the browser console, the
+OpenAPI document at ``/openapi.yaml``) and
 the admin endpoint (its own port, 127.0.0.1 only, bearer token).
 
 ``/health`` answers 200 while the journal works and 503 once it failed, with the sequence
@@ -69,6 +70,7 @@ def service_routes(sequencer: Sequencer, metrics: Metrics, registry: Registry,
     return [web.get("/health", health), web.get("/metrics", render_metrics),
             web.get("/", _static("index.html", "text/html")),
             web.get("/console.js", _static("console.js", "text/javascript")),
+            web.get("/openapi.yaml", _static("openapi.yaml", "application/yaml")),
             web.get("/console/config.json", console_config)]
 
 
