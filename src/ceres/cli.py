@@ -60,6 +60,8 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
           notify_ws_port: int | None = typer.Option(None, help="Notice WebSocket port."),
           market_ws_port: int | None = typer.Option(None, help="Market WebSocket port."),
           admin_port: int | None = typer.Option(None, help="Admin port (127.0.0.1 only)."),
+          port_base: int | None = typer.Option(None, help="Move all five ports together: REST at N, trade WS N+1, "
+                                               "notices N+3, market N-997, admin N+9 (19000: the defaults)."),
           log_json: bool | None = typer.Option(None, "--log-json/--log-text", help="JSON log lines."),
           no_simulator: bool = typer.Option(False, "--no-simulator", help="No liquidity simulator."),
           role: str = typer.Option("all", help="all (one process) | engine | gateway | projector: the parts "
@@ -68,7 +70,7 @@ def serve(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
     """Start the server on the embedded defaults (or CONFIG)."""
     cfg = _config(config, data_dir, host=host, http_port=http_port, trade_ws_port=trade_ws_port,
                   notify_ws_port=notify_ws_port, market_ws_port=market_ws_port,
-                  admin_port=admin_port, log_json=log_json)
+                  admin_port=admin_port, port_base=port_base, log_json=log_json)
     configure_logging(cfg.server.log_level, cfg.server.log_json)
     from ceres.keystore import KeyringError
     from ceres.pipeline.frames import JournalCorrupt

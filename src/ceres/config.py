@@ -47,6 +47,7 @@ class ServerConfig(_Section, frozen=True):
     notify_ws_port: int = 19003
     market_ws_port: int = 18003
     admin_port: int = 19009
+    port_base: int = 0  # not 0: the five ports move together, keeping their layout (PORT_LAYOUT)
     data_dir: str = "ceres-data"
     timezone: str = "+08:00"
     base_currency: str = "USDT"
@@ -412,20 +413,48 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+PORT_LAYOUT = {"http_port": 0, "trade_ws_port": 1, "notify_ws_port": 3, "market_ws_port": -997, "admin_port": 9}
+"""Each port's offset from ``[server] port_base`` (19000 gives the defaults)."""
+
+
+def _place_ports(raw: dict[str, Any], given: set[str]) -> None:
+    """With ``port_base`` set, every port not given explicitly (file, environment or command
+    line) moves to ``port_base`` + its offset."""
+    server = raw.setdefault("server", {})
+    base = server.get("port_base") or 0
+    if not base:
+        return
+    if not isinstance(base, int) or isinstance(base, bool):
+        raise ConfigError("server.port_base: must be a port number")
+    for key, offset in PORT_LAYOUT.items():
+        if key in given:
+            continue
+        port = base + offset
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"server.port_base: {base} puts {key} at {port}, outside 1..65535 "
+                              f"(the layout is base, +1, +3, -997, +9)")
+        server[key] = port
+
+
 def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
     """Effective configuration; raises ConfigError naming the bad key or value."""
     raw = tomllib.loads(default_text())
+    given: set[str] = set()  # the [server] keys set explicitly
     if path is not None:
         try:
             user = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
         raw = _merge(raw, user)
+        given |= set(user.get("server") or {})
     env_values = _env_overrides(os.environ if env is None else env)
     raw = _merge(raw, env_values)
+    given |= set(env_values.get("server") or {})
     if overrides:
         raw = _merge(raw, {k: dict(v) for k, v in overrides.items()})
+        given |= set(overrides.get("server") or {})
+    _place_ports(raw, given)
     try:
         cfg = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:

@@ -62,6 +62,7 @@ from ceres.server import (
     Consumers,
     Running,
     advertise,
+    naming_port,
     open_ports,
     prepare,
     report_keys,
@@ -383,7 +384,8 @@ async def _health_port(cfg: Config, stack: contextlib.AsyncExitStack, running: R
     lim = cfg.limits
     limits = ConnectionLimits(max_per_ip=lim.max_connections_per_ip, max_per_key=lim.max_connections_per_key)
     stack.callback(limits.close_all)
-    running.ports["http"] = await serve_app(stack, app, cfg.server.host, cfg.server.http_port, limits, lim, tls)
+    with naming_port("http", cfg.server.http_port):
+        running.ports["http"] = await serve_app(stack, app, cfg.server.host, cfg.server.http_port, limits, lim, tls)
 
 
 # --- entry ---------------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import secrets
 import signal
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -242,14 +243,20 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
     stack.callback(limits.close_all)
     stack.callback(_close_connections, registry)
     ports = running.ports
-    ports["http"] = await serve_app(stack, app, host, cfg.server.http_port, limits, lim, tls)
-    ports["trade_ws"] = _serve_ws(stack, origin_guard(trade.factory, origins, metrics.reject), host,
-                                  cfg.server.trade_ws_port, limits, lim, tls)
-    ports["admin"] = await serve_app(stack, admin_app, "127.0.0.1", cfg.server.admin_port, limits, lim, None)
-    ports["notify_ws"] = _serve_ws(stack, origin_guard(c.notifier.factory, origins, metrics.reject), host,
-                                   cfg.server.notify_ws_port, limits, lim, tls)
-    ports["market_ws"] = _serve_ws(stack, origin_guard(market_ws.factory, origins, metrics.reject), host,
-                                   cfg.server.market_ws_port, limits, lim, tls)
+    srv = cfg.server
+    with naming_port("http", srv.http_port):
+        ports["http"] = await serve_app(stack, app, host, srv.http_port, limits, lim, tls)
+    with naming_port("trade_ws", srv.trade_ws_port):
+        ports["trade_ws"] = _serve_ws(stack, origin_guard(trade.factory, origins, metrics.reject), host,
+                                      srv.trade_ws_port, limits, lim, tls)
+    with naming_port("admin", srv.admin_port):
+        ports["admin"] = await serve_app(stack, admin_app, "127.0.0.1", srv.admin_port, limits, lim, None)
+    with naming_port("notify_ws", srv.notify_ws_port):
+        ports["notify_ws"] = _serve_ws(stack, origin_guard(c.notifier.factory, origins, metrics.reject), host,
+                                       srv.notify_ws_port, limits, lim, tls)
+    with naming_port("market_ws", srv.market_ws_port):
+        ports["market_ws"] = _serve_ws(stack, origin_guard(market_ws.factory, origins, metrics.reject), host,
+                                       srv.market_ws_port, limits, lim, tls)
     limits.capacity = connection_capacity(lim.max_connections)
     log.info("connections: at most %d at once (%d open, %d reserved), %d per address, %d per key",
              limits.capacity, open_fds(), FD_RESERVE, limits.max_per_ip, limits.max_per_key)
@@ -361,6 +368,24 @@ def _listen(stack: contextlib.AsyncExitStack, listener: Listener, host: str, por
     bound = listener.start(host, port)
     stack.callback(listener.close)
     return bound
+
+
+PORT_OPTIONS = {"http": "http_port", "trade_ws": "trade_ws_port", "notify_ws": "notify_ws_port",
+                "market_ws": "market_ws_port", "admin": "admin_port"}
+
+
+@contextlib.contextmanager
+def naming_port(name: str, port: int) -> Iterator[None]:
+    """A port already in use is refused with the option that moves it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        key = PORT_OPTIONS[name]
+        raise OSError(errno.EADDRINUSE, f"port {port} ({name}) is already in use: choose another with "
+                      f"--{key.replace('_', '-')} (or [server] {key}), or move all five ports with --port-base N "
+                      "(or [server] port_base)") from None
 
 
 def _close_connections(registry: Registry) -> None:
