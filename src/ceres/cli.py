@@ -341,21 +341,25 @@ def _show(result: dict[str, Any]) -> None:
     _table(result["accounts"])
 
 
-@accounts_app.command("deposit")
+_AMOUNTS = {"ignore_unknown_options": True}
+"""A negative amount ("-5") is an argument (refused by its checks, with their message), not an unknown option."""
+
+
+@accounts_app.command("deposit", context_settings=_AMOUNTS)
 def accounts_deposit(product: str, currency: str, amount: str, config: Path | None = ConfigOpt,
                      data_dir: Path | None = DataDirOpt) -> None:
     """Credit the product's settlement account (type 2)."""
     _show(_admin("deposit", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
 
 
-@accounts_app.command("withdraw")
+@accounts_app.command("withdraw", context_settings=_AMOUNTS)
 def accounts_withdraw(product: str, currency: str, amount: str, config: Path | None = ConfigOpt,
                       data_dir: Path | None = DataDirOpt) -> None:
     """Debit the product's settlement account (type 2)."""
     _show(_admin("withdraw", {"product": product, "currency": currency, "amount": amount}, config, data_dir))
 
 
-@accounts_app.command("transfer")
+@accounts_app.command("transfer", context_settings=_AMOUNTS)
 def accounts_transfer(product: str, currency: str, amount: str,
                       from_type: int = typer.Option(..., "--from", help="Account type 2, 3 or 4."),
                       to_type: int = typer.Option(..., "--to", help="Account type 2, 3 or 4."),

@@ -138,3 +138,14 @@ def test_clean_shutdown_writes_a_final_snapshot(tmp_path, signal_name):
     verify = ceres("verify", str(data)).stdout
     assert f"snapshot used:    {snaps[-1]}" in verify and "records replayed: 0" in verify
     assert not (data / "server.json").exists() and not (data / "admin.json").exists()
+
+
+def test_a_negative_amount_is_refused_as_an_amount_not_an_unknown_option(tmp_path) -> None:
+    data = str(tmp_path / "data")
+    ceres("products", "create", "alice", "--data-dir", data)
+    out = ceres("accounts", "deposit", "alice", "USDT", "-5", "--data-dir", data, check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "No such option" not in text, text
+    assert "40007" in text and "amount" in text and "-5" in text, text
+    out = ceres("accounts", "withdraw", "alice", "USDT", "-1.5", "--data-dir", data, check=False)
+    assert out.returncode != 0 and "40007" in out.stdout + out.stderr
