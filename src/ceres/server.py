@@ -199,9 +199,9 @@ async def open_ports(cfg: Config, stack: contextlib.AsyncExitStack, running: Run
     limits, registry, market, history = c.limits, c.registry, c.market, c.history
     venues = VenueRegistry([*(SimulatedVenue(x, engine, submit, c.reports) for x in engine.exchanges), *live],
                            locate=lambda oid: _venue_of(engine, oid), closed=CLOSED)
-    handlers = Handlers(engine, venues, history, sequencer.projection_caught_up, c.recent,
+    handlers = Handlers(engine, venues, history, sequencer.projection_caught_up, c.recent, submit=submit,
                         last_price=market.last_price, tz=cfg.tz, base_currency=cfg.server.base_currency,
-                        max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up, submit=submit)
+                        max_order_query=lim.max_order_query, durable=sequencer.durable_caught_up)
     live_by_name = {v.exchange: v for v in live}
     live_topics = LiveTopics(live_by_name.get, market.now_ms)
     stack.callback(live_topics.close)

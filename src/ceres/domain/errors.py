@@ -105,6 +105,12 @@ class ErrorCode(Enum):
         self.http_status = http_status
         self.default_message = default_message
 
+    @property
+    def reason(self) -> str:
+        """``"CODE text"``: why an order ended other than at its owner's request, as an order
+        event's ``reason`` carries it (the form ``str(CeresError)`` has too)."""
+        return f"{self.code} {self.default_message}"
+
 
 class CeresError(Exception):
     """A failure with a code from the table; ``field`` names the offending input."""

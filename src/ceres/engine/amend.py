@@ -26,6 +26,7 @@ import msgspec
 from ceres.domain import commands as C
 from ceres.domain.enums import FutureDir, ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
+from ceres.domain.events import OrderSpec
 from ceres.domain.instruments import MAX_PRICE_TICKS, MAX_VOLUME_LOTS, RATE_SCALE
 from ceres.domain.money import ceil_div
 from ceres.engine import contracts, lifetime, matching, spot, triggers
@@ -109,26 +110,15 @@ def _announce(engine: Engine, order: Order) -> None:
         contracts.pending_event(engine, order)
 
 
-def _reserve(order: Order, spec: object) -> int:
+def _reserve(order: Order, spec: OrderSpec) -> int:
     """What ``order`` (its fills as they are) keeps reserved under the terms ``spec``; for a
     closing order 0 (it holds part of its position, not money)."""
-    assert isinstance(spec, type(order.spec))
     inst = spec.inst
     rest = spec.vol - order.filled
     if not inst.is_contract:
-        if spec.side != BUY:
-            return rest * inst.base_mult
-        per_lot = spec.price * inst.notional_mult
-        reserve = spec.vol * per_lot * inst.freeze_rate // RATE_SCALE
-        return rest * per_lot + reserve - _fees_paid(order)
+        return spot.buy_keep(order, rest, spec) if spec.side == BUY else rest * inst.base_mult
     if spec.fdir == CLOSE:
         return 0
     total = order.notional + inst.notional(rest, spec.price)
     return ceil_div(total, spec.lever) - ceil_div(order.notional, spec.lever) + \
-        total * inst.freeze_rate // RATE_SCALE - _fees_paid(order)
-
-
-def _fees_paid(order: Order) -> int:
-    inst = order.spec.inst
-    return (order.fee_basis_maker * max(inst.maker_rate, 0) // RATE_SCALE
-            + order.fee_basis_taker * max(inst.taker_rate, 0) // RATE_SCALE)
+        total * inst.freeze_rate // RATE_SCALE - spot.fees_paid(order)

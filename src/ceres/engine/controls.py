@@ -20,7 +20,7 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from ceres.domain import commands as C
-from ceres.domain.enums import OrderStatus, ReportKind, Side
+from ceres.domain.enums import ReportKind, Side
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.engine import contracts, lifetime, live, triggers
@@ -34,10 +34,9 @@ MIN_TIMEOUT_MS = 1000
 MAX_TIMEOUT_MS = 86_400_000
 MAX_REASON = 256
 MAX_EXCHANGE = 64
-DEADMAN_REASON = f"{ErrorCode.DEADMAN_FIRED.code} {ErrorCode.DEADMAN_FIRED.default_message}"
+DEADMAN_REASON = ErrorCode.DEADMAN_FIRED.reason
 CANCELLED = int(ReportKind.CANCELLED)
 _SIDES = (0, int(Side.BUY), int(Side.SELL))
-_LIVE_CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
 
 
 def check_reason(reason: str) -> None:
@@ -45,22 +44,22 @@ def check_reason(reason: str) -> None:
         raise CeresError(ErrorCode.FIELD_TOO_LONG, f"a reason is at most {MAX_REASON} characters", "reason")
 
 
+def cancelable(product: Product, exchange: str = "", contract: str = "", side: int = 0) -> list[Order | LiveOrder]:
+    """The product's open orders a cancel applies to on ``exchange``, ``contract`` and ``side``
+    ("" / 0: any), oldest first (a live venue's order already being cancelled is left out)."""
+    orders: Iterable[Order | LiveOrder] = chain(product.open_orders.values(), product.live_orders.values())
+    return sorted((o for o in orders if o.status in live.CANCELABLE
+                   and (not exchange or o.spec.inst.exchange == exchange)
+                   and (not contract or o.spec.inst.contract == contract) and (not side or o.spec.side == side)),
+                  key=lambda o: o.spec.oid)
+
+
 def cancel_all(engine: Engine, product: Product, exchange: str = "", contract: str = "", side: int = 0,
                reason: str = "") -> list[int]:
     if side not in _SIDES:
         raise CeresError(ErrorCode.INVALID_VALUE, "must be buy or sell", "entrust_bs")
     check_reason(reason)
-    chosen: list[Order | LiveOrder] = []
-    orders: Iterable[Order | LiveOrder] = chain(product.open_orders.values(), product.live_orders.values())
-    for order in orders:
-        spec = order.spec
-        if (exchange and spec.inst.exchange != exchange) or (contract and spec.inst.contract != contract) or \
-           (side and spec.side != side):
-            continue
-        if isinstance(order, LiveOrder) and order.status not in _LIVE_CANCELABLE:
-            continue
-        chosen.append(order)
-    chosen.sort(key=lambda o: o.spec.oid)
+    chosen = cancelable(product, exchange, contract, side)
     # --- decided: nothing below refuses ---------------------------------------------------
     touched: dict[tuple[str, str], Instrument] = {}
     for order in chosen:

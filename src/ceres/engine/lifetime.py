@@ -40,7 +40,7 @@ RESTING = (GTC, POST_ONLY)
 """Times in force whose unfilled rest stays in the book."""
 STP_NONE, CANCEL_TAKER, CANCEL_MAKER = (int(SelfTradePrevention.NONE), int(SelfTradePrevention.CANCEL_TAKER),
                                         int(SelfTradePrevention.CANCEL_MAKER))
-STP_REASON = f"{ErrorCode.SELF_TRADE_PREVENTED.code} {ErrorCode.SELF_TRADE_PREVENTED.default_message}"
+STP_REASON = ErrorCode.SELF_TRADE_PREVENTED.reason
 LIMIT = int(PriceType.LIMIT)
 BUY = int(Side.BUY)
 CLOSE = int(FutureDir.CLOSE)

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 MAX_VENUE_ID = 64
 MAX_REASON = 256
-_CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
+CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
+"""The statuses of an open order a cancel applies to (a live order at 12 is being cancelled already)."""
 GTC, IOC, FOK, POST_ONLY = (int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.FOK),
                             int(TimeInForce.POST_ONLY))
 ALL_TIF = frozenset({GTC, IOC, FOK, POST_ONLY})
@@ -132,7 +133,7 @@ def set_paper(engine: Engine, cmd: C.SetPaperVenue) -> None:
 
 def cancel(engine: Engine, order: LiveOrder, reason: str = "") -> None:
     """Ask for the cancel: CANCELING until the venue reports the order's end."""
-    if order.status not in _CANCELABLE:
+    if order.status not in CANCELABLE:
         raise CeresError(ErrorCode.ORDER_FINISHED, "a cancel is already in progress", "system_oid")
     order.status = int(OrderStatus.CANCELING)
     engine.order_event(order, ReportKind.WAITING, reason=reason)

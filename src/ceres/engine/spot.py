@@ -47,16 +47,23 @@ ACCEPTED = int(ReportKind.ACCEPTED)
 FILL = int(ReportKind.FILL)
 
 
-def _buy_keep(order: Order, rest: int) -> int:
+def buy_keep(order: Order, rest: int, spec: OrderSpec | None = None) -> int:
     """QUOTE a limit buy keeps frozen for ``rest`` unfilled lots: their notional at the limit
-    price plus the fee reserve taken at admission, less the positive fees already paid."""
-    spec = order.spec
+    price plus the fee reserve taken at admission, less the positive fees already paid
+    (``spec``: under other terms than the order's own, for an amend)."""
+    if spec is None:
+        spec = order.spec
     inst = spec.inst
     per_lot = spec.price * inst.notional_mult
     reserve = spec.vol * per_lot * inst.freeze_rate // RATE_SCALE
-    paid = (order.fee_basis_maker * max(inst.maker_rate, 0) // RATE_SCALE
+    return rest * per_lot + reserve - fees_paid(order)
+
+
+def fees_paid(order: Order) -> int:
+    """The positive fees the order has paid so far (its rebates not counted)."""
+    inst = order.spec.inst
+    return (order.fee_basis_maker * max(inst.maker_rate, 0) // RATE_SCALE
             + order.fee_basis_taker * max(inst.taker_rate, 0) // RATE_SCALE)
-    return rest * per_lot + reserve - paid
 
 
 def charge(order: Order, amount: int, maker: bool) -> int:
@@ -138,7 +145,7 @@ def fill(state: State, maker: Order, taker: Order, price: int, lots: int) -> Non
     if bspec.ptype == LIMIT:
         fee_b = charge(buyer, notional, buyer_maker)
         rest = bspec.vol - buyer.filled - lots
-        need = _buy_keep(buyer, rest) if rest else 0
+        need = buy_keep(buyer, rest) if rest else 0
         buyer.pay.settle_into(notional + fee_b, buyer.reserved - need, buyer.recv, base_amt)
         buyer.reserved = need
         ledger.collect_fee(venue, inst.quote, fee_s + fee_b)

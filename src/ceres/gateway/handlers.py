@@ -28,6 +28,7 @@ from ceres.domain.enums import (
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.domain.money import pow10
+from ceres.engine import controls, live
 from ceres.engine.core import MAX_CANCEL_IDS, Engine
 from ceres.engine.ledger import ApiKey
 from ceres.engine.orders import LiveOrder, Order
@@ -38,9 +39,8 @@ from ceres.gateway.recent import RecentOrders
 from ceres.pipeline.history import HistoryReader, OrderRow
 from ceres.pipeline.venue import VenueRegistry
 
-DISCONNECT_REASON = f"{ErrorCode.CANCELLED_ON_DISCONNECT.code} {ErrorCode.CANCELLED_ON_DISCONNECT.default_message}"
+DISCONNECT_REASON = ErrorCode.CANCELLED_ON_DISCONNECT.reason
 _STATUSES = {int(s) for s in OrderStatus}
-_CANCELABLE = frozenset({int(OrderStatus.SUBMITTING), int(OrderStatus.SUBMITTED), int(OrderStatus.PART_FILLED)})
 SETTLEMENT = int(AccountType.SETTLEMENT)
 MAX_FILLS = 50
 
@@ -48,9 +48,9 @@ MAX_FILLS = 50
 class Handlers:
     def __init__(self, engine: Engine, venues: VenueRegistry, history: HistoryReader,
                  caught_up: Callable[[], Awaitable[None]], recent: RecentOrders, *,
+                 submit: Callable[[C.Command], Awaitable[Any]],
                  last_price: Callable[[str, str], int | None], tz: timezone, base_currency: str,
-                 max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None,
-                 submit: Callable[[C.Command], Awaitable[Any]] | None = None) -> None:
+                 max_order_query: int = 100, durable: Callable[[], Awaitable[None]] | None = None) -> None:
         self.engine = engine
         # the markets Ceres has prices of (simulated; not live venues'), in the registry's order
         self._priced = sorted(engine.instruments.values(), key=lambda i: i.exchange)
@@ -63,7 +63,7 @@ class Handlers:
         self.tz = tz
         self.base_currency = base_currency
         self.max_order_query = max_order_query
-        self.submit = submit  # engine commands that are no venue's (the dead-man's switch)
+        self.submit = submit  # engine commands that are no venue's (the dead-man's switch, amend)
 
     def _filters(self, exchange: str | None, contract: str | None) -> None:
         """Optional exchange/contract filters must name a known exchange and instrument."""
@@ -142,20 +142,14 @@ class Handlers:
         self._filters(req.exchange, req.contract)
         side = int(enum_value(req.entrust_bs, SIDES, "entrust_bs")) if req.entrust_bs is not None else 0
         product = key.product
-        orders: Iterable[Order | LiveOrder] = [*product.open_orders.values(), *product.live_orders.values()]
-        ids = sorted(o.spec.oid for o in orders
-                     if (req.exchange is None or o.spec.inst.exchange == req.exchange)
-                     and (req.contract is None or o.spec.inst.contract == req.contract)
-                     and (not side or o.spec.side == side) and o.status in _CANCELABLE)
-        ok, _ = await self._cancel_ids(product.name, tuple(ids)) if ids else ([], [])
+        ids = tuple(o.spec.oid for o in controls.cancelable(product, req.exchange or "", req.contract or "", side))
+        ok, _ = await self._cancel_ids(product.name, ids) if ids else ([], [])
         return [{"system_oid": str(oid)} for oid in ok]
 
     async def cancel_all_after(self, key: ApiKey, req: P.CancelAllAfterReq) -> dict[str, str]:
         """The dead-man's switch: armed (or cleared with 0) by a journaled command."""
         if req.exchange is not None:
             self.venues.get(req.exchange)
-        if self.submit is None:
-            raise CeresError(ErrorCode.INTERNAL, "no engine to arm the switch")
         deadline = await self.submit(C.CancelAllAfter(key.product.name, req.timeout_ms, req.exchange or ""))
         return {"timeout_ms": str(req.timeout_ms), "deadline": str(deadline) if deadline else ""}
 
@@ -168,7 +162,7 @@ class Handlers:
 
     def is_open(self, key: ApiKey, oid: int) -> bool:
         order = key.product.open_orders.get(oid) or key.product.live_orders.get(oid)
-        return order is not None and order.status in _CANCELABLE
+        return order is not None and order.status in live.CANCELABLE
 
     async def amend(self, key: ApiKey, req: P.AmendReq) -> dict[str, Any]:
         """A resting order's new price and/or total volume (``engine.amend``); the order after it."""
@@ -176,17 +170,13 @@ class Handlers:
         product = key.product
         if req.entrust_price is None and req.entrust_vol is None:
             raise CeresError(ErrorCode.MISSING_FIELD, "entrust_price or entrust_vol is required", "entrust_price")
-        order = product.open_orders.get(oid)
+        order = product.open_orders.get(oid) or product.live_orders.get(oid)  # the engine refuses a live one
         if order is None:
-            if oid in product.live_orders:
-                raise CeresError(ErrorCode.INVALID_VALUE, "orders at live venues cannot be amended", "system_oid")
             _, failed = await self._classify(product.name, [oid])
             raise failed[0][1]
         inst = order.spec.inst
         price = inst.price_to_ticks(req.entrust_price) if req.entrust_price is not None else 0
         vol = inst.vol_to_lots(req.entrust_vol) if req.entrust_vol is not None else 0
-        if self.submit is None:
-            raise CeresError(ErrorCode.INTERNAL, "no engine to amend the order")
         try:
             await self.submit(C.Amend(product.name, oid, price, vol))
         except CeresError as exc:

@@ -45,7 +45,8 @@ log = logging.getLogger("ceres.ws.trade")
 BIZ_TYPE_RANGE = f"{min(BY_BIZ_TYPE)}-{max(BY_BIZ_TYPE)}"
 PATHS = ("/", "/ws/trade")
 PING = b"ping"
-PLACING = (11, 21)  # biz_types whose orders a cancel-on-disconnect connection cancels when it closes
+PLACING = frozenset(bt for bt, op in BY_BIZ_TYPE.items() if op.name in ("place", "batch_place"))
+"""The biz_types whose orders a cancel-on-disconnect connection cancels when it closes (11, 21)."""
 PRUNE_PLACED = 10_000
 PONG = b"pong"
 

@@ -83,7 +83,7 @@ class Rig:
         self.venues = VenueRegistry([SimulatedVenue(x, self.engine, self.submit, feed) for x in ("TEST", "ALT")],
                                     locate=self._locate)
         self.handlers = Handlers(self.engine, self.venues, self.history, self._caught_up, self.recent,
-                                 last_price=lambda exchange, contract: None, tz=CONFIG.tz,
+                                 submit=self.submit, last_price=lambda exchange, contract: None, tz=CONFIG.tz,
                                  base_currency=CONFIG.server.base_currency)
         self.keys: dict[str, ApiKey] = {}
         for n, (name, perms) in enumerate((("alice", READ | TRADE), ("bob", READ | TRADE), ("reader", READ))):

@@ -87,8 +87,7 @@ def refusal(exc: Exception, *, post_only: bool = False) -> str:
     post-only order the venue refused because it would take (ccxt's ``OrderImmediatelyFillable``,
     Binance's -2010 "Order would immediately match and take.") is POST_ONLY_WOULD_TAKE (42004)."""
     if post_only and isinstance(exc, ccxt_async.OrderImmediatelyFillable):
-        code = ErrorCode.POST_ONLY_WOULD_TAKE
-        return f"{code.code} {code.default_message} ({type(exc).__name__})"
+        return f"{ErrorCode.POST_ONLY_WOULD_TAKE.reason} ({type(exc).__name__})"
     code = next((c for cls, c in REFUSAL_CODES if isinstance(exc, cls)), ErrorCode.VENUE_REFUSED)
     text = code.default_message if code is not ErrorCode.RATE_LIMITED else "the venue rate-limited the request"
     return f"{code.code} {text} ({type(exc).__name__})"
@@ -182,7 +181,7 @@ class Desk:
         try:
             client = await self.client(spec.product)
         except CeresError as exc:  # the product's key was removed meanwhile: never sent
-            await self.report(oid, ReportKind.REJECTED, reason=f"{exc.code} {exc.message}"[:200])
+            await self.report(oid, ReportKind.REJECTED, reason=str(exc)[:200])
             return
         params: dict[str, Any] = {"clientOrderId": self.dialect.client_id(oid), **time_in_force_params(spec.tif)}
         if inst.is_contract:

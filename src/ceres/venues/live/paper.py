@@ -61,7 +61,7 @@ log = logging.getLogger("ceres.venues")
 LEVELS = 20
 GTC = (int(TimeInForce.DEFAULT), int(TimeInForce.GTC))
 IOC, FOK, POST_ONLY = int(TimeInForce.IOC), int(TimeInForce.FOK), int(TimeInForce.POST_ONLY)
-WOULD_TAKE = f"{ErrorCode.POST_ONLY_WOULD_TAKE.code} {ErrorCode.POST_ONLY_WOULD_TAKE.default_message}"
+WOULD_TAKE = ErrorCode.POST_ONLY_WOULD_TAKE.reason
 Report = tuple[ReportKind, dict[str, Any]]
 
 
@@ -73,6 +73,11 @@ def _steps(value: Any, decimals: int, step: int) -> int | None:
     """A venue decimal as whole steps of ``step * 10**-decimals``; None when off the grid."""
     count, rest = divmod(Decimal(str(value)) * (Decimal(10) ** decimals), step)
     return int(count) if rest == 0 else None
+
+
+def crosses(side: int, price: int, limit: int) -> bool:
+    """Whether a book level at ``price`` is within a ``side`` order's ``limit``."""
+    return price <= limit if side == Side.BUY else price >= limit
 
 
 def levels(inst: Instrument, rows: Any) -> list[list[int]]:
@@ -125,13 +130,11 @@ class PaperDesk:
         return [o for o in self.engine.live_orders.values() if o.spec.inst.exchange == self.exchange]
 
     async def _report(self, oid: int, kind: ReportKind, **fields: Any) -> None:
-        try:
-            await self.submit(C.VenueReport(self.exchange, oid, int(kind), **fields))
-        except CeresError as exc:  # the order ended meanwhile
-            log.info("%s paper: report %s for order %d not applied: %s", self.exchange, kind.name, oid, exc)
+        await self._reports(oid, [(kind, fields)])
 
     async def _reports(self, oid: int, reports: list[Report]) -> None:
-        """Several reports of one order, all submitted before any is awaited (one journal frame)."""
+        """Several reports of one order, all submitted before any is awaited (one journal frame);
+        one refused because the order ended meanwhile is logged and skipped."""
         pending = [self.submit(C.VenueReport(self.exchange, oid, int(kind), **fields)) for kind, fields in reports]
         for kind, result in zip((k for k, _ in reports), await asyncio.gather(*pending, return_exceptions=True),
                                 strict=True):
@@ -194,8 +197,7 @@ class PaperDesk:
                     continue
                 left = order.spec.vol - order.filled
                 for level in book_side:
-                    crosses = level[0] <= limit if side == Side.BUY else level[0] >= limit
-                    if left <= 0 or not crosses:
+                    if left <= 0 or not crosses(side, level[0], limit):
                         break
                     lots = min(left, level[1])
                     if lots <= 0:
@@ -215,13 +217,13 @@ class PaperDesk:
         or FOK that had its round before a restart just ends."""
         spec, side = order.spec, order.spec.side
         oid, limit, tif = spec.oid, spec.price, spec.tif
-        crossing = [level for level in book_side if (level[0] <= limit if side == Side.BUY else level[0] >= limit)]
+        crossing = [level for level in book_side if crosses(side, level[0], limit)]
         reports: list[Report] = [] if order.venue_oid else [(ReportKind.ACCEPTED, {"venue_oid": venue_id(oid)})]
         if not taker:  # an IOC/FOK left open by a restart
             await self._reports(oid, [*reports, (ReportKind.EXPIRED, {})])
             return
         if tif == POST_ONLY:
-            if any(level[0] <= limit if side == Side.BUY else level[0] >= limit for level in shown):
+            if any(crosses(side, price, limit) for price, _ in shown):
                 await self._reports(oid, [(ReportKind.REJECTED, {"reason": WOULD_TAKE})])
             else:
                 await self._reports(oid, reports)
