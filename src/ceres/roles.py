@@ -299,7 +299,7 @@ class Leadership:
         jc = cfg.journal
         background = BackgroundWriter(journal.snapshots, None, keep_snapshots=jc.keep_snapshots,
                                       retry_s=jc.retry_ms / 1000)
-        driver = VenueDriver(forwarded=True)  # gateways' live orders: this engine's desks send them
+        driver = VenueDriver()  # gateways' live orders: this engine's desks send them
         node = Node(engine, journal, journal.open_writer(engine.seq + 1), background,
                     Dispatcher([driver.subscription()]), loop, snapshot_every=jc.snapshot_every,
                     last_snapshot_seq=max(journal.snapshots.seqs(), default=0), on_fatal=self.running.fatal)

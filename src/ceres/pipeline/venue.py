@@ -30,16 +30,16 @@ from typing import Protocol
 import msgspec
 
 from ceres.domain import commands as C
-from ceres.domain.enums import OrderStatus
+from ceres.domain.enums import OrderStatus, ReportKind
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.events import ExecutionReport, OrderEvent, OrderSpec
 from ceres.domain.instruments import Instrument
-from ceres.engine.controls import DEADMAN_REASON
 from ceres.engine.core import CancelResult
 
 PlaceResult = int | list[int]
 CANCELING = int(OrderStatus.CANCELING)
 SUBMITTING = int(OrderStatus.SUBMITTING)
+WAITING = int(ReportKind.WAITING)
 
 
 class OrderState(msgspec.Struct, frozen=True):
@@ -241,15 +241,14 @@ class LiveDesk(Protocol):
 
 
 class VenueDriver:
-    """Hands a live venue's desk the orders the engine recorded for it, once durable (a
-    dispatcher subscription). In a single process a placement or cancel through the venue
-    (``Venue.place``/``cancel``) tells the desk itself, so only what the engine decided on its
-    own comes this way: a dead-man's switch firing (CANCELING, reason 42006). On the engine
-    that leads a cluster (``forwarded``) commands come from gateways, so every new live order
-    (SUBMITTING) is sent and every CANCELING asked for from here."""
+    """Hands a live venue's desk what the engine recorded for it, once durable (a dispatcher
+    subscription on the process that writes the journal: the single server, or the engine
+    leading a cluster): a new order (SUBMITTING) is sent, an order moved to CANCELING (a
+    client's cancel, cancel all, a dead-man's switch, a closed connection) is cancelled there.
+    Whichever process journaled the command (this one, or a gateway), the desk hears of it
+    once, from here."""
 
-    def __init__(self, *, forwarded: bool = False) -> None:
-        self.forwarded = forwarded
+    def __init__(self) -> None:
         self._desks: dict[str, LiveDesk] = {}
 
     def register(self, exchange: str, desk: LiveDesk) -> None:
@@ -260,12 +259,12 @@ class VenueDriver:
 
     def on_orders(self, events: list[OrderEvent]) -> None:
         for ev in events:
-            status = ev.status
-            if status == SUBMITTING and self.forwarded:
-                desk = self._desks.get(ev.spec.inst.exchange)
-                if desk is not None:
-                    desk.ask_send(ev.spec.oid)
-            elif status == CANCELING and (self.forwarded or ev.reason == DEADMAN_REASON):
-                desk = self._desks.get(ev.spec.inst.exchange)
-                if desk is not None:
-                    desk.ask_cancel(ev.spec.oid)
+            if ev.kind != WAITING:  # only the events that set 2 or 12 (a fill while CANCELING is not one)
+                continue
+            desk = self._desks.get(ev.spec.inst.exchange)
+            if desk is None:
+                continue
+            if ev.status == SUBMITTING:
+                desk.ask_send(ev.spec.oid)
+            elif ev.status == CANCELING:
+                desk.ask_cancel(ev.spec.oid)

@@ -26,7 +26,6 @@ import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
 from ceres.domain import commands as C
-from ceres.domain.enums import OrderStatus
 from ceres.domain.errors import CeresError, ErrorCode
 from ceres.domain.instruments import Instrument
 from ceres.engine.core import CancelResult, Engine
@@ -329,24 +328,18 @@ class LiveVenue:
         if not self.settings.paper and self._credentials(cmd.product) is None:
             raise CeresError(ErrorCode.VENUE_NOT_CONNECTED, f"product {cmd.product} has no key at {self.exchange}")
         oid: int = await self._submit(msgspec.structs.replace(cmd, contract=inst.contract))
-        order = self._engine.live_orders.get(oid)
-        if not self.front and order is not None and order.status == OrderStatus.SUBMITTING and not order.venue_oid:
-            self.desk.spawn(self.desk.send(oid))  # (not an idempotent retry of an order already sent)
-        return oid
+        return oid  # the desk sends it once durable (``ask_send``, by ``pipeline.venue.VenueDriver``)
 
     async def cancel(self, product: str, ids: tuple[int, ...], reason: str = "") -> CancelResult:
         result: CancelResult = await self._submit(C.Cancel(product, ids, reason))
-        if not self.front:
-            for oid in result.ok:
-                self.desk.spawn(self.desk.cancel(oid))
-        return result
+        return result  # the desk asks the venue once durable (``ask_cancel``)
 
     def ask_send(self, oid: int) -> None:
-        """A durable placement the leading engine of a cluster applied for a gateway: send it."""
+        """A new order of this venue is durable (SUBMITTING): send it."""
         self.desk.spawn(self.desk.send(oid))
 
     def ask_cancel(self, oid: int) -> None:
-        """``oid`` is CANCELING (a dead-man's switch, or a gateway's cancel): ask the venue."""
+        """An order of this venue is CANCELING, durably: ask the venue."""
         self.desk.spawn(self.desk.cancel(oid))
 
     def reports(self) -> ReportStream:
