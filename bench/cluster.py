@@ -74,18 +74,12 @@ def clustered(root: Path, urls: list[str], replicas: int, args, stream: str):
 def failovers(root: Path, urls: list[str], kills: int) -> tuple[list[float], int, int, dict]:
     """Kill -9 the leading engine ``kills`` times while orders flow through a gateway (the killed
     engine restarts as a standby each time). Returns failover times, acknowledged orders, lost."""
-    from tests.cluster.cluster_helpers import Cluster, OrderFlow, demo_of, leader_of, orders_by_id
-    from tests.integration.api_helpers import Rest
+    from tests.cluster.cluster_helpers import Cluster, OrderFlow, engines_and_gateway, leader_of, orders_by_id
 
     cl = Cluster(root / "failover", urls, stream="FO", replicas=3)
     times: list[float] = []
     try:
-        engines = [cl.start("engine-a", "engine")]
-        leader_of(engines)
-        engines.append(cl.start("engine-b", "engine"))
-        gw = cl.start("gateway", "gateway")
-        d = demo_of(engines)
-        rest = Rest(gw.http_url, d["api_key"], d["secret"])
+        engines, _, rest = engines_and_gateway(cl)
         with OrderFlow(rest, limit=100_000, seconds=kills * 40.0) as flow:
             flow.wait_acked_after(0, 20)
             for _ in range(kills):

@@ -22,6 +22,9 @@ LIMIT, MARKET = int(PriceType.LIMIT), int(PriceType.MARKET)
 SPOT, SETTLEMENT = int(AccountType.SPOT), int(AccountType.SETTLEMENT)
 USDT = 10**8  # minor units of one USDT (8 decimals in the default harness)
 BTC = 10**8  # satoshi per BTC
+BINANCE_SPOT = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
+                                  "0.001", 8, 8)
+"""A live venue's market as the journal defines it: tick 0.01 USDT, lot 0.00001 BTC, fees 0.1%."""
 
 
 def spot(contract: str = "BTC/USDT", tick: str = "0.01", lot: str = "0.0001",

@@ -48,6 +48,17 @@ class Cluster:
                 proc.kill()
 
 
+def engines_and_gateway(cl: Cluster) -> tuple[list[ServerProcess], ServerProcess, Rest]:
+    """Two engines (the first leading, the second its standby) and a gateway; a REST client of
+    the demo key on the gateway."""
+    engines = [cl.start("engine-a", "engine")]
+    leader_of(engines)
+    engines.append(cl.start("engine-b", "engine"))
+    gw = cl.start("gateway", "gateway")
+    d = demo_of(engines)
+    return engines, gw, Rest(gw.http_url, d["api_key"], d["secret"])
+
+
 def health(proc: ServerProcess) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(f"{proc.http_url}/health", timeout=5) as resp:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.cluster_helpers import Cluster, demo_of, leader_of
-from tests.fakevenue.runner import FakeVenueThread
+from tests.cluster.cluster_helpers import Cluster, demo_of, engines_and_gateway, leader_of
+from tests.fakevenue.runner import FakeVenueThread, paper_venue
 from tests.integration.api_helpers import Rest
 from tests.integration.test_cli import ceres
 from tests.natsproc import NatsNode, free_port
@@ -28,16 +28,10 @@ DEADLINE_S = 30.0
 def paper_cluster(tmp_path):
     fake = FakeVenueThread("binance")
     node = NatsNode(tmp_path / "nats", "n1", free_port()).start()
-    venue = (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{fake.url}"\n'
-             f'poll_ms = 200\n')
-    cl = Cluster(tmp_path, [node.url], stream="LV", extra=venue)
+    cl = Cluster(tmp_path, [node.url], stream="LV", extra=paper_venue(fake.url))
     try:
-        engines = [cl.start("engine-a", "engine")]
-        leader_of(engines)
-        engines.append(cl.start("engine-b", "engine"))
-        gw = cl.start("gateway", "gateway")
-        d = demo_of(engines)
-        yield cl, engines, gw, Rest(gw.http_url, d["api_key"], d["secret"]), fake
+        engines, gw, rest = engines_and_gateway(cl)
+        yield cl, engines, gw, rest, fake
     finally:
         cl.stop()
         node.stop()

@@ -29,6 +29,12 @@ VENUES: dict[str, type[FakeVenue]] = {"binance": BinanceWsVenue, "okx": OkxWsVen
                                      "htx": HtxVenue, "bitfinex": BitfinexVenue}  # REST only
 
 
+
+def paper_venue(url: str) -> str:
+    """A server's configuration of BINANCE in paper mode on a fake Binance's public data at ``url``."""
+    return (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{url}"\n'
+            f'poll_ms = 200\n')
+
 class Control(HttpControl):
     """Drives a fake venue through its ``/_fake/`` HTTP API (works across processes)."""
 

@@ -22,6 +22,18 @@ VENUE_OF = {"binance": "BINANCE", "okx": "OKEX", "htx": "HUOBI", "bitfinex": "BI
 TEST_SECONDS = 20  # every scenario is cancelled after this
 
 
+class StaticBook:
+    """A venue's public order book as ccxt's ``fetch_order_book`` returns it, set by the test:
+    ``asks``/``bids`` as (price, amount) strings; ``read`` is the paper desk's book reader."""
+
+    def __init__(self) -> None:
+        self.asks: list[tuple[str, str]] = []
+        self.bids: list[tuple[str, str]] = []
+
+    async def read(self, symbol: str, limit: int) -> dict[str, Any]:
+        return {"asks": [list(a) for a in self.asks], "bids": [list(b) for b in self.bids]}
+
+
 @dataclass
 class Session:
     fake: FakeVenueHandle

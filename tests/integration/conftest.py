@@ -32,12 +32,10 @@ def server_factory(tmp_path):
 @pytest.fixture
 def paper(tmp_path):
     """A server with BINANCE in paper mode on the fake Binance's public data (and the fake)."""
-    from tests.fakevenue.runner import FakeVenueThread
+    from tests.fakevenue.runner import FakeVenueThread, paper_venue
 
     fake = FakeVenueThread("binance")
-    config = (f'[venues.BINANCE]\nenabled = true\nmode = "paper"\npaper_fee = "0.001"\nrest_url = "{fake.url}"\n'
-              f'poll_ms = 200\n')
-    srv = ServerProcess(tmp_path / "data", config=config, extra_args=("--no-simulator",))
+    srv = ServerProcess(tmp_path / "data", config=paper_venue(fake.url), extra_args=("--no-simulator",))
     try:
         srv.start()
     except BaseException:

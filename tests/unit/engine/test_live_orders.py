@@ -12,10 +12,8 @@ from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus, ReportKind
 from ceres.domain.errors import ErrorCode
 from ceres.domain.events import FillEvent, OrderEvent
+from engine_helpers import BINANCE_SPOT as BINANCE
 from engine_helpers import restored_copy
-
-BINANCE = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
-                             "0.001", 8, 8)
 
 
 def place(h, vol: int = 300, price: int = 3_000_000, client_oid: str = "") -> int:

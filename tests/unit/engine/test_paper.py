@@ -7,29 +7,12 @@ orders; snapshots carry it all (the harness checks consistency and a snapshot ro
 
 from __future__ import annotations
 
-import pytest
-
 from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, OrderStatus, ReportKind
 from ceres.domain.errors import ErrorCode
 from ceres.domain.events import FillEvent, OrderEvent
 from ceres.engine.audit import audit
-
-# tick 0.01 USDT, lot 0.00001 BTC, fee 0.1%; amounts in the ledger's units (both currencies 8 decimals)
-BINANCE = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
-                             "0.001", 8, 8)
-USDT = 100_000_000  # one USDT in minor units
-SPOT, SETTLEMENT = int(AccountType.SPOT), int(AccountType.SETTLEMENT)
-
-
-@pytest.fixture
-def paper(h):
-    h.apply(C.SetPaperVenue("BINANCE", True))
-    h.apply(BINANCE)
-    h.apply(C.Deposit("alice", "USDT", 1000 * USDT))
-    h.apply(C.Transfer("alice", "USDT", 600 * USDT, SETTLEMENT, SPOT, "BINANCE"))
-    h.eng.take_events()
-    return h
+from engine_helpers import SETTLEMENT, SPOT, USDT
 
 
 def place(h, side: int = 1, vol: int = 1000, price: int = 3_000_000) -> int:

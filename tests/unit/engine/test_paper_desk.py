@@ -10,38 +10,22 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_paper import BINANCE, USDT
+from tests.fakevenue.testing import StaticBook
 
 from ceres.domain import commands as C
-from ceres.domain.enums import AccountType, OrderStatus
+from ceres.domain.enums import OrderStatus
 from ceres.venues.live.paper import PaperDesk
-
-SPOT, SETTLEMENT = int(AccountType.SPOT), int(AccountType.SETTLEMENT)
-
-
-class Venue:
-    """The venue's public book as ccxt returns it; asks as (price, amount) strings."""
-
-    def __init__(self) -> None:
-        self.asks: list[tuple[str, str]] = []
-        self.bids: list[tuple[str, str]] = []
-
-    async def book(self, symbol: str, limit: int) -> dict[str, Any]:
-        return {"asks": [list(a) for a in self.asks], "bids": [list(b) for b in self.bids]}
+from engine_helpers import USDT
 
 
 @pytest.fixture
-def desk(h):
-    h.apply(C.SetPaperVenue("BINANCE", True))
-    h.apply(BINANCE)
-    h.apply(C.Deposit("alice", "USDT", 1000 * USDT))
-    h.apply(C.Transfer("alice", "USDT", 1000 * USDT, SETTLEMENT, SPOT, "BINANCE"))
-    venue = Venue()
+def desk(paper):
+    h, venue = paper, StaticBook()
 
     async def submit(cmd: C.Command) -> Any:
         return h.apply(cmd)
 
-    return h, venue, PaperDesk("BINANCE", h.eng, submit, venue.book)
+    return h, venue, PaperDesk("BINANCE", h.eng, submit, venue.read)
 
 
 def buy(h, desk: PaperDesk, price: int, lots: int) -> int:
@@ -64,7 +48,7 @@ def test_a_takers_remainder_rests_while_the_level_it_emptied_is_still_shown(desk
     asyncio.run(d.round())
     assert oid not in h.eng.live_orders  # the resting 0.001 filled at its own limit
     assert h.bal("alice", "BTC", exchange="BINANCE")[0] == 300_000 - 300  # 0.003 BTC less 0.1%
-    assert h.bal("alice", "USDT", exchange="BINANCE") == (1000 * USDT - 6_002_000_000 - 3_001_500_000, 0)
+    assert h.bal("alice", "USDT", exchange="BINANCE") == (600 * USDT - 6_002_000_000 - 3_001_500_000, 0)
 
 
 def test_liquidity_one_order_took_is_not_offered_to_the_next(desk) -> None:

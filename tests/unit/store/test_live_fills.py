@@ -6,10 +6,8 @@ from __future__ import annotations
 from ceres.domain import commands as C
 from ceres.domain.enums import OrderStatus, ReportKind
 from ceres.store.sqlite import SqliteProjection, SqliteReader
+from engine_helpers import BINANCE_SPOT as BINANCE
 from engine_helpers import btc_usdt_harness
-
-BINANCE = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
-                             "0.001", 8, 8)
 
 
 def test_live_orders_and_fills_are_in_the_history(tmp_path) -> None:

@@ -15,10 +15,9 @@ from ceres.gateway.notices import order_notice
 from ceres.gateway.views import order_fields
 from ceres.store import notices
 from ceres.store.sqlite import SqliteProjection, SqliteReader
+from engine_helpers import BINANCE_SPOT as BINANCE
 from engine_helpers import btc_usdt_harness
 
-BINANCE = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
-                             "0.001", 8, 8)
 REASON = "41001 insufficient balance (InsufficientFunds)"
 
 

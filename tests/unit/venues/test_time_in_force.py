@@ -17,7 +17,17 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
-from tests.fakevenue.testing import FUNDS, STREAM_WAIT, SYMBOL, Session, pending, sent_orders, until, venue_session
+from tests.fakevenue.testing import (
+    FUNDS,
+    STREAM_WAIT,
+    SYMBOL,
+    Session,
+    StaticBook,
+    pending,
+    sent_orders,
+    until,
+    venue_session,
+)
 
 from ceres.domain import commands as C
 from ceres.domain.enums import AccountType, OrderStatus, ReportKind, TimeInForce
@@ -25,17 +35,15 @@ from ceres.domain.errors import ErrorCode
 from ceres.domain.events import FillEvent, OrderEvent
 from ceres.venues.live.desk import Desk, refusal, time_in_force_params
 from ceres.venues.live.paper import PaperDesk
-from engine_helpers import Harness, btc_usdt_harness
+from engine_helpers import BINANCE_SPOT as BINANCE
+from engine_helpers import USDT, Harness, btc_usdt_harness
 
-BINANCE = C.DefineInstrument("BINANCE", "BTC/USDT", "BTC", "USDT", "0.01", "0.00001", "0.01", "0.00001", "0.001",
-                             "0.001", 8, 8)
 OKEX = C.DefineInstrument("OKEX", "BTC/USDT", "BTC", "USDT", "0.1", "0.00001", "0.1", "0.00001", "0.001", "0.001",
                           8, 8)
 PERP = C.DefineInstrument("BINANCE", "BTC/USDT:USDT", "BTC", "USDT", "0.1", "0.001", "0.1", "0.001", "0.0002",
                           "0.0004", 8, 8, kind=3, contract_value="1", max_lever=100, maint_margin="0.004")
 GTC, IOC, FOK, POST_ONLY = (int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.FOK),
                             int(TimeInForce.POST_ONLY))
-USDT = 100_000_000
 SPOT, SETTLEMENT = int(AccountType.SPOT), int(AccountType.SETTLEMENT)
 WOULD_TAKE = "42004 post-only order would take liquidity"
 
@@ -257,17 +265,6 @@ async def test_the_live_desk_ioc_fok_and_post_only_on_the_fake_binance(h) -> Non
 
 
 # -- the paper desk --------------------------------------------------------------------------------
-class Book:
-    """The venue's public book as ccxt returns it; levels as (price, amount) strings."""
-
-    def __init__(self) -> None:
-        self.asks: list[tuple[str, str]] = []
-        self.bids: list[tuple[str, str]] = []
-
-    async def read(self, symbol: str, limit: int) -> dict[str, Any]:
-        return {"asks": [list(a) for a in self.asks], "bids": [list(b) for b in self.bids]}
-
-
 class Journal:
     """The paper desk's ``submit``: applies each report and keeps them in batches, a batch being
     what was submitted in one pass of the event loop (what the sequencer puts in one frame)."""
@@ -297,7 +294,7 @@ def paper(h):
     h.apply(C.Deposit("alice", "BTC", 10**8))
     h.apply(C.Transfer("alice", "BTC", 10**8, SETTLEMENT, SPOT, "BINANCE"))
     h.eng.take_events()
-    book, journal = Book(), Journal(h)
+    book, journal = StaticBook(), Journal(h)
     return h, book, PaperDesk("BINANCE", h.eng, journal.submit, book.read), journal
 
 
